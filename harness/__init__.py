@@ -1,0 +1,1 @@
+"""Declarative, tracked benchmarking of attribution methods; see README.md."""

@@ -1,0 +1,33 @@
+"""A small ReLU CNN with a global-average-pooled linear head.
+
+Conv(3x3)-ReLU blocks with two max-pools, then global average pooling and one linear
+layer, so the class score is a linear function of the pooled last conv features and
+Class Activation Mapping (Zhou et al., CVPR 2016) applies directly. ``features`` is
+the convolutional trunk (its last module is the last conv layer's ReLU) and
+``classifier`` the head.
+"""
+from __future__ import annotations
+
+from torch import nn
+
+
+class SmallCNN(nn.Module):
+    def __init__(self, in_channels: int = 3, num_classes: int = 4, width: int = 16) -> None:
+        super().__init__()
+        if width < 1:
+            raise ValueError(f"model.network.width must be a positive integer; got {width}")
+        w = width
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, w, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(w, w, 3, padding=1), nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(w, 2 * w, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(2 * w, 2 * w, 3, padding=1), nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(2 * w, 4 * w, 3, padding=1), nn.ReLU(),
+        )
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(4 * w, num_classes)
+
+    def forward(self, x):
+        return self.classifier(self.pool(self.features(x)).flatten(1))

@@ -1,0 +1,50 @@
+"""Shared plumbing for gradient-based explainers.
+
+``frozen(model)`` puts the model in eval mode with parameter gradients off for the
+duration of an explanation and restores mode and ``requires_grad`` flags exactly,
+also when the explanation raises. ``target_gradients`` is the one place that
+computes d f_target / d x for a batch.
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+
+
+@contextlib.contextmanager
+def frozen(model: nn.Module) -> Iterator[nn.Module]:
+    modes = {m: m.training for m in model.modules()}
+    flags = {p: p.requires_grad for p in model.parameters()}
+    try:
+        model.eval()
+        for p in flags:
+            p.requires_grad_(False)
+        yield model
+    finally:
+        for m, training in modes.items():
+            m.train(training)
+        for p, flag in flags.items():
+            p.requires_grad_(flag)
+
+
+def check_batch(inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Validate the (inputs, targets) pair of the explainer contract; return targets as a long tensor."""
+    if inputs.dim() != 4:
+        raise ValueError(f"explainer inputs must have shape (N, C, H, W); got {tuple(inputs.shape)}")
+    targets = torch.as_tensor(targets, device=inputs.device).long().reshape(-1)
+    if targets.numel() != inputs.shape[0]:
+        raise ValueError(f"explainer needs one target per input; got {targets.numel()} targets for {inputs.shape[0]} inputs")
+    return targets
+
+
+def target_gradients(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Gradient of each sample's target logit w.r.t. its input; call inside ``frozen``."""
+    x = inputs.detach().requires_grad_(True)
+    with torch.enable_grad():
+        logits = model(x)
+        selected = logits.gather(1, targets.view(-1, 1)).sum()
+        (grad,) = torch.autograd.grad(selected, x)
+    return grad

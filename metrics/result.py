@@ -1,0 +1,36 @@
+"""The value every metric returns.
+
+Contract (foundation issue): ``metric(model, inputs, targets, attributions, **context)``
+returns a :class:`MetricResult` whose ``scores`` is a 1-D tensor with one score per
+sample (NaN where the score is undefined for that sample). Curve metrics also fill
+``curves`` (N, K) and the shared x-axis ``curve_x`` (K,). ``extras`` holds further
+per-sample quantities a metric wants logged beside its headline score.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass
+class MetricResult:
+    scores: torch.Tensor
+    higher_is_better: bool
+    curves: torch.Tensor | None = None
+    curve_x: torch.Tensor | None = None
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)
+    headline: str = "mean"  # how the per-sample scores aggregate: "mean" or "median"
+
+    def __post_init__(self) -> None:
+        if self.scores.dim() != 1:
+            raise ValueError(f"MetricResult.scores must be 1-D (one score per sample); got shape {tuple(self.scores.shape)}")
+        if self.headline not in ("mean", "median"):
+            raise ValueError(f"MetricResult.headline must be 'mean' or 'median'; got {self.headline!r}")
+
+    def aggregate(self) -> float:
+        """Headline value over the samples where the score is defined (NaN if none is)."""
+        valid = self.scores[~torch.isnan(self.scores)].double()
+        if valid.numel() == 0:
+            return float("nan")
+        return float(valid.mean() if self.headline == "mean" else valid.median())
