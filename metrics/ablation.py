@@ -111,7 +111,7 @@ class AblationCurve:
         gen = torch.Generator(device="cpu").manual_seed(0 if self.seed is None else self.seed)
         shuffle = torch.rand(n, n_features, generator=gen).argsort(1).to(relevance.device)
         # Stable sort of the shuffled relevances: equal relevances keep the seeded random order.
-        order = shuffle.gather(1, relevance.gather(1, shuffle).sort(1, descending=True, stable=True).indices)
+        order = shuffle.gather(1, relevance.gather(1, shuffle).sort(dim=1, descending=True, stable=True).indices)
         rank = torch.empty_like(order)
         rank.scatter_(1, order, torch.arange(n_features, device=order.device).expand(n, -1))
         return rank[:, features]
