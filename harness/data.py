@@ -39,7 +39,8 @@ class ImageDataset:
     std: torch.Tensor
     SPLITS = ("train", "test")
 
-    def split(self, name: str) -> ImageSplit:
+    def split(self, name: str, variant: str = "original") -> ImageSplit:
+        """``variant`` names a background-swapped version where the dataset has them (see SpuriousShapes)."""
         raise NotImplementedError
 
     def normalise(self, pixels: torch.Tensor) -> torch.Tensor:

@@ -35,6 +35,8 @@ PALETTE = torch.tensor([
 
 
 class SpuriousShapes(ImageDataset):
+    VARIANTS = ("original", "only_foreground", "only_background", "same_class_background", "other_class_background")
+
     def __init__(
         self,
         n_classes: int = 4,
@@ -68,32 +70,46 @@ class SpuriousShapes(ImageDataset):
         self.mean, self.std = self.check_stats(name, mean, std, 3)
         self.seed = 0 if seed is None else int(seed)
 
-    def split(self, name: str) -> ImageSplit:
+    def split(self, name: str, variant: str = "original") -> ImageSplit:
+        """A split, or a background-swapped variant of it with the same foregrounds (Xiao et al. 2021).
+
+        ``variant``: ``original``; ``only_foreground`` (the shape on the dataset-mean grey);
+        ``only_background`` (the texture alone; the mask still marks where the shape was);
+        ``same_class_background`` (environment = label); ``other_class_background``
+        (a seeded environment of another class). The foreground of sample i (shape,
+        position, colour) is the same in every variant.
+        """
         if name not in self.SPLITS:
             raise ValueError(f"dataset split must be one of {', '.join(self.SPLITS)}; got {name!r}")
-        gen = torch.Generator().manual_seed(self.seed * 2 + self.SPLITS.index(name))
+        if variant not in self.VARIANTS:
+            raise ValueError(f"dataset variant must be one of {', '.join(self.VARIANTS)}; got {variant!r}")
+        base = (self.seed * 2 + self.SPLITS.index(name)) * 5
+        gen_labels, gen_fg, gen_bg, gen_noise, gen_swap = (torch.Generator().manual_seed(base + i) for i in range(5))
         n, k = self.n[name], self.num_classes
         if name == "test":
             idx = torch.arange(n)
             labels, envs = idx % k, (idx // k) % k
         else:
-            labels = torch.randint(k, (n,), generator=gen)
-            other = (labels + torch.randint(1, k, (n,), generator=gen)) % k
-            envs = torch.where(torch.rand(n, generator=gen) < self.correlation, labels, other)
-        pixels, masks = self.render(labels, envs, gen)
+            labels = torch.randint(k, (n,), generator=gen_labels)
+            other = (labels + torch.randint(1, k, (n,), generator=gen_labels)) % k
+            envs = torch.where(torch.rand(n, generator=gen_labels) < self.correlation, labels, other)
+        if variant == "same_class_background":
+            envs = labels
+        elif variant == "other_class_background":
+            envs = (labels + torch.randint(1, k, (n,), generator=gen_swap)) % k
+        masks, colour = self.shapes(labels, gen_fg)
+        background = self.textures(envs, gen_bg)
+        if variant == "only_foreground":
+            background = self.mean.view(1, 3, 1, 1).expand_as(background)
+        foreground = (1 - self.contrast) * background + self.contrast * colour
+        drawn = masks if variant != "only_background" else torch.zeros_like(masks)
+        pixels = torch.where(drawn, foreground, background)
+        pixels = (pixels + self.noise * torch.randn(pixels.shape, generator=gen_noise)).clamp(0, 1)
         return ImageSplit(self.normalise(pixels), labels, masks, envs)
 
     # -- drawing --------------------------------------------------------------------------
-    def render(self, labels: torch.Tensor, envs: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """Pixels in [0, 1] (N, 3, S, S) and foreground masks (N, 1, S, S) for given labels and environments."""
-        masks = self.shapes(labels, gen)
-        background = self.textures(envs, gen)
-        colour = torch.rand(len(labels), 3, 1, 1, generator=gen)
-        pixels = torch.where(masks, (1 - self.contrast) * background + self.contrast * colour, background)
-        pixels = pixels + self.noise * torch.randn(pixels.shape, generator=gen)
-        return pixels.clamp(0, 1), masks
-
-    def shapes(self, labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    def shapes(self, labels: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Foreground masks (N, 1, S, S) of the labelled shapes and their random colours (N, 3, 1, 1)."""
         n, s = len(labels), self.image_size
         radius = s * (0.2 + 0.1 * torch.rand(n, generator=gen))
         centre = radius.view(-1, 1) + torch.rand(n, 2, generator=gen) * (s - 2 * radius.view(-1, 1))
@@ -110,9 +126,11 @@ class SpuriousShapes(ImageDataset):
             dx.abs() + dy.abs() <= 1,                                           # diamond
             (dist <= 1) & (dist >= 0.55),                                       # ring
         ], dim=1)
-        return drawn[torch.arange(n), labels].unsqueeze(1)
+        colour = torch.rand(n, 3, 1, 1, generator=gen)
+        return drawn[torch.arange(n), labels].unsqueeze(1), colour
 
     def textures(self, envs: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """Background pixels (N, 3, S, S) in [0, 1] of the given environments."""
         n, s = len(envs), self.image_size
         period = s / (4 + 3 * torch.rand(n, 1, 1, generator=gen))              # 4-7 repeats per image
         phase = torch.rand(n, 1, 1, generator=gen) * 2 * math.pi
