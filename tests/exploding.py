@@ -1,0 +1,12 @@
+"""Explainers that fail mid-run, to test that failed runs are recorded as FAILED."""
+import torch
+
+
+class ExplodingExplainer:
+    def __call__(self, model, inputs, targets):
+        raise RuntimeError("deliberate failure inside the explainer")
+
+
+def maybe_exploding(fail: bool = False):
+    """A zero map, or (``fail=True``) an explainer that raises when called."""
+    return ExplodingExplainer() if fail else (lambda model, inputs, targets: torch.zeros_like(inputs))
