@@ -90,6 +90,22 @@ def expand(overrides: list[str]) -> list[list[str]]:
     return combos
 
 
+def with_config_sweeps(combos: list[list[str]], overrides: list[str], sweeper: list[str]) -> list[list[str]]:
+    """Add the values swept by ``hydra.sweeper.params`` (an experiment file's, or ``sweeper`` overrides)."""
+    try:
+        hydra_cfg = compose("config", overrides=combos[0], return_hydra_config=True).hydra
+    except Exception:
+        return combos  # the composition error itself is reported by the caller
+    node = hydra_cfg.sweeper.get("params")
+    params = {} if node is None else OmegaConf.to_container(node, resolve=False)
+    for line in sweeper:  # hydra.sweeper.params.KEY=VALUES on the command line win over the file
+        key, _, value = line.lstrip("+~")[len("hydra.sweeper.params."):].partition("=")
+        params[key] = value
+    given = {o.lstrip("+~").split("=", 1)[0] for o in overrides}
+    extra = [f"{key}={value}" for key, value in params.items() if key not in given]
+    return expand(combos[0] + extra) if extra else combos
+
+
 def check(argv: list[str]) -> None:
     """Raise :class:`ConfigError` (one line) if the command line could not run."""
     from harness.runner import prepare  # torch-heavy; imported only when checking
@@ -103,6 +119,8 @@ def check(argv: list[str]) -> None:
             combos = expand(overrides)
         except OverrideParseException as error:
             raise ConfigError(f"cannot parse the command line: {one_line(error)}") from None
+        sweeper = [a for a in argv if a.lstrip("+~").startswith("hydra.sweeper.params.")]
+        combos = with_config_sweeps(combos, overrides, sweeper)
         checked_uris: set[str] = set()
         for combo in combos:
             try:

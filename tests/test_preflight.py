@@ -50,3 +50,9 @@ def test_command_line_exits_non_zero_with_one_line_before_any_work(harness_home,
     # Nothing was computed or logged: no model cache, no runs, no MLflow store.
     assert not (tmp_path / "home" / "cache").exists()
     assert not (tmp_path / "home" / "mlflow.db").exists()
+
+
+def test_values_swept_by_an_experiment_file_are_checked(harness_home):
+    check(["experiment=method_comparison"])
+    with pytest.raises(ConfigError, match="unknown method 'nope'"):
+        check(["experiment=method_comparison", "hydra.sweeper.params.method=saliency,nope"])
