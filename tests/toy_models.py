@@ -71,3 +71,24 @@ def assert_same_snapshot(before: dict, after: dict) -> None:
         assert torch.equal(value, after["state"][key]), f"{key} changed"
     for field in ("hooks", "hook_ids", "training", "requires_grad", "params", "forwards"):
         assert before[field] == after[field], f"{field} changed"
+
+
+class ResidualNet(nn.Module):
+    """A bias-free ReLU net with residual adds written in ``forward`` (invisible to module hooks)."""
+
+    def __init__(self, classes: int = 3, seed: int = 0) -> None:
+        super().__init__()
+        torch.manual_seed(seed)
+        self.stem = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+        self.block1 = nn.Sequential(nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1, bias=False), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1, bias=False))
+        self.block2 = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1, bias=False), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1, bias=False))
+        self.relu = nn.ReLU()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.head = nn.Linear(8, classes, bias=False)
+
+    def forward(self, x):
+        x = self.relu(self.stem(x))
+        x = self.relu(x + self.block1(x))
+        out = self.block2(x)
+        out += x
+        return self.head(self.pool(out).flatten(1))
