@@ -3,7 +3,7 @@
 ``frozen(model)`` puts the model in eval mode with parameter gradients off for the
 duration of an explanation and restores mode and ``requires_grad`` flags exactly,
 also when the explanation raises. ``target_gradients`` is the one place that
-computes d f_target / d x for a batch.
+computes d f_target / d x for a batch; ``batched_gradients`` does it in chunks.
 """
 from __future__ import annotations
 
@@ -40,6 +40,22 @@ def check_batch(inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return targets
 
 
+def check_batch_size(name: str, batch_size: int | None) -> None:
+    """The one validation of every explainer's ``batch_size``-like argument."""
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        raise ValueError(f"{name} must be a positive integer or null; got {batch_size!r}")
+
+
+def check_seed(owner: str, seed: int | None) -> None:
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ValueError(f"{owner}.seed must be an integer or null; got {seed!r}")
+
+
+def cpu_generator(seed: int | None) -> torch.Generator:
+    """The seeded CPU generator behind every random draw (null seed -> 0); draws are moved to the device."""
+    return torch.Generator(device="cpu").manual_seed(0 if seed is None else seed)
+
+
 def target_gradients(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Gradient of each sample's target logit w.r.t. its input; call inside ``frozen``."""
     x = inputs.detach().requires_grad_(True)
@@ -48,3 +64,9 @@ def target_gradients(model: nn.Module, inputs: torch.Tensor, targets: torch.Tens
         selected = logits.gather(1, targets.view(-1, 1)).sum()
         (grad,) = torch.autograd.grad(selected, x)
     return grad
+
+
+def batched_gradients(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, batch_size: int | None) -> torch.Tensor:
+    """``target_gradients`` over chunks of ``batch_size`` samples (all at once when None)."""
+    size = batch_size or inputs.shape[0]
+    return torch.cat([target_gradients(model, x, t) for x, t in zip(inputs.split(size), targets.split(size))])

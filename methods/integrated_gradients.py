@@ -6,9 +6,11 @@ IG_i ~ (x_i - x'_i) * sum_k w_k * grad_i(x' + a_k (x - x')).
 
 Conventions (as Captum's ``IntegratedGradients``): rules ``riemann_left``,
 ``riemann_right``, ``riemann_middle``, ``riemann_trapezoid`` and ``gausslegendre``
-(the default); the baseline x' is ``zero`` (all zeros in the model's input space,
-i.e. the dataset mean for normalised data), ``uniform`` (seeded U[-1, 1] noise) or
-a constant. Completeness: sum_i IG_i = f_c(x) - f_c(x') up to quadrature error.
+(the default). The baseline x' is any spec of ``methods.baselines`` (zero, mean,
+blur, uniform noise, a number or a tensor) and is exposed as ``baseline(inputs)``.
+Completeness: sum_i IG_i = f_c(x) - f_c(x') up to quadrature error. A rule with a
+node at a = 0 (riemann_left, trapezoid) evaluates the gradient at the baseline
+itself, where a bias-free ReLU net has all pre-activations 0 and zero gradient.
 
 All N * n_steps interpolated inputs go through the model in chunks of
 ``internal_batch_size`` (default: all at once), so memory is bounded.
@@ -19,10 +21,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from methods._autograd import check_batch, frozen, target_gradients
+from methods._autograd import check_batch, check_batch_size, frozen
+from methods._path import path_gradients
+from methods.baselines import Baseline
 
 RULES = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre")
-BASELINES = ("zero", "uniform")
 
 
 def quadrature(rule: str, n_steps: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -31,8 +34,6 @@ def quadrature(rule: str, n_steps: int) -> tuple[torch.Tensor, torch.Tensor]:
         nodes, weights = np.polynomial.legendre.leggauss(n_steps)
         return torch.from_numpy((nodes + 1) / 2), torch.from_numpy(weights / 2)
     if rule == "riemann_trapezoid":
-        if n_steps < 2:
-            raise ValueError("integrated_gradients: riemann_trapezoid needs n_steps >= 2")
         nodes = torch.linspace(0, 1, n_steps, dtype=torch.float64)
         weights = torch.full((n_steps,), 1.0 / (n_steps - 1), dtype=torch.float64)
         weights[[0, -1]] /= 2
@@ -47,46 +48,26 @@ class IntegratedGradients:
         self,
         n_steps: int = 50,
         method: str = "gausslegendre",
-        baseline: str | float = "zero",
+        baseline="zero",
+        blur_sigma: float = 5.0,
         internal_batch_size: int | None = None,
         seed: int | None = None,
     ) -> None:
-        if n_steps < 1:
-            raise ValueError(f"integrated_gradients.n_steps must be >= 1; got {n_steps}")
+        if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
+            raise ValueError(f"integrated_gradients.n_steps must be an integer >= 1; got {n_steps!r}")
         if method not in RULES:
             raise ValueError(f"integrated_gradients.method must be one of {', '.join(RULES)}; got {method!r}")
-        if isinstance(baseline, str) and baseline not in BASELINES:
-            raise ValueError(f"integrated_gradients.baseline must be one of {', '.join(BASELINES)} or a number; got {baseline!r}")
-        if internal_batch_size is not None and internal_batch_size < 1:
-            raise ValueError(f"integrated_gradients.internal_batch_size must be positive or null; got {internal_batch_size}")
-        self.n_steps, self.method, self.baseline_kind = n_steps, method, baseline
+        if method == "riemann_trapezoid" and n_steps < 2:
+            raise ValueError(f"integrated_gradients.n_steps must be >= 2 for riemann_trapezoid; got {n_steps}")
+        check_batch_size("integrated_gradients.internal_batch_size", internal_batch_size)
+        self.n_steps, self.method = n_steps, method
         self.internal_batch_size, self.seed = internal_batch_size, seed
+        self.baseline = Baseline(baseline, "integrated_gradients", seed, blur_sigma)
         self.nodes, self.weights = quadrature(method, n_steps)
-
-    def baseline(self, inputs: torch.Tensor) -> torch.Tensor:
-        """The reference input x' for each sample (used by the conservation metric)."""
-        if self.baseline_kind == "zero":
-            return torch.zeros_like(inputs)
-        if self.baseline_kind == "uniform":
-            gen = torch.Generator(device="cpu").manual_seed(0 if self.seed is None else self.seed)
-            return (torch.rand(inputs.shape, generator=gen, dtype=inputs.dtype) * 2 - 1).to(inputs.device)
-        return torch.full_like(inputs, float(self.baseline_kind))
 
     def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         targets = check_batch(inputs, targets)
-        n, steps = inputs.shape[0], self.n_steps
         base = self.baseline(inputs)
-        delta = inputs - base
-        nodes = self.nodes.to(inputs.device, inputs.dtype)
-        weights = self.weights.to(inputs.device, inputs.dtype)
-        # Flattened (step, sample) pairs, pushed through the model in large chunks.
-        total = torch.zeros_like(inputs)
-        chunk = self.internal_batch_size or n * steps
         with frozen(model):
-            for start in range(0, n * steps, chunk):
-                idx = torch.arange(start, min(start + chunk, n * steps), device=inputs.device)
-                sample, step = idx % n, idx // n
-                alpha = nodes[step].view(-1, 1, 1, 1)
-                grads = target_gradients(model, base[sample] + alpha * delta[sample], targets[sample])
-                total.index_add_(0, sample, grads * weights[step].view(-1, 1, 1, 1))
-        return total * delta
+            total = path_gradients(model, inputs, targets, base, self.nodes, self.weights, self.internal_batch_size)
+        return total * (inputs - base)

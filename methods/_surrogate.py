@@ -1,0 +1,78 @@
+"""Interpretable features and coalition scoring, shared by KernelSHAP and LIME.
+
+Features are superpixels from scikit-image (``slic``, ``quickshift``, ``felzenszwalb``;
+run once per image on the CPU, before any model call, on the channel-min-max
+rescaled image) or square ``patches`` of ``patch_size`` pixels. ``segments``
+returns (N, H, W) feature ids 0..M_n - 1 and M_n per image; images may have
+different M_n, padded to M = max M_n (padded features never appear in an image).
+
+A coalition z in {0, 1}^M keeps the features with z_j = 1 and replaces the others
+by the baseline; ``coalition_scores`` evaluates P coalitions per image through
+``methods._perturbation.masked_scores`` (batched, memory-bounded).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from skimage import segmentation as skseg
+from torch import nn
+
+from methods._perturbation import masked_scores
+
+SEGMENTATIONS = ("patches", "slic", "quickshift", "felzenszwalb")
+SPREADS = ("feature", "area")
+
+
+def check_features(owner: str, segmentation: str, n_segments: int, patch_size: int, spread: str) -> None:
+    if segmentation not in SEGMENTATIONS:
+        raise ValueError(f"{owner}.segmentation must be one of {', '.join(SEGMENTATIONS)}; got {segmentation!r}")
+    for key, value in (("n_segments", n_segments), ("patch_size", patch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{owner}.{key} must be an integer >= 1; got {value!r}")
+    if spread not in SPREADS:
+        raise ValueError(f"{owner}.spread must be one of {', '.join(SPREADS)}; got {spread!r}")
+
+
+def segments(inputs: torch.Tensor, segmentation: str, n_segments: int, compactness: float, patch_size: int):
+    n, _, h, w = inputs.shape
+    if segmentation == "patches":
+        rows = torch.arange(h, device=inputs.device) // patch_size
+        cols = torch.arange(w, device=inputs.device) // patch_size
+        grid = rows[:, None] * math.ceil(w / patch_size) + cols[None, :]
+        return grid.expand(n, h, w), torch.full((n,), int(grid.max()) + 1, device=inputs.device)
+    images = inputs.detach().float().cpu()
+    low, high = images.amin(dim=(1, 2, 3), keepdim=True), images.amax(dim=(1, 2, 3), keepdim=True)
+    images = ((images - low) / (high - low).clamp(min=1e-12)).permute(0, 2, 3, 1).numpy().astype(np.float64)
+    labels = []
+    for image in images:  # scikit-image segments one image at a time (CPU, once per call)
+        if segmentation == "slic":
+            seg = skseg.slic(image, n_segments=n_segments, compactness=compactness, start_label=0, channel_axis=-1)
+        elif segmentation == "quickshift":
+            seg = skseg.quickshift(image if image.shape[-1] == 3 else np.repeat(image[..., :1], 3, -1), kernel_size=2, max_dist=6, ratio=0.5)
+        else:
+            seg = skseg.felzenszwalb(image, scale=100, sigma=0.5, min_size=max(1, h * w // (4 * n_segments)), channel_axis=-1)
+        labels.append(np.unique(seg, return_inverse=True)[1].reshape(h, w))
+    seg = torch.from_numpy(np.stack(labels)).long().to(inputs.device)
+    return seg, seg.flatten(1).amax(dim=1) + 1
+
+
+def coalition_scores(model: nn.Module, inputs, targets, base, seg, coalitions, batch_size, score) -> torch.Tensor:
+    """Scores (N, P) of the coalitions (N, P, M) (bool) of each image; call inside ``frozen``."""
+    flat = seg.flatten(1)
+
+    def mask_fn(image, mask):
+        keep = coalitions[image, mask]  # (B, M)
+        return keep.gather(1, flat[image]).view(-1, 1, *seg.shape[1:])
+
+    return masked_scores(model, inputs, targets, base, coalitions.shape[1], mask_fn, batch_size, score)
+
+
+def to_pixels(values: torch.Tensor, seg: torch.Tensor, spread: str) -> torch.Tensor:
+    """Feature values (N, M) -> map (N, 1, H, W); ``area`` divides by each feature's pixel count."""
+    flat = seg.flatten(1)
+    if spread == "area":
+        area = torch.zeros_like(values).scatter_add_(1, flat, torch.ones_like(flat, dtype=values.dtype))
+        values = values / area.clamp(min=1)
+    return values.gather(1, flat).view(seg.shape[0], 1, *seg.shape[1:])

@@ -1,0 +1,147 @@
+"""Class activation maps: CAM, Grad-CAM and Grad-CAM++.
+
+With A (N, K, h, w) the activations of a target layer and G = d f_c / d A:
+- CAM (Zhou et al., CVPR 2016): M = sum_k w_ck A_k, with w_c the target row of the
+  linear classifier that follows global average pooling (``classifier``: a module
+  name, or null for the last ``nn.Linear``); defined only for GAP + linear heads.
+- Grad-CAM (Selvaraju et al., ICCV 2017): M = ReLU(sum_k alpha_k A_k) with
+  alpha_k = mean_ij G_k,ij (Captum's ``LayerGradCam`` with ``relu_attributions``).
+- Grad-CAM++ (Chattopadhyay et al., WACV 2018): alpha_k,ij = G^2 / (2 G^2 +
+  sum_ab A_k,ab G^3) (0 where the denominator is 0), weights
+  w_k = sum_ij alpha_k,ij ReLU(G_k,ij), M = ReLU(sum_k w_k A_k); the exp(S)
+  factor of the paper is dropped, as in the authors' code.
+
+``layer`` names the target module (``model.get_submodule``); null detects it: the
+last ``nn.Conv2d`` to run, followed through the element-wise modules (BatchNorm,
+activations, dropout) that run right after it with the same output shape, so the
+map is the rectified feature map that feeds the pooling (e.g. SmallCNN
+``features.9``, ResNet ``layer4.1.relu``, VGG ``features.N`` ReLU). A module that runs
+several times contributes its last output. ``layer_map`` returns M at layer
+resolution (N, 1, h, w); calling the explainer upsamples it bilinearly
+(align_corners=False) to the input size, shape (N, 1, H, W).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from methods._autograd import check_batch, frozen
+from methods._hooks import recorded_outputs
+
+_ELEMENTWISE = (nn.modules.batchnorm._BatchNorm, nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU,
+                nn.Dropout, nn.Dropout2d, nn.Identity, nn.Tanh, nn.Sigmoid, nn.ReLU6)
+
+
+def find_target_layer(model: nn.Module, inputs: torch.Tensor) -> nn.Module:
+    """The last conv layer's (rectified) output module, from one probe forward pass."""
+    leaves = [m for m in model.modules() if not list(m.children())]
+    order: list[tuple[nn.Module, torch.Size]] = []
+
+    def log(module, args, output):
+        if torch.is_tensor(output):
+            order.append((module, output.shape))
+
+    handles = [m.register_forward_hook(log) for m in leaves]
+    try:
+        with torch.no_grad():
+            model(inputs[:1])
+    finally:
+        for h in handles:
+            h.remove()
+    convs = [i for i, (m, _) in enumerate(order) if isinstance(m, nn.Conv2d)]
+    if not convs:
+        raise ValueError("cam: the model has no nn.Conv2d layer; give cam.layer explicitly")
+    i = convs[-1]
+    shape = order[i][1]
+    while i + 1 < len(order) and isinstance(order[i + 1][0], _ELEMENTWISE) and order[i + 1][1] == shape:
+        i += 1
+    return order[i][0]
+
+
+def _submodule(model: nn.Module, name: str, what: str) -> nn.Module:
+    try:
+        return model.get_submodule(name)
+    except AttributeError:
+        names = ", ".join(n for n, _ in model.named_modules() if n)
+        raise ValueError(f"cam.{what} {name!r} is not a module of the model; modules: {names}") from None
+
+
+class _ActivationMap:
+    name = "cam"
+    needs_gradient = True
+
+    def __init__(self, layer: str | None = None, relu: bool = True, upsample: str = "bilinear") -> None:
+        if layer is not None and not isinstance(layer, str):
+            raise ValueError(f"{self.name}.layer must be a module name or null (auto: last conv layer); got {layer!r}")
+        if upsample not in ("bilinear", "nearest", "bicubic"):
+            raise ValueError(f"{self.name}.upsample must be one of bilinear, nearest, bicubic; got {upsample!r}")
+        self.layer, self.relu, self.upsample = layer, bool(relu), upsample
+
+    def target_layer(self, model: nn.Module, inputs: torch.Tensor) -> nn.Module:
+        return find_target_layer(model, inputs) if self.layer is None else _submodule(model, self.layer, "layer")
+
+    def combine(self, model: nn.Module, acts: torch.Tensor, grads: torch.Tensor | None, targets: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def layer_map(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The map at the target layer's resolution, (N, 1, h, w)."""
+        targets = check_batch(inputs, targets)
+        with frozen(model):
+            layer = self.target_layer(model, inputs)
+            with recorded_outputs([layer]) as outputs, torch.set_grad_enabled(self.needs_gradient):
+                logits = model(inputs.detach().requires_grad_(self.needs_gradient))
+                acts = outputs[layer]
+                grads = None
+                if self.needs_gradient:
+                    (grads,) = torch.autograd.grad(logits.gather(1, targets.view(-1, 1)).sum(), acts)
+            maps = self.combine(model, acts.detach(), grads, targets)
+        return maps.clamp(min=0) if self.relu else maps
+
+    def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        maps = self.layer_map(model, inputs, targets)
+        kwargs = {} if self.upsample == "nearest" else {"align_corners": False}
+        return F.interpolate(maps, size=inputs.shape[-2:], mode=self.upsample, **kwargs)
+
+
+class CAM(_ActivationMap):
+    name = "cam"
+    needs_gradient = False
+
+    def __init__(self, layer: str | None = None, classifier: str | None = None, relu: bool = False, upsample: str = "bilinear") -> None:
+        super().__init__(layer, relu, upsample)
+        if classifier is not None and not isinstance(classifier, str):
+            raise ValueError(f"cam.classifier must be a module name or null (auto: last nn.Linear); got {classifier!r}")
+        self.classifier = classifier
+
+    def combine(self, model, acts, grads, targets):
+        if self.classifier is None:
+            linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+            if not linears:
+                raise ValueError("cam needs a linear classifier after global average pooling; the model has no nn.Linear")
+            head = linears[-1]
+        else:
+            head = _submodule(model, self.classifier, "classifier")
+        if head.weight.shape[1] != acts.shape[1]:
+            raise ValueError(f"cam needs GAP + linear head: classifier takes {head.weight.shape[1]} features, target layer has {acts.shape[1]} channels")
+        weights = head.weight[targets].to(acts.dtype)
+        return torch.einsum("nk,nkhw->nhw", weights, acts).unsqueeze(1)
+
+
+class GradCAM(_ActivationMap):
+    name = "gradcam"
+
+    def combine(self, model, acts, grads, targets):
+        alpha = grads.mean(dim=(2, 3), keepdim=True)
+        return (alpha * acts).sum(dim=1, keepdim=True)
+
+
+class GradCAMpp(_ActivationMap):
+    name = "gradcam_pp"
+
+    def combine(self, model, acts, grads, targets):
+        g2 = grads.square()
+        denom = 2 * g2 + acts.sum(dim=(2, 3), keepdim=True) * g2 * grads
+        alpha = torch.where(denom != 0, g2 / torch.where(denom != 0, denom, torch.ones_like(denom)), torch.zeros_like(denom))
+        weights = (alpha * grads.clamp(min=0)).sum(dim=(2, 3), keepdim=True)
+        return (weights * acts).sum(dim=1, keepdim=True)

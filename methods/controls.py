@@ -1,0 +1,44 @@
+"""Control "explanations" that every comparison table should include.
+
+- ``Random``: i.i.d. uniform U[0, 1) noise of shape (N, 1, H, W), from a CPU
+  generator seeded with ``seed`` (null -> 0), independent of model and input.
+  A metric that cannot tell a method from this map says little about the method.
+- ``Sobel``: the input's edge map, independent of the model (Adebayo et al. 2018
+  show several saliency methods resemble it). Definition as scikit-image's
+  ``filters.sobel``: on the channel mean g of each image, with the 3x3 kernels
+  h = [1, 2, 1]^T [1, 0, -1] / 4 and its transpose and edge-replicating borders
+  (scipy's ``reflect`` mode for a 3x3 stencil), M = sqrt((g*h)^2 + (g*h^T)^2) / sqrt(2).
+  Computed with one conv2d on the inputs' device; tests compare it to scikit-image.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from methods._autograd import check_batch, check_seed, cpu_generator
+
+
+class Random:
+    def __init__(self, seed: int | None = None) -> None:
+        check_seed("random", seed)
+        self.seed = seed
+
+    def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        check_batch(inputs, targets)
+        n, _, h, w = inputs.shape
+        gen = cpu_generator(self.seed)
+        return torch.rand((n, 1, h, w), generator=gen, dtype=inputs.dtype).to(inputs.device)
+
+
+class Sobel:
+    def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        check_batch(inputs, targets)
+        grey = inputs.detach().mean(dim=1, keepdim=True)
+        smooth = torch.tensor([1.0, 2.0, 1.0], dtype=inputs.dtype, device=inputs.device) / 4
+        diff = torch.tensor([1.0, 0.0, -1.0], dtype=inputs.dtype, device=inputs.device)
+        kernel_h = torch.outer(diff, smooth)  # derivative along rows (axis 0)
+        kernels = torch.stack([kernel_h, kernel_h.T]).unsqueeze(1)
+        padded = F.pad(grey, (1, 1, 1, 1), mode="replicate")
+        edges = F.conv2d(padded, kernels)
+        return edges.square().sum(dim=1, keepdim=True).div(2).sqrt()

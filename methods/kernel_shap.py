@@ -1,0 +1,98 @@
+"""KernelSHAP (Lundberg & Lee, NeurIPS 2017).
+
+Shapley values phi_j of the M interpretable features (``methods._surrogate``) for
+the set function v(S) = f_c(x with the features outside S set to the baseline):
+the solution of the weighted least-squares problem over coalitions z with the
+Shapley kernel pi(z) = (M - 1) / (C(M, |z|) |z| (M - |z|)), subject to
+phi_0 = v(empty) and sum_j phi_j = v(all) - v(empty) (efficiency). We sample
+``n_samples`` coalitions with probability proportional to pi (size s with
+p(s) ~ (M - 1) / (s (M - s)), then a uniform subset of that size), so the
+regression is unweighted, and eliminate the efficiency constraint by substitution.
+For an additive v the result is exact once the sampled design has full rank.
+
+Output (N, 1, H, W): each pixel gets its feature's phi (``spread: feature``, Captum's
+convention) or phi / area (``spread: area``, so the map sums to f(x) - f(baseline)).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from methods._autograd import check_batch, check_batch_size, check_seed, cpu_generator, frozen
+from methods._perturbation import check_score, target_scores
+from methods._surrogate import check_features, coalition_scores, segments, to_pixels
+from methods.baselines import Baseline
+
+
+class KernelSHAP:
+    name = "kernel_shap"
+
+    def __init__(
+        self,
+        n_samples: int = 512,
+        segmentation: str = "slic",
+        n_segments: int = 50,
+        compactness: float = 10.0,
+        patch_size: int = 8,
+        baseline="zero",
+        blur_sigma: float = 5.0,
+        spread: str = "feature",
+        score: str = "logit",
+        batch_size: int | None = 256,
+        seed: int | None = None,
+    ) -> None:
+        if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
+            raise ValueError(f"{self.name}.n_samples must be an integer >= 1; got {n_samples!r}")
+        check_features(self.name, segmentation, n_segments, patch_size, spread)
+        check_score(self.name, score)
+        check_batch_size(f"{self.name}.batch_size", batch_size)
+        check_seed(self.name, seed)
+        self.n_samples, self.segmentation, self.n_segments = n_samples, segmentation, n_segments
+        self.compactness, self.patch_size, self.spread, self.score = float(compactness), patch_size, spread, score
+        self.batch_size, self.seed = batch_size, seed
+        self.baseline = Baseline(baseline, self.name, seed, blur_sigma)
+
+    def _coalitions(self, counts: torch.Tensor, m: int) -> torch.Tensor:
+        """(N, P, M) bool coalitions sampled from the Shapley kernel of each image's feature count."""
+        gen = cpu_generator(self.seed)
+        counts = counts.cpu()
+        sizes = torch.arange(1, max(m, 2), dtype=torch.float64)
+        weights = (counts[:, None] - 1) / (sizes * (counts[:, None] - sizes))
+        weights = torch.where((sizes < counts[:, None]) & (weights > 0), weights, torch.zeros_like(weights))
+        weights[weights.sum(1) == 0, 0] = 1.0  # a single feature: any coalition size is degenerate
+        size = torch.multinomial(weights, self.n_samples, replacement=True, generator=gen) + 1  # (N, P)
+        noise = torch.rand((len(counts), self.n_samples, m), generator=gen)
+        noise = noise.masked_fill(torch.arange(m) >= counts[:, None, None], 2.0)  # padding is never chosen
+        rank = noise.argsort(dim=2).argsort(dim=2)
+        return rank < size[..., None]
+
+    def attributions(self, model, inputs, targets):
+        """Shapley values (N, M), feature ids (N, H, W) and feature counts (N,)."""
+        targets = check_batch(inputs, targets)
+        seg, counts = segments(inputs, self.segmentation, self.n_segments, self.compactness, self.patch_size)
+        m = int(counts.max())
+        z = self._coalitions(counts, m).to(inputs.device)
+        base = self.baseline(inputs)
+        with frozen(model):
+            y = coalition_scores(model, inputs, targets, base, seg, z, self.batch_size, self.score)
+            full = target_scores(model, inputs, targets, self.score)
+            empty = target_scores(model, base, targets, self.score)
+        return self.solve(z.to(inputs.dtype), y, empty, full, counts), seg, counts
+
+    @staticmethod
+    def solve(z, y, empty, full, counts):
+        n, p, m = z.shape
+        total = (full - empty)[:, None]
+        last = (counts - 1).view(n, 1, 1).expand(n, p, 1)
+        z_last = z.gather(2, last)  # (N, P, 1)
+        features = torch.arange(m, device=z.device)
+        free = (features < (counts - 1)[:, None]).to(z.dtype)  # (N, M): all real features but the last
+        design = (z - z_last) * free[:, None, :]
+        target = (y - empty[:, None]) - z_last.squeeze(2) * total
+        gram = design.transpose(1, 2) @ design + torch.diag_embed(1.0 - free)
+        phi = (torch.linalg.pinv(gram) @ (design.transpose(1, 2) @ target[..., None])).squeeze(2) * free
+        return phi.scatter(1, (counts - 1).view(n, 1), total - phi.sum(1, keepdim=True))
+
+    def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        phi, seg, _ = self.attributions(model, inputs, targets)
+        return to_pixels(phi, seg, self.spread)

@@ -1,0 +1,78 @@
+"""LIME for images (Ribeiro, Singh & Guestrin, KDD 2016), with the ``lime`` package's image defaults.
+
+``n_samples`` coalitions z in {0, 1}^M over the interpretable features
+(``methods._surrogate``): the first keeps all features, the others keep each
+feature with probability 1/2. Each is weighted by the exponential kernel
+pi(z) = exp(-d(z)^2 / ``kernel_width``^2) of the cosine distance d(z) = 1 - sqrt(|z| / M)
+to the full image, and a ridge regression (penalty ``alpha`` on the coefficients,
+free intercept) of the target score on z is fitted per image; the coefficients are
+the attributions. All images are fitted at once with one batched linear solve.
+
+Output (N, 1, H, W): each pixel gets its feature's coefficient (``spread: feature``)
+or coefficient / area (``spread: area``).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from methods._autograd import check_batch, check_batch_size, check_seed, cpu_generator, frozen
+from methods._perturbation import check_score
+from methods._surrogate import check_features, coalition_scores, segments, to_pixels
+from methods.baselines import Baseline
+
+
+class LIME:
+    name = "lime"
+
+    def __init__(
+        self,
+        n_samples: int = 512,
+        segmentation: str = "slic",
+        n_segments: int = 50,
+        compactness: float = 10.0,
+        patch_size: int = 8,
+        kernel_width: float = 0.25,
+        alpha: float = 1.0,
+        baseline="zero",
+        blur_sigma: float = 5.0,
+        spread: str = "feature",
+        score: str = "logit",
+        batch_size: int | None = 256,
+        seed: int | None = None,
+    ) -> None:
+        if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 2:
+            raise ValueError(f"{self.name}.n_samples must be an integer >= 2; got {n_samples!r}")
+        if not kernel_width > 0:
+            raise ValueError(f"{self.name}.kernel_width must be > 0; got {kernel_width!r}")
+        if not alpha >= 0:
+            raise ValueError(f"{self.name}.alpha must be >= 0; got {alpha!r}")
+        check_features(self.name, segmentation, n_segments, patch_size, spread)
+        check_score(self.name, score)
+        check_batch_size(f"{self.name}.batch_size", batch_size)
+        check_seed(self.name, seed)
+        self.n_samples, self.segmentation, self.n_segments = n_samples, segmentation, n_segments
+        self.compactness, self.patch_size, self.spread, self.score = float(compactness), patch_size, spread, score
+        self.kernel_width, self.alpha, self.batch_size, self.seed = float(kernel_width), float(alpha), batch_size, seed
+        self.baseline = Baseline(baseline, self.name, seed, blur_sigma)
+
+    def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        targets = check_batch(inputs, targets)
+        seg, counts = segments(inputs, self.segmentation, self.n_segments, self.compactness, self.patch_size)
+        n, m = inputs.shape[0], int(counts.max())
+        real = (torch.arange(m) < counts.cpu()[:, None])[:, None, :]  # (N, 1, M)
+        z = torch.rand((n, self.n_samples, m), generator=cpu_generator(self.seed)) < 0.5
+        z[:, 0] = True
+        z = (z & real).to(inputs.device)
+        base = self.baseline(inputs)
+        with frozen(model):
+            y = coalition_scores(model, inputs, targets, base, seg, z, self.batch_size, self.score)
+        zf = z.to(inputs.dtype)
+        distance = 1 - (zf.sum(2) / counts[:, None].to(inputs.dtype)).sqrt()
+        weight = torch.exp(-distance.square() / self.kernel_width**2)  # (N, P)
+        design = torch.cat([zf, torch.ones_like(zf[..., :1])], dim=2)  # intercept last
+        penalty = torch.cat([real.squeeze(1).to(inputs.device, inputs.dtype) * self.alpha + (~real.squeeze(1)).to(inputs.device, inputs.dtype),
+                             torch.zeros(n, 1, device=inputs.device, dtype=inputs.dtype)], dim=1)
+        gram = design.transpose(1, 2) @ (weight[..., None] * design) + torch.diag_embed(penalty)
+        coef = torch.linalg.solve(gram, design.transpose(1, 2) @ (weight * y)[..., None]).squeeze(2)[:, :m]
+        return to_pixels(coef, seg, self.spread)

@@ -1,0 +1,155 @@
+"""Layer-wise Relevance Propagation (Bach et al., PLoS ONE 2015; Montavon et al. 2019).
+
+The target logit's value is the relevance at the output, R = f_c(x) e_c, and each
+layer redistributes the relevance of its outputs to its inputs by a rule
+(``methods.lrp.rules``), chosen per layer by a composite (``methods.lrp.composites``);
+the result is R at the input pixels, shape (N, C, H, W). Conservative rules give
+sum_i R_i = f_c(x) minus what biases and stabilisers absorb, so this explainer has
+no baseline: ``baseline(inputs)`` returns None and the conservation metric should
+compare sum R with f_c(x) itself.
+
+Mechanics: relevance travels backwards as the "gradient". A forward hook replaces
+each conv/dense/average-pool output by an autograd function with the same value
+whose backward applies the layer's rule (input x, relevance R -> R_in);
+activations and BatchNorm pass relevance through unchanged (BatchNorm folded into
+the conv/dense layer before it when ``canonize`` is on); max-pooling keeps its
+gradient (winner takes all); residual adds written in ``forward`` are split in
+proportion to their summands (``methods.lrp.canonizers``). Nothing in the model is
+modified and all hooks are removed when the call ends, also on errors.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from methods._autograd import check_batch, check_batch_size, frozen
+from methods._hooks import rewritten_outputs
+from methods.lrp.canonizers import ResidualSplit, merged_batchnorm
+from methods.lrp.composites import COMPOSITES, CONV, make_composite
+from methods.lrp.rules import Norm
+
+POOLS = (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)
+PASS = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.Softplus, nn.ReLU6,
+        nn.modules.batchnorm._BatchNorm)
+
+
+class _Layer:
+    """A conv/dense/pooling layer as the rules see it: (folded) parameters and a functional form."""
+
+    def __init__(self, module: nn.Module) -> None:
+        self.module, self.bn = module, None
+
+    @property
+    def params(self):
+        module = self.module
+        weight, bias = getattr(module, "weight", None), getattr(module, "bias", None)
+        if self.bn is not None:
+            weight, bias = merged_batchnorm(weight, bias, self.bn)
+        return weight, bias
+
+    @property
+    def weight(self):
+        return self.params[0]
+
+    @property
+    def bias(self):
+        return self.params[1]
+
+    def __call__(self, x, weight, bias):
+        if isinstance(self.module, nn.Linear):
+            return F.linear(x, weight, bias)
+        if isinstance(self.module, CONV):
+            return self.module._conv_forward(x, weight, bias)
+        return self.module(x)
+
+
+class _Relevance(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, y, layer, rule):
+        ctx.save_for_backward(x)
+        ctx.layer, ctx.rule = layer, rule
+        return y.clone()
+
+    @staticmethod
+    def backward(ctx, relevance):
+        (x,) = ctx.saved_tensors
+        with torch.enable_grad():
+            return ctx.rule.relevance(ctx.layer, x, relevance), None, None, None
+
+
+class _Pass(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, y):
+        return y.clone()
+
+    @staticmethod
+    def backward(ctx, relevance):
+        return relevance, None
+
+
+class LRP:
+    def __init__(
+        self,
+        composite: str = "epsilon_plus",
+        epsilon: float = 1e-6,
+        gamma: float = 0.25,
+        alpha: float = 2.0,
+        beta: float = 1.0,
+        low=-3.0,
+        high=3.0,
+        stabilizer: float = 1e-6,
+        canonize: bool = True,
+        batch_size: int | None = None,
+    ) -> None:
+        if composite not in COMPOSITES:
+            raise ValueError(f"lrp.composite must be one of {', '.join(COMPOSITES)}; got {composite!r}")
+        for key, value in (("epsilon", epsilon), ("gamma", gamma), ("stabilizer", stabilizer)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(f"lrp.{key} must be a number >= 0; got {value!r}")
+        if not (isinstance(alpha, (int, float)) and isinstance(beta, (int, float)) and beta >= 0 and abs(alpha - beta - 1) < 1e-9):
+            raise ValueError(f"lrp.alpha and lrp.beta must satisfy alpha - beta = 1, beta >= 0; got alpha={alpha!r}, beta={beta!r}")
+        check_batch_size("lrp.batch_size", batch_size)
+        low = torch.as_tensor(low, dtype=torch.float32)
+        high = torch.as_tensor(high, dtype=torch.float32)
+        if low.dim() == 1:  # per-channel bounds from YAML lists
+            low, high = low.view(-1, 1, 1), high.view(-1, 1, 1) if high.dim() == 1 else high
+        if high.dim() == 1:
+            high = high.view(-1, 1, 1)
+        if not bool((low < high).all()):
+            raise ValueError(f"lrp.low must be below lrp.high (the input domain of the z^B rule); got low={low.tolist()}, high={high.tolist()}")
+        self.composite_name, self.canonize, self.batch_size, self.stabilizer = composite, bool(canonize), batch_size, stabilizer
+        self.composite = make_composite(composite, epsilon, gamma, alpha, beta, low, high, stabilizer)
+
+    def baseline(self, inputs: torch.Tensor) -> None:
+        """None: LRP relevance is compared with f_c(x) itself, not with a difference to a reference input."""
+        return None
+
+    def _explain(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        x = inputs.detach().clone().requires_grad_(True)
+        produced: dict[int, tuple[torch.Tensor, _Layer]] = {}  # tensors a rule layer returned (kept alive)
+
+        def rewrite(module, args, output):
+            source = args[0]
+            if isinstance(module, PASS):
+                if isinstance(module, nn.modules.batchnorm._BatchNorm) and self.canonize and id(source) in produced:
+                    produced[id(source)][1].bn = module
+                return _Pass.apply(source, output)
+            layer = _Layer(module)
+            rule = Norm(self.stabilizer) if isinstance(module, POOLS) else self.composite.rule(module, source is x)
+            out = _Relevance.apply(source, output, layer, rule)
+            produced[id(out)] = (out, layer)
+            return out
+
+        modules = [m for m in model.modules() if isinstance(m, (nn.Linear, *CONV, *POOLS, *PASS))]
+        with torch.enable_grad(), rewritten_outputs(modules, rewrite), ResidualSplit(self.stabilizer):
+            logits = model(x)
+        onehot = torch.zeros_like(logits).scatter_(1, targets.view(-1, 1), 1.0)
+        (relevance,) = torch.autograd.grad(logits, x, onehot * logits.detach())
+        return relevance
+
+    def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        targets = check_batch(inputs, targets)
+        size = self.batch_size or inputs.shape[0]
+        with frozen(model):
+            return torch.cat([self._explain(model, x, t) for x, t in zip(inputs.split(size), targets.split(size))])

@@ -1,0 +1,78 @@
+"""RISE: Randomized Input Sampling for Explanation (Petsiuk, Das & Saenko, BMVC 2018).
+
+``n_masks`` random masks: an s x s grid of cells (s = ceil(H / ``cell_size``), the
+same for W) kept independently with probability ``p``, upsampled bilinearly to
+(s + 1) * cell_size and cropped at a random shift in [0, cell_size) (smooth masks
+whose edges are not aligned to the grid). The saliency of pixel u is
+S(u) = 1 / (n_masks * p) * sum_i f_c(x masked by M_i) * M_i(u), with the masked-out
+part replaced by the baseline (zero, as in RISE, by default) and the score the
+softmax probability of the target (``score: probability``, as in the paper).
+
+Masks are drawn from a CPU generator seeded with ``seed`` (null -> 0); they are
+made chunk by chunk on the device, so neither the masks nor the masked images are
+all in memory at once. Output (N, 1, H, W).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from methods._autograd import check_batch, check_batch_size, check_seed, cpu_generator, frozen
+from methods._perturbation import check_score, masked_scores, weighted_mask_sum
+from methods.baselines import Baseline
+
+
+class RISE:
+    def __init__(
+        self,
+        n_masks: int = 2000,
+        cell_size: int = 8,
+        p: float = 0.5,
+        baseline="zero",
+        blur_sigma: float = 5.0,
+        score: str = "probability",
+        batch_size: int | None = 256,
+        seed: int | None = None,
+    ) -> None:
+        if isinstance(n_masks, bool) or not isinstance(n_masks, int) or n_masks < 1:
+            raise ValueError(f"rise.n_masks must be an integer >= 1; got {n_masks!r}")
+        if isinstance(cell_size, bool) or not isinstance(cell_size, int) or cell_size < 1:
+            raise ValueError(f"rise.cell_size must be an integer >= 1; got {cell_size!r}")
+        if not 0 < p <= 1:
+            raise ValueError(f"rise.p must be in (0, 1]; got {p!r}")
+        check_score("rise", score)
+        check_batch_size("rise.batch_size", batch_size)
+        check_seed("rise", seed)
+        self.n_masks, self.cell_size, self.p, self.score = n_masks, cell_size, float(p), score
+        self.batch_size, self.seed = batch_size, seed
+        self.baseline = Baseline(baseline, "rise", seed, blur_sigma)
+
+    def masks(self, height: int, width: int, device):
+        """``mask_fn(image_idx, mask_idx) -> (B, 1, H, W)`` for this call's seeded masks."""
+        c = self.cell_size
+        rows, cols = math.ceil(height / c), math.ceil(width / c)
+        gen = cpu_generator(self.seed)
+        grids = (torch.rand((self.n_masks, 1, rows, cols), generator=gen) < self.p).float().to(device)
+        shifts = torch.randint(0, c, (self.n_masks, 2), generator=gen).to(device)
+        r = torch.arange(height, device=device)
+        q = torch.arange(width, device=device)
+
+        def mask_fn(image, mask):
+            up = F.interpolate(grids[mask], size=((rows + 1) * c, (cols + 1) * c), mode="bilinear", align_corners=False)
+            row_idx = (shifts[mask, 0, None] + r).view(-1, 1, height, 1).expand(-1, 1, height, up.shape[-1])
+            up = up.gather(2, row_idx)
+            col_idx = (shifts[mask, 1, None] + q).view(-1, 1, 1, width).expand(-1, 1, height, width)
+            return up.gather(3, col_idx)
+
+        return mask_fn
+
+    def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        targets = check_batch(inputs, targets)
+        mask_fn = self.masks(*inputs.shape[-2:], inputs.device)
+        base = self.baseline(inputs)
+        with frozen(model):
+            scores = masked_scores(model, inputs, targets, base, self.n_masks, mask_fn, self.batch_size, self.score)
+        return weighted_mask_sum(scores, mask_fn, self.batch_size or self.n_masks) / (self.n_masks * self.p)
