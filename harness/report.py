@@ -70,9 +70,11 @@ def sweep_table(runs: pd.DataFrame) -> pd.DataFrame:
     metric_names: list[str] = []
     for names in runs.get("tags.harness.metrics", pd.Series(dtype=str)).dropna():
         metric_names += [m for m in names.split(",") if m and m not in metric_names]
+    overrides = [str(o).split() for o in runs.get("tags.harness.overrides", pd.Series([""] * len(runs))).fillna("")]
+    shared = set.intersection(*(set(o) for o in overrides)) if len(overrides) > 1 else set()
     table = pd.DataFrame({
         "job": runs.get("tags.harness.job", pd.Series([""] * len(runs))).fillna("").values,
-        "overrides": runs.get("tags.harness.overrides", pd.Series([""] * len(runs))).fillna("").values,
+        "overrides": [" ".join(t for t in o if t not in shared) for o in overrides],  # what differs between jobs
         "status": runs["status"].values,
     })
     for name in metric_names + ["test_accuracy"]:
