@@ -99,7 +99,7 @@ class AblationCurve:
         self.name = name = name or mode
         self.mode = choice(name, "mode", mode, ("deletion", "insertion"))
         if isinstance(steps, bool) or not isinstance(steps, (int, float)) or not 0 < steps <= 1:
-            raise ValueError(f"{name}.steps is the fraction of features changed per step and must be in (0, 1]; got {steps}")
+            raise ValueError(f"{name}.steps must be in (0, 1] (the fraction of features changed per step); got {steps}")
         self.steps = float(steps)
         self.substrate = choice(name, "substrate", substrate, SUBSTRATES)
         self.granularity = choice(name, "granularity", granularity, GRANULARITIES)
