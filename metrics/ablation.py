@@ -261,35 +261,42 @@ class AblationCurve:
 
     # -- the metric ------------------------------------------------------------------------------
     def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor, **context) -> MetricResult:
-        maps = check_maps(self.name, inputs, attributions)
-        n = inputs.shape[0]
-        ids = sample_ids(n, context, inputs.device)
-        inputs = inputs.detach()
-        finite = torch.isfinite(maps).flatten(1).all(1)
-        pooled = pool_channels(torch.nan_to_num(maps, nan=0.0, posinf=0.0, neginf=0.0), self.pooling)
-        fmap, n_feat = self.feature_map(inputs, context)
-        counts, x = self.grid(n_feat)
-        substrate = self.substrate_for(inputs, ids, context)
-        _, std = self._stats(inputs, context)
         orders = [self.order] + ([{"morf": "lerf", "lerf": "morf"}[self.order]] if self.abpc else [])
-
-        with untouched(model), torch.no_grad():
-            clean = torch.cat([model(b).float() for b in inputs.split(self.chunk_size or 256)])
-            cls = self._classes(clean, targets, context, inputs.device)
-            clean_value = self._value(clean, cls)
-            curves = {o: self._curves(model, inputs, substrate, std, self.ranks(pooled, fmap, n_feat, ids, o).unsqueeze(1),
-                                      counts, n_feat, cls, clean_value, ids) for o in orders}
-        nan = torch.full((n,), math.nan)
-        aucs = {o: torch.where(finite.cpu(), torch.trapezoid(c.double(), x.cpu().view(1, -1).expand(n, -1), dim=1).float(), nan)
-                for o, c in curves.items()}
+        curves, x = self.curves(model, inputs, targets, attributions, orders, **context)
+        n = inputs.shape[0]
+        aucs = {o: torch.trapezoid(c.double(), x.view(1, -1).expand(n, -1), dim=1).float() for o, c in curves.items()}
         extras = {}
         if self.abpc:
             morf, lerf = aucs["morf"], aucs["lerf"]
             extras = {"auc_morf": morf, "auc_lerf": lerf, "abpc": lerf - morf if self.mode == "deletion" else morf - lerf}
         higher = (self.mode == "insertion") == (self.order == "morf")
-        main = curves[self.order].clone()
-        main[~finite.cpu()] = math.nan
-        return MetricResult(scores=aucs[self.order], higher_is_better=higher, curves=main, curve_x=x.float().cpu(), extras=extras)
+        return MetricResult(scores=aucs[self.order], higher_is_better=higher, curves=curves[self.order],
+                            curve_x=x.float(), extras=extras)
+
+    def curves(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor,
+               orders: list[str], **context) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """The curves (N, K+1) for each order in ``orders`` (on the CPU; NaN rows for non-finite maps) and the x-axis (K+1,)."""
+        maps = check_maps(self.name, inputs, attributions)
+        n = inputs.shape[0]
+        ids = sample_ids(n, context, inputs.device)
+        inputs = inputs.detach()
+        finite = torch.isfinite(maps).flatten(1).all(1).cpu()
+        pooled = pool_channels(torch.nan_to_num(maps, nan=0.0, posinf=0.0, neginf=0.0), self.pooling)
+        fmap, n_feat = self.feature_map(inputs, context)
+        counts, x = self.grid(n_feat)
+        substrate = self.substrate_for(inputs, ids, context)
+        _, std = self._stats(inputs, context)
+        with untouched(model), torch.no_grad():
+            clean = torch.cat([model(b).float() for b in inputs.split(self.chunk_size or 256)])
+            cls = self._classes(clean, targets, context, inputs.device)
+            clean_value = self._value(clean, cls)
+            out = {}
+            for o in orders:
+                rank = self.ranks(pooled, fmap, n_feat, ids, o).unsqueeze(1)
+                c = self._curves(model, inputs, substrate, std, rank, counts, n_feat, cls, clean_value, ids)
+                c[~finite] = math.nan
+                out[o] = c
+        return out, x.cpu()
 
     def _curves(self, model, inputs, substrate, std, rank, counts, n_feat, cls, clean_value, ids) -> torch.Tensor:
         n, k1 = counts.shape
