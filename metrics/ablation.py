@@ -43,7 +43,7 @@ through the model in chunks; images identical to the clean input (deletion at
 count 0, insertion at count F) reuse the clean forward pass, so one order costs
 exactly N (K + 1) forward passes. ``chunk_size: null`` tunes the chunk size for
 speed on the first call (doubling while throughput improves, capped by memory) and
-caches it per (model class, image shape, device). Scores do not depend on the chunk
+caches it per (model class and size, image shape, device). Scores do not depend on the chunk
 size or batch composition up to the model's own float non-associativity (~1e-7).
 Samples with non-finite attributions get NaN.
 """
@@ -224,7 +224,12 @@ class AblationCurve:
     # -- chunked evaluation -------------------------------------------------------------------
     @staticmethod
     def _cap(inputs: torch.Tensor) -> int:
-        return max(1, AUTO_CHUNK_BYTES // (inputs[0].numel() * inputs.element_size() * 16))
+        """Most images per chunk: 16x the input's bytes per image (activation headroom) within the memory budget
+        (512 MiB on the CPU; half the free memory on CUDA)."""
+        budget = AUTO_CHUNK_BYTES
+        if inputs.device.type == "cuda":
+            budget = max(budget, torch.cuda.mem_get_info(inputs.device)[0] // 2)
+        return max(1, budget // (inputs[0].numel() * inputs.element_size() * 16))
 
     def _evaluate(self, model, total: int, build, read, key: tuple, cap: int, device) -> None:
         """Call ``read(lo, hi, model(build(lo, hi)))`` over [0, total) in chunks (fixed or tuned)."""
@@ -322,7 +327,8 @@ class AblationCurve:
             p = pairs[lo:hi]
             values[p] = self._value(logits.float(), cls[p // k1])
 
-        key = (type(model).__name__, shape, str(inputs.device), inputs.dtype, self.substrate == "road")
+        n_params = sum(p.numel() for p in model.parameters())
+        key = (type(model).__name__, n_params, shape, str(inputs.device), inputs.dtype, self.substrate == "road")
         self._evaluate(model, len(pairs), build, read, key, self._cap(inputs), inputs.device)
         return values.view(n, k1).cpu()
 
