@@ -54,7 +54,6 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torchvision.transforms.functional import gaussian_blur
 

@@ -13,6 +13,8 @@ from omegaconf import OmegaConf
 from harness.small_cnn import SmallCNN
 from harness.spurious_shapes import SpuriousShapes
 from methods.saliency import Saliency
+from metrics.background_gap import BackgroundGap
+from metrics.conservation import Conservation
 from metrics.infidelity import Infidelity
 from metrics.max_sensitivity import MaxSensitivity
 from metrics.pointing_game import PointingGame
@@ -22,6 +24,7 @@ from metrics.relevance_rank import RelevanceRank
 from metrics.result import MetricResult
 from metrics.road import ROAD
 from metrics.sparseness import Sparseness
+from metrics.spurious_background import SpuriousBackground
 from tests.toy_models import LinearModel, single_thread, snapshot  # noqa: F401 (fixture)
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "metric"
@@ -255,3 +258,24 @@ def test_every_metric_yaml_instantiates_alone(path, yaml_setup):
         one = hydra.utils.instantiate(cfg)(model, x, t, attr, **ctx).scores
         two = hydra.utils.instantiate(cfg)(model, x, t, attr, **ctx).scores
         assert torch.equal(torch.nan_to_num(one, nan=-7.0), torch.nan_to_num(two, nan=-7.0))
+
+
+# -- constructor validation: one-line ValueErrors naming the key -------------------------------------------
+@pytest.mark.parametrize("factory, match", [
+    (lambda: Conservation(tolerance=-1), "conservation.tolerance"),
+    (lambda: Conservation(reference="input"), "conservation.reference"),
+    (lambda: SpuriousBackground(only_correct="yes"), "only_correct"),
+    (lambda: BackgroundGap(split="val"), "background_gap.split"),
+    (lambda: PointingGame(pooling="mean"), "pointing_game.pooling"),
+    (lambda: RelevanceMass(variant="positive"), "relevance_mass.variant"),
+    (lambda: RelevanceRank(seed="a"), "relevance_rank.seed"),
+    (lambda: ROAD(order="both"), "road.order"), (lambda: ROAD(noise=-0.1), "road.noise"),
+    (lambda: Randomization(similarity="hog"), "randomization.similarity"), (lambda: Randomization(max_layers=0), "max_layers"),
+    (lambda: MaxSensitivity(radius=0), "max_sensitivity.radius"), (lambda: MaxSensitivity(perturbation="pgd"), "perturbation"),
+    (lambda: Infidelity(n_perturbations=0), "infidelity.n_perturbations"), (lambda: Infidelity(normalize=1), "normalize"),
+    (lambda: Sparseness(pooling="sum"), "sparseness.pooling"),
+])
+def test_constructor_validation(factory, match):
+    with pytest.raises(ValueError, match=match) as err:
+        factory()
+    assert "\n" not in str(err.value) and "got" in str(err.value)
