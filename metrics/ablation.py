@@ -240,6 +240,7 @@ class AblationCurve:
         size = _TUNED.get(key)
         lo, best, best_rate, trying = 0, None, 0.0, size is None
         size = size or min(16, cap)
+        rate, tries = 0.0, 0
         sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
         while lo < total:
             hi = min(lo + size, total)
@@ -248,17 +249,20 @@ class AblationCurve:
                 t0 = time.perf_counter()
                 read(lo, hi, model(build(lo, hi)))
                 sync()
-                rate = size / max(time.perf_counter() - t0, 1e-9)
-                if rate > best_rate * 1.05:
-                    best, best_rate = size, rate
-                    if size * 2 <= cap:
-                        size *= 2
+                # two timed chunks per candidate size, the faster counts (robust to a busy machine)
+                rate, tries = max(rate, size / max(time.perf_counter() - t0, 1e-9)), tries + 1
+                if tries == 2:
+                    if rate > best_rate * 1.05:
+                        best, best_rate = size, rate
+                        if size * 2 <= cap:
+                            size *= 2
+                        else:
+                            trying = False
                     else:
-                        trying = False
-                else:
-                    size, trying = best, False
-                if not trying:
-                    _TUNED[key] = size
+                        size, trying = best, False
+                    rate, tries = 0.0, 0
+                    if not trying:
+                        _TUNED[key] = size
             else:
                 read(lo, hi, model(build(lo, hi)))
             lo = hi
