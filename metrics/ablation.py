@@ -1,53 +1,78 @@
-"""The ablation-curve engine shared by deletion and insertion (RISE, Petsiuk, Das & Saenko, BMVC 2018).
+"""The ablation-curve engine shared by deletion, insertion and ROAD.
 
-Features (pixels with all channels together, or square patches) are ranked by their
-channel-pooled attribution, ties broken by a seeded random order. Step k of K
-changes the first ``count_k`` features of that order (MoRF: most relevant first;
-LeRF: least relevant first), where ``count_k = min(k * step, F)``, ``step =
-max(1, round(steps * F))`` and K = ceil(F / step), so the curve has K + 1 points
-including both end points and its x-axis is ``count_k / F`` in [0, 1].
+Reference: Petsiuk, Das & Saenko, "RISE", BMVC 2018 (deletion/insertion); Samek et al.,
+IEEE TNNLS 2017 (MoRF/LeRF region perturbation); Rong et al., ICML 2022 (ROAD imputation).
 
-* deletion: start from x, replace changed features by the substrate;
-* insertion: start from the substrate, restore changed features from x.
+Definition and conventions
+--------------------------
+* Features: pixels (all channels together), square ``patch_size`` patches, or SLIC
+  superpixels (scikit-image, computed on the de-normalised image). A feature's
+  relevance is the sum over its pixels of the channel-pooled attribution
+  (``pooling``: sum (default), abs_sum, max, abs_max over channels).
+* Order: MoRF (most relevant first, default) or LeRF; ties are broken by a seeded
+  random order that depends only on (seed, sample id), not on the batch.
+* Step k changes the first ``count_k`` features of that order. For pixels and
+  patches (equal feature counts F) ``step = max(1, round(steps * F))`` features per
+  step, K = ceil(F / step) steps, ``count_k = min(k * step, F)`` and the x-axis is
+  ``count_k / F`` (RISE's convention). For superpixels (F varies per image) the
+  x-axis is ``min(1, k * steps)``, k = 0..ceil(1 / steps), and ``count_k`` rounds
+  x_k * F_i. ``fractions`` (a list) replaces this grid by explicit x values.
+  Curves include both end points (unless ``fractions`` leaves them out).
+* deletion: start from x, replace changed features by the substrate; insertion:
+  start from the substrate, restore changed features from x.
+* Substrates (inputs are normalised): ``mean`` (zero in normalised space: the
+  dataset mean, RISE's deletion default), ``zero`` (black in pixel space), ``blur``
+  (Gaussian, sigma = ``blur_sigma`` x image size, kernel radius round(sigma): 11 px
+  at sigma 5 / 224 px as RISE's insertion), ``noise`` (seeded U[0, 1] pixel noise)
+  and ``road`` (ROAD's noisy linear imputation of the removed pixels from the kept
+  ones, re-solved for every step; see :mod:`metrics.road_imputation`).
+* Score: softmax probability (default), logit, or ``correct`` (1 if the perturbed
+  image is still classified as the target) of the target class: the class predicted
+  on the clean input (default), the label, or the explained target.
+* Per-sample score: trapezoid area under the curve on its x-axis (for an x-axis on
+  [0, 1] this is RISE's (sum p_i - p_0/2 - p_n/2)/n), so areas compare across step
+  counts. Deletion-MoRF: lower is better; insertion-MoRF: higher is better; LeRF flips.
+* ``abpc``: also run the opposite order and log per sample ``auc_morf``,
+  ``auc_lerf`` and ``abpc`` = area between the LeRF and MoRF curves, signed so that
+  positive is good (deletion: AUC_LeRF - AUC_MoRF; insertion: AUC_MoRF - AUC_LeRF).
 
-The score is the softmax probability (or logit) of the target class, by default the
-class the model predicts on the clean input. The per-sample score is the trapezoid
-area under the curve on the [0, 1] x-axis, so areas compare across step counts.
-
+Evaluation
+----------
 Every perturbed image of every step of every sample is built on the fly and pushed
-through the model in chunks of ``chunk_size`` images (automatic by default); the
-scores do not depend on the chunk size.
+through the model in chunks; images identical to the clean input (deletion at
+count 0, insertion at count F) reuse the clean forward pass, so one order costs
+exactly N (K + 1) forward passes. ``chunk_size: null`` tunes the chunk size for
+speed on the first call (doubling while throughput improves, capped by memory) and
+caches it per (model class and size, image shape, device). Scores do not depend on the chunk
+size or batch composition up to the model's own float non-associativity (~1e-7).
+Samples with non-finite attributions get NaN.
 """
 from __future__ import annotations
 
 import math
+import time
 
+import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torchvision.transforms.functional import gaussian_blur
 
+from metrics._common import (POOLINGS, check_maps, choice, normal, pool_channels, positive_float, positive_int,
+                             sample_ids, seed_value, uniform, untouched)
 from metrics.result import MetricResult
+from metrics.road_imputation import NOISE_STD, noisy_linear_impute
 
-SUBSTRATES = ("mean", "zero", "blur", "noise")
-POOLINGS = ("sum", "abs_sum", "max")
-GRANULARITIES = ("pixel", "patch")
-SCORES = ("softmax", "logit")
+SUBSTRATES = ("mean", "zero", "blur", "noise", "road")
+GRANULARITIES = ("pixel", "patch", "superpixel")
+SCORES = ("softmax", "logit", "correct")
 TARGETS = ("predicted", "label", "explained")
 ORDERS = ("morf", "lerf")
-AUTO_CHUNK_BYTES = 256 * 2**20
-
-
-def _choice(name: str, key: str, value: str, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise ValueError(f"{name}.{key} must be one of {', '.join(allowed)}; got {value!r}")
-    return value
+AUTO_CHUNK_BYTES = 512 * 2**20   # memory cap of the automatic chunk size (input + activation headroom)
+_TUNED: dict[tuple, int] = {}     # automatic chunk sizes found so far
 
 
 class AblationCurve:
     """Deletion (``mode='deletion'``) or insertion (``mode='insertion'``) curves and their AUC."""
-
-    name = "ablation"
 
     def __init__(
         self,
@@ -56,130 +81,274 @@ class AblationCurve:
         substrate: str = "mean",
         granularity: str = "pixel",
         patch_size: int = 4,
+        n_segments: int = 64,
+        compactness: float = 10.0,
         pooling: str = "sum",
         score: str = "softmax",
         target: str = "predicted",
         order: str = "morf",
+        abpc: bool = False,
         blur_sigma: float = 5 / 224,
+        road_noise: float = NOISE_STD,
+        fractions: list[float] | None = None,
         chunk_size: int | None = None,
         seed: int | None = None,
+        name: str | None = None,
     ) -> None:
-        name = mode
-        self.mode = _choice(name, "mode", mode, ("deletion", "insertion"))
-        if not (isinstance(steps, (int, float)) and 0 < steps <= 1):
-            raise ValueError(f"{name}.steps is the fraction of features changed per step and must be in (0, 1]; got {steps}")
-        if patch_size < 1:
-            raise ValueError(f"{name}.patch_size must be a positive integer; got {patch_size}")
-        if blur_sigma <= 0:
-            raise ValueError(f"{name}.blur_sigma must be positive (a fraction of the image size); got {blur_sigma}")
-        if chunk_size is not None and chunk_size < 1:
-            raise ValueError(f"{name}.chunk_size must be a positive integer or null (automatic); got {chunk_size}")
-        self.steps, self.patch_size, self.blur_sigma = float(steps), int(patch_size), float(blur_sigma)
-        self.substrate = _choice(name, "substrate", substrate, SUBSTRATES)
-        self.granularity = _choice(name, "granularity", granularity, GRANULARITIES)
-        self.pooling = _choice(name, "pooling", pooling, POOLINGS)
-        self.score = _choice(name, "score", score, SCORES)
-        self.target = _choice(name, "target", target, TARGETS)
-        self.order = _choice(name, "order", order, ORDERS)
-        self.chunk_size, self.seed = chunk_size, seed
+        self.name = name = name or mode
+        self.mode = choice(name, "mode", mode, ("deletion", "insertion"))
+        if isinstance(steps, bool) or not isinstance(steps, (int, float)) or not 0 < steps <= 1:
+            raise ValueError(f"{name}.steps must be in (0, 1] (the fraction of features changed per step); got {steps}")
+        self.steps = float(steps)
+        self.substrate = choice(name, "substrate", substrate, SUBSTRATES)
+        self.granularity = choice(name, "granularity", granularity, GRANULARITIES)
+        self.patch_size = positive_int(name, "patch_size", patch_size)
+        self.n_segments = positive_int(name, "n_segments", n_segments)
+        self.compactness = positive_float(name, "compactness", compactness)
+        self.pooling = choice(name, "pooling", pooling, POOLINGS)
+        self.score = choice(name, "score", score, SCORES)
+        self.target = choice(name, "target", target, TARGETS)
+        self.order = choice(name, "order", order, ORDERS)
+        if not isinstance(abpc, bool):
+            raise ValueError(f"{name}.abpc must be true or false; got {abpc!r}")
+        self.abpc = abpc
+        self.blur_sigma = positive_float(name, "blur_sigma", blur_sigma)
+        if isinstance(road_noise, bool) or not isinstance(road_noise, (int, float)) or road_noise < 0:
+            raise ValueError(f"{name}.road_noise must be a number >= 0 (std on the [0, 1] pixel scale); got {road_noise!r}")
+        self.road_noise = float(road_noise)
+        if fractions is not None:
+            fr = [float(f) for f in fractions]
+            if not fr or any(not 0 <= f <= 1 for f in fr) or any(b <= a for a, b in zip(fr, fr[1:])):
+                raise ValueError(f"{name}.fractions must be a non-empty increasing list of values in [0, 1]; got {list(fractions)}")
+            fractions = fr
+        self.fractions = fractions
+        self.chunk_size = positive_int(name, "chunk_size", chunk_size, allow_none=True)
+        self.seed = seed_value(name, seed)
 
-    # -- building blocks -------------------------------------------------------------
-    def feature_map(self, height: int, width: int, device: torch.device) -> tuple[torch.Tensor, int]:
-        """(H, W) long tensor giving each pixel's feature index, and the number of features."""
+    # -- features and their order ----------------------------------------------------------
+    def feature_map(self, inputs: torch.Tensor, context: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, H, W) long feature index of each pixel, and the number of features (N,) of each image."""
+        n, _, height, width = inputs.shape
+        dev = inputs.device
         if self.granularity == "pixel":
-            return torch.arange(height * width, device=device).view(height, width), height * width
-        p = self.patch_size
-        rows, cols = torch.arange(height, device=device) // p, torch.arange(width, device=device) // p
-        n_cols = math.ceil(width / p)
-        return rows.view(-1, 1) * n_cols + cols.view(1, -1), math.ceil(height / p) * n_cols
+            fmap = torch.arange(height * width, device=dev).view(1, height, width).expand(n, -1, -1)
+            return fmap, torch.full((n,), height * width, device=dev)
+        if self.granularity == "patch":
+            p = self.patch_size
+            rows, cols = torch.arange(height, device=dev) // p, torch.arange(width, device=dev) // p
+            n_cols = math.ceil(width / p)
+            fmap = (rows.view(-1, 1) * n_cols + cols.view(1, -1)).expand(n, -1, -1)
+            return fmap, torch.full((n,), math.ceil(height / p) * n_cols, device=dev)
+        return self.superpixels(inputs, context)
 
-    def pooled(self, attributions: torch.Tensor) -> torch.Tensor:
-        a = attributions.detach().float()
-        if self.pooling == "sum":
-            return a.sum(1)
-        if self.pooling == "abs_sum":
-            return a.abs().sum(1)
-        return a.amax(1)
+    def superpixels(self, inputs: torch.Tensor, context: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """SLIC superpixels (scikit-image) of the de-normalised images; computed once per image, on the CPU."""
+        from skimage.segmentation import slic
 
-    def ranks(self, attributions: torch.Tensor, features: torch.Tensor, n_features: int) -> torch.Tensor:
+        images = inputs.detach().float().cpu()
+        mean, std = context.get("mean"), context.get("std")
+        if mean is not None and std is not None:
+            c = images.shape[1]
+            images = images * torch.as_tensor(std).float().view(1, c, 1, 1) + torch.as_tensor(mean).float().view(1, c, 1, 1)
+        else:  # per-image min-max to [0, 1]
+            lo, hi = images.amin((1, 2, 3), keepdim=True), images.amax((1, 2, 3), keepdim=True)
+            images = (images - lo) / (hi - lo).clamp_min(1e-12)
+        pixels = images.clamp(0, 1).permute(0, 2, 3, 1).numpy().astype(np.float64)
+        maps, counts = [], []
+        for img in pixels:  # once per image, outside any hot loop
+            channel_axis = -1 if img.shape[-1] > 1 else None
+            seg = slic(img if channel_axis is not None else img[..., 0], n_segments=self.n_segments,
+                       compactness=self.compactness, start_label=0, channel_axis=channel_axis)
+            _, seg = np.unique(seg, return_inverse=True)
+            seg = seg.reshape(img.shape[:2])
+            maps.append(torch.from_numpy(seg.astype(np.int64)))
+            counts.append(int(seg.max()) + 1)
+        return torch.stack(maps).to(inputs.device), torch.tensor(counts, device=inputs.device)
+
+    def ranks(self, pooled: torch.Tensor, fmap: torch.Tensor, n_feat: torch.Tensor, ids: torch.Tensor, order: str) -> torch.Tensor:
         """(N, H, W) rank of each pixel's feature in the perturbation order (0 = changed first)."""
-        n = attributions.shape[0]
-        relevance = torch.zeros(n, n_features, device=attributions.device)
-        relevance.index_add_(1, features.flatten(), self.pooled(attributions).flatten(1))
-        if self.order == "lerf":
+        n = pooled.shape[0]
+        f_max = int(n_feat.max())
+        relevance = torch.zeros(n, f_max, device=pooled.device, dtype=torch.float64)
+        relevance.scatter_add_(1, fmap.reshape(n, -1), pooled.reshape(n, -1).double())
+        if order == "lerf":
             relevance = -relevance
-        gen = torch.Generator(device="cpu").manual_seed(0 if self.seed is None else self.seed)
-        shuffle = torch.rand(n, n_features, generator=gen).argsort(1).to(relevance.device)
+        padding = torch.arange(f_max, device=pooled.device).view(1, -1) >= n_feat.view(-1, 1)
+        relevance = relevance.masked_fill(padding, -math.inf)
+        shuffle = uniform(self.seed, 0, ids, (f_max,)).argsort(1)
         # Stable sort of the shuffled relevances: equal relevances keep the seeded random order.
-        order = shuffle.gather(1, relevance.gather(1, shuffle).sort(dim=1, descending=True, stable=True).indices)
-        rank = torch.empty_like(order)
-        rank.scatter_(1, order, torch.arange(n_features, device=order.device).expand(n, -1))
-        return rank[:, features]
+        perm = shuffle.gather(1, relevance.gather(1, shuffle).sort(dim=1, descending=True, stable=True).indices)
+        rank = torch.empty_like(perm)
+        rank.scatter_(1, perm, torch.arange(f_max, device=perm.device).expand(n, -1).contiguous())
+        return rank.gather(1, fmap.reshape(n, -1)).view_as(fmap)
 
-    def substrate_for(self, inputs: torch.Tensor, mean: torch.Tensor | None, std: torch.Tensor | None) -> torch.Tensor:
-        if self.substrate == "mean":  # the dataset mean, i.e. zero in normalised space (RISE)
+    def grid(self, n_feat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Counts (N, K+1) of changed features per step and the shared x-axis (K+1,)."""
+        if self.fractions is not None:
+            x = torch.tensor(self.fractions, dtype=torch.float64, device=n_feat.device)
+            return torch.round(x.view(1, -1) * n_feat.view(-1, 1)).long(), x
+        if self.granularity != "superpixel":
+            f = int(n_feat[0])
+            step = max(1, round(self.steps * f))
+            k = math.ceil(f / step)
+            counts = torch.clamp(torch.arange(k + 1, device=n_feat.device) * step, max=f)
+            return counts.view(1, -1).expand(len(n_feat), -1), counts.double() / f
+        k = math.ceil(1 / self.steps - 1e-9)
+        x = torch.clamp(torch.arange(k + 1, dtype=torch.float64, device=n_feat.device) * self.steps, max=1.0)
+        return torch.round(x.view(1, -1) * n_feat.view(-1, 1)).long(), x
+
+    # -- substrates ----------------------------------------------------------------------------
+    def _stats(self, inputs, context):
+        c = inputs.shape[1]
+        mean, std = context.get("mean"), context.get("std")
+        mean = torch.zeros(c) if mean is None else torch.as_tensor(mean, dtype=torch.float32).reshape(-1)
+        std = torch.ones(c) if std is None else torch.as_tensor(std, dtype=torch.float32).reshape(-1)
+        return mean.to(inputs.device, inputs.dtype).view(1, c, 1, 1), std.to(inputs.device, inputs.dtype).view(1, c, 1, 1)
+
+    def substrate_for(self, inputs: torch.Tensor, ids: torch.Tensor, context: dict) -> torch.Tensor | None:
+        """The static substrate image of each sample (None for ``road``, which is imputed per step)."""
+        if self.substrate == "road":
+            return None
+        if self.substrate == "mean":
             return torch.zeros_like(inputs)
-        channels = inputs.shape[1]
-        mean = torch.zeros(channels) if mean is None else torch.as_tensor(mean, dtype=inputs.dtype)
-        std = torch.ones(channels) if std is None else torch.as_tensor(std, dtype=inputs.dtype)
-        mean, std = mean.to(inputs.device).view(1, -1, 1, 1), std.to(inputs.device).view(1, -1, 1, 1)
-        if self.substrate == "zero":  # black in pixel space
+        mean, std = self._stats(inputs, context)
+        if self.substrate == "zero":
             return (torch.zeros_like(inputs) - mean) / std
-        if self.substrate == "noise":  # seeded uniform noise in pixel space [0, 1]
-            gen = torch.Generator(device="cpu").manual_seed(1 if self.seed is None else self.seed + 1)
-            return (torch.rand(inputs.shape, generator=gen, dtype=inputs.dtype).to(inputs.device) - mean) / std
+        if self.substrate == "noise":
+            return (uniform(self.seed, 1, ids, tuple(inputs.shape[1:]), inputs.dtype) - mean) / std
         sigma = self.blur_sigma * max(inputs.shape[-2:])
-        kernel = 2 * math.ceil(2 * sigma) + 1  # 11 at sigma = 5 (224 px), as RISE
+        kernel = 2 * max(1, round(sigma)) + 1
         return gaussian_blur(inputs, [kernel, kernel], [sigma, sigma])
 
+    # -- chunked evaluation -------------------------------------------------------------------
     @staticmethod
-    def auto_chunk(inputs: torch.Tensor) -> int:
-        per_image = inputs[0].numel() * inputs.element_size() * 8  # the image, activations headroom
-        return max(1, AUTO_CHUNK_BYTES // per_image)
+    def _cap(inputs: torch.Tensor) -> int:
+        """Most images per chunk: 16x the input's bytes per image (activation headroom) within the memory budget
+        (512 MiB on the CPU; half the free memory on CUDA)."""
+        budget = AUTO_CHUNK_BYTES
+        if inputs.device.type == "cuda":
+            budget = max(budget, torch.cuda.mem_get_info(inputs.device)[0] // 2)
+        return max(1, budget // (inputs[0].numel() * inputs.element_size() * 16))
 
-    # -- the metric --------------------------------------------------------------------
+    def _evaluate(self, model, total: int, build, read, key: tuple, cap: int, device) -> None:
+        """Call ``read(lo, hi, model(build(lo, hi)))`` over [0, total) in chunks (fixed or tuned)."""
+        if self.chunk_size is not None:
+            for lo in range(0, total, self.chunk_size):
+                hi = min(lo + self.chunk_size, total)
+                read(lo, hi, model(build(lo, hi)))
+            return
+        size = _TUNED.get(key)
+        lo, best, best_rate, trying = 0, None, 0.0, size is None
+        size = size or min(16, cap)
+        rate, tries = 0.0, 0
+        sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
+        while lo < total:
+            hi = min(lo + size, total)
+            if trying and hi - lo == size:
+                sync()
+                t0 = time.perf_counter()
+                read(lo, hi, model(build(lo, hi)))
+                sync()
+                # two timed chunks per candidate size, the faster counts (robust to a busy machine)
+                rate, tries = max(rate, size / max(time.perf_counter() - t0, 1e-9)), tries + 1
+                if tries == 2:
+                    if rate > best_rate * 1.05:
+                        best, best_rate = size, rate
+                        if size * 2 <= cap:
+                            size *= 2
+                        else:
+                            trying = False
+                    else:
+                        size, trying = best, False
+                    rate, tries = 0.0, 0
+                    if not trying:
+                        _TUNED[key] = size
+            else:
+                read(lo, hi, model(build(lo, hi)))
+            lo = hi
+
+    # -- the metric ------------------------------------------------------------------------------
     def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor, **context) -> MetricResult:
-        n, _, height, width = inputs.shape
-        if attributions.shape[0] != n or attributions.shape[-2:] != inputs.shape[-2:]:
-            raise ValueError(f"{self.mode}: attributions of shape {tuple(attributions.shape)} do not match inputs of shape {tuple(inputs.shape)}")
-        features, n_features = self.feature_map(height, width, inputs.device)
-        rank = self.ranks(attributions.to(inputs.device), features, n_features).unsqueeze(1)  # (N, 1, H, W)
-        step = max(1, round(self.steps * n_features))
-        n_steps = math.ceil(n_features / step)
-        counts = torch.clamp(torch.arange(n_steps + 1, device=inputs.device) * step, max=n_features)
-        substrate = self.substrate_for(inputs, context.get("mean"), context.get("std"))
-        start, finish = (inputs, substrate) if self.mode == "deletion" else (substrate, inputs)
+        orders = [self.order] + ([{"morf": "lerf", "lerf": "morf"}[self.order]] if self.abpc else [])
+        curves, x = self.curves(model, inputs, targets, attributions, orders, **context)
+        n = inputs.shape[0]
+        aucs = {o: torch.trapezoid(c.double(), x.view(1, -1).expand(n, -1), dim=1).float() for o, c in curves.items()}
+        extras = {}
+        if self.abpc:
+            morf, lerf = aucs["morf"], aucs["lerf"]
+            extras = {"auc_morf": morf, "auc_lerf": lerf, "abpc": lerf - morf if self.mode == "deletion" else morf - lerf}
+        higher = (self.mode == "insertion") == (self.order == "morf")
+        return MetricResult(scores=aucs[self.order], higher_is_better=higher, curves=curves[self.order],
+                            curve_x=x.float(), extras=extras)
 
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.no_grad():
-                cls = self._classes(model, inputs, targets, context)
-                total = n * (n_steps + 1)
-                chunk = self.chunk_size or self.auto_chunk(inputs)
-                values = torch.empty(total, device=inputs.device)
-                for lo in range(0, total, chunk):
-                    idx = torch.arange(lo, min(lo + chunk, total), device=inputs.device)
-                    sample, k = idx // (n_steps + 1), idx % (n_steps + 1)
-                    changed = rank[sample] < counts[k].view(-1, 1, 1, 1)
-                    batch = torch.where(changed, finish[sample], start[sample])
-                    logits = model(batch).float()
-                    out = logits.softmax(1) if self.score == "softmax" else logits
-                    values[idx] = out.gather(1, cls[sample].view(-1, 1)).squeeze(1)
-        finally:
-            model.train(was_training)
-        curves = values.view(n, n_steps + 1)
-        x = counts.double() / n_features
-        auc = torch.trapezoid(curves.double(), x.view(1, -1).expand(n, -1), dim=1).float()
-        higher = self.mode == "insertion" if self.order == "morf" else self.mode == "deletion"
-        return MetricResult(scores=auc, higher_is_better=higher, curves=curves.cpu(), curve_x=x.float().cpu())
+    def curves(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor,
+               orders: list[str], **context) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """The curves (N, K+1) for each order in ``orders`` (on the CPU; NaN rows for non-finite maps) and the x-axis (K+1,)."""
+        maps = check_maps(self.name, inputs, attributions)
+        n = inputs.shape[0]
+        ids = sample_ids(n, context, inputs.device)
+        inputs = inputs.detach()
+        finite = torch.isfinite(maps).flatten(1).all(1).cpu()
+        pooled = pool_channels(torch.nan_to_num(maps, nan=0.0, posinf=0.0, neginf=0.0), self.pooling)
+        fmap, n_feat = self.feature_map(inputs, context)
+        counts, x = self.grid(n_feat)
+        substrate = self.substrate_for(inputs, ids, context)
+        _, std = self._stats(inputs, context)
+        with untouched(model), torch.no_grad():
+            clean = torch.cat([model(b).float() for b in inputs.split(self.chunk_size or 256)])
+            cls = self._classes(clean, targets, context, inputs.device)
+            clean_value = self._value(clean, cls)
+            out = {}
+            for o in orders:
+                rank = self.ranks(pooled, fmap, n_feat, ids, o).unsqueeze(1)
+                c = self._curves(model, inputs, substrate, std, rank, counts, n_feat, cls, clean_value, ids)
+                c[~finite] = math.nan
+                out[o] = c
+        return out, x.cpu()
 
-    def _classes(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, context: dict) -> torch.Tensor:
+    def _curves(self, model, inputs, substrate, std, rank, counts, n_feat, cls, clean_value, ids) -> torch.Tensor:
+        n, k1 = counts.shape
+        # (sample, step) pairs whose image differs from the clean input; the others reuse the clean pass.
+        same = counts == 0 if self.mode == "deletion" else counts == n_feat.view(-1, 1)
+        pairs = (~same).flatten().nonzero().squeeze(1)
+        values = clean_value.view(-1, 1).repeat(1, k1).flatten()
+        shape = tuple(inputs.shape[1:])
+
+        def build(lo: int, hi: int) -> torch.Tensor:
+            p = pairs[lo:hi]
+            sample, step = p // k1, p % k1
+            changed = rank[sample] < counts[sample, step].view(-1, 1, 1, 1)
+            keep = ~changed if self.mode == "deletion" else changed     # pixels that show the original image
+            if substrate is not None:
+                return torch.where(keep, inputs[sample], substrate[sample])
+            noise = None
+            if self.road_noise > 0:
+                noise = normal(self.seed, 2, ids[sample] * k1 + step, shape, inputs.dtype)
+            return noisy_linear_impute(inputs[sample], ~keep, noise, std=std.flatten(), noise_std=self.road_noise)
+
+        def read(lo: int, hi: int, logits: torch.Tensor) -> None:
+            p = pairs[lo:hi]
+            values[p] = self._value(logits.float(), cls[p // k1])
+
+        n_params = sum(p.numel() for p in model.parameters())
+        key = (type(model).__name__, n_params, shape, str(inputs.device), inputs.dtype, self.substrate == "road")
+        self._evaluate(model, len(pairs), build, read, key, self._cap(inputs), inputs.device)
+        return values.view(n, k1).cpu()
+
+    def _value(self, logits: torch.Tensor, cls: torch.Tensor) -> torch.Tensor:
+        if self.score == "correct":
+            return (logits.argmax(1) == cls).float()
+        out = logits.softmax(1) if self.score == "softmax" else logits
+        return out.gather(1, cls.view(-1, 1)).squeeze(1)
+
+    def _classes(self, clean_logits: torch.Tensor, targets: torch.Tensor, context: dict, device) -> torch.Tensor:
+        n = clean_logits.shape[0]
         if self.target == "predicted":
-            chunk = self.chunk_size or self.auto_chunk(inputs)
-            return torch.cat([model(x).argmax(1) for x in inputs.split(chunk)])
-        if self.target == "label":
-            if context.get("labels") is None:
-                raise ValueError(f"{self.mode}.target=label needs the labels in the context (labels=...)")
-            return torch.as_tensor(context["labels"], device=inputs.device).long()
-        return torch.as_tensor(targets, device=inputs.device).long()
+            return clean_logits.argmax(1)
+        source = context.get("labels") if self.target == "label" else targets
+        if source is None:
+            raise ValueError(f"{self.name}.target={self.target} needs the {'labels in the context (labels=...)' if self.target == 'label' else 'targets'}")
+        cls = torch.as_tensor(source, device=device).long().reshape(-1)
+        if cls.numel() != n:
+            raise ValueError(f"{self.name}: got {cls.numel()} {self.target} classes for {n} inputs")
+        return cls

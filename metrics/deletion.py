@@ -1,10 +1,14 @@
 """Deletion metric (Petsiuk, Das & Saenko, "RISE", BMVC 2018).
 
 Replace features, most relevant first, with a substrate (default: the dataset mean,
-zero in normalised space, as RISE) and record the predicted-class probability;
-the score is the area under that curve on a [0, 1] x-axis. Lower is better for the
-default most-relevant-first order. The engine and all conventions live in
-:mod:`metrics.ablation`.
+zero in normalised space, as RISE) and record the softmax probability of the class
+predicted on the clean input; ``scores`` is the area under that curve on a [0, 1]
+x-axis (trapezoid rule), ``curves``/``curve_x`` hold the curve. Lower is better for
+the default most-relevant-first order (``higher_is_better`` flips for LeRF);
+headline: mean. With ``abpc: true`` the extras ``auc_morf``, ``auc_lerf`` and ``abpc``
+(= AUC_LeRF - AUC_MoRF, higher is better) are logged per sample. Substrates include
+ROAD's noisy linear imputation (``substrate: road``). The engine and all conventions
+are documented in :mod:`metrics.ablation`.
 """
 from __future__ import annotations
 
@@ -13,4 +17,5 @@ from metrics.ablation import AblationCurve
 
 class Deletion(AblationCurve):
     def __init__(self, **kwargs) -> None:
+        kwargs.pop("mode", None)
         super().__init__(mode="deletion", **kwargs)

@@ -41,3 +41,15 @@ def make_cfg(harness_home):
 
     yield make
     GlobalHydra.instance().clear()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def single_thread():
+    """One intra-op thread: the tests' models are tiny, and two spinning OpenMP threads on a loaded
+    2-core machine were measured ~10x slower. Subprocess runs keep torch's default."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

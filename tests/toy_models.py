@@ -92,3 +92,22 @@ class ResidualNet(nn.Module):
         out = self.block2(x)
         out += x
         return self.head(self.pool(out).flatten(1))
+
+
+def relu_cnn_bn(channels: int = 3, classes: int = 3, seed: int = 0) -> nn.Module:
+    """A biased ReLU CNN with an eval-mode BatchNorm with non-trivial statistics (still piecewise linear)."""
+    torch.manual_seed(seed)
+    net = nn.Sequential(
+        nn.Conv2d(channels, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        nn.Linear(16, classes),
+    )
+    bn = net[1]
+    with torch.no_grad():
+        bn.running_mean.copy_(torch.randn(8) * 0.3)
+        bn.running_var.copy_(torch.rand(8) + 0.5)
+        bn.weight.copy_(torch.rand(8) + 0.5)
+        bn.bias.copy_(torch.randn(8) * 0.2)
+    return net.eval()

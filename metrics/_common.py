@@ -1,0 +1,148 @@
+"""Plumbing shared by the metrics: model guarding, counter-based randomness, validation.
+
+* :func:`untouched` runs a block with the model in eval mode and restores every
+  module's training flag and every parameter's ``requires_grad`` in ``finally``.
+* :func:`uniform` / :func:`normal` draw seeded random numbers from a counter-based
+  hash of (seed, stream, sample id, element index). Sample i's numbers depend only on
+  its id (``context["indices"]`` where the runner gives it, else its position), never
+  on the batch or chunk it is processed in, and the same on every device.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+
+_M32 = 0xFFFFFFFF
+
+
+@contextlib.contextmanager
+def untouched(model: nn.Module, eval_mode: bool = True) -> Iterator[nn.Module]:
+    """Eval mode for the block; training flags and ``requires_grad`` flags restored exactly afterwards."""
+    modes = {m: m.training for m in model.modules()}
+    flags = {p: p.requires_grad for p in model.parameters()}
+    try:
+        if eval_mode:
+            model.eval()
+        yield model
+    finally:
+        for m, training in modes.items():
+            m.train(training)
+        for p, flag in flags.items():
+            p.requires_grad_(flag)
+
+
+def _hash32(x: torch.Tensor) -> torch.Tensor:
+    """A 32-bit integer mixing function on int64 tensors holding values in [0, 2^32)."""
+    x = ((x >> 16) ^ x) * 0x45D9F3B & _M32
+    x = ((x >> 16) ^ x) * 0x45D9F3B & _M32
+    return (x >> 16) ^ x
+
+
+def _keys(seed: int | None, stream: int, ids: torch.Tensor, numel: int) -> torch.Tensor:
+    base = _hash32(torch.tensor((0 if seed is None else int(seed)) & _M32, dtype=torch.long, device=ids.device))
+    base = _hash32(base ^ (stream & _M32))
+    per_sample = _hash32(base ^ (ids.long().view(-1, 1) & _M32))                     # (N, 1)
+    counters = torch.arange(numel, device=ids.device, dtype=torch.long).view(1, -1)   # (1, numel)
+    return _hash32(_hash32(counters ^ per_sample) ^ (counters >> 32))
+
+
+def uniform(seed: int | None, stream: int, ids: torch.Tensor, shape: tuple[int, ...], dtype=torch.float32) -> torch.Tensor:
+    """U(0, 1) values of shape (len(ids), *shape); row i depends only on (seed, stream, ids[i])."""
+    numel = math.prod(shape)
+    u = (_keys(seed, stream, ids, numel).double() + 0.5) / 2.0**32
+    return u.to(dtype).view(len(ids), *shape)
+
+
+def normal(seed: int | None, stream: int, ids: torch.Tensor, shape: tuple[int, ...], dtype=torch.float32) -> torch.Tensor:
+    """N(0, 1) values (Box-Muller on two independent uniform streams), batch-invariant as :func:`uniform`."""
+    u1 = uniform(seed, 2 * stream + 1000, ids, shape, torch.float64)
+    u2 = uniform(seed, 2 * stream + 1001, ids, shape, torch.float64)
+    return (torch.sqrt(-2 * torch.log(u1)) * torch.cos(2 * math.pi * u2)).to(dtype)
+
+
+def sample_ids(n: int, context: dict, device: torch.device) -> torch.Tensor:
+    """Each sample's id for seeding: ``context["indices"]`` when given, else 0..N-1."""
+    ids = context.get("indices")
+    if ids is None:
+        return torch.arange(n, device=device)
+    ids = torch.as_tensor(ids, device=device).long().reshape(-1)
+    if ids.numel() != n:
+        raise ValueError(f"context indices must hold one index per sample; got {ids.numel()} for {n} samples")
+    return ids
+
+
+def choice(name: str, key: str, value, allowed: tuple) -> str:
+    if value not in allowed:
+        raise ValueError(f"{name}.{key} must be one of {', '.join(map(str, allowed))}; got {value!r}")
+    return value
+
+
+def positive_int(name: str, key: str, value, allow_none: bool = False) -> int | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        extra = " or null" if allow_none else ""
+        raise ValueError(f"{name}.{key} must be a positive integer{extra}; got {value!r}")
+    return int(value)
+
+
+def positive_float(name: str, key: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or not math.isfinite(value):
+        raise ValueError(f"{name}.{key} must be a positive number; got {value!r}")
+    return float(value)
+
+
+def seed_value(name: str, seed) -> int | None:
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ValueError(f"{name}.seed must be an integer or null; got {seed!r}")
+    return seed
+
+
+def check_maps(name: str, inputs: torch.Tensor, attributions: torch.Tensor) -> torch.Tensor:
+    """Attributions as float on the inputs' device, checked against the inputs' batch and spatial size."""
+    if inputs.dim() != 4:
+        raise ValueError(f"{name}: inputs must have shape (N, C, H, W); got {tuple(inputs.shape)}")
+    if attributions.dim() not in (3, 4) or attributions.shape[0] != inputs.shape[0] or attributions.shape[-2:] != inputs.shape[-2:]:
+        raise ValueError(f"{name}: attributions of shape {tuple(attributions.shape)} do not match inputs of shape {tuple(inputs.shape)}")
+    a = attributions.detach().to(inputs.device).float()
+    return a.unsqueeze(1) if a.dim() == 3 else a
+
+
+def pool_channels(maps: torch.Tensor, pooling: str) -> torch.Tensor:
+    """(N, C, H, W) -> (N, H, W): ``sum``, ``abs_sum``, ``max`` or ``abs_max`` over channels."""
+    if pooling == "sum":
+        return maps.sum(1)
+    if pooling == "abs_sum":
+        return maps.abs().sum(1)
+    if pooling == "max":
+        return maps.amax(1)
+    if pooling == "abs_max":
+        return maps.abs().amax(1)
+    raise ValueError(f"unknown channel pooling {pooling!r}")
+
+
+POOLINGS = ("sum", "abs_sum", "max", "abs_max")
+
+
+def check_masks(name: str, masks, inputs: torch.Tensor) -> torch.Tensor:
+    """Foreground masks as (N, H, W) bool on the inputs' device."""
+    if masks is None:
+        raise ValueError(f"{name} needs foreground masks in the context (masks=...); this dataset has none")
+    masks = torch.as_tensor(masks, device=inputs.device)
+    if masks.dim() == 4:
+        if masks.shape[1] != 1:
+            raise ValueError(f"{name}: masks must have shape (N, 1, H, W) or (N, H, W); got {tuple(masks.shape)}")
+        masks = masks[:, 0]
+    if masks.shape != (inputs.shape[0], *inputs.shape[-2:]):
+        raise ValueError(f"{name}: masks of shape {tuple(masks.shape)} do not match inputs of shape {tuple(inputs.shape)}")
+    return masks.bool()
+
+
+def predictions(model: nn.Module, inputs: torch.Tensor, chunk: int = 256) -> torch.Tensor:
+    """argmax class of each input, under no_grad, in chunks (call inside :func:`untouched`)."""
+    with torch.no_grad():
+        return torch.cat([model(x).argmax(1) for x in inputs.split(chunk)])

@@ -1,0 +1,56 @@
+"""BG-gap: behavioural background reliance (Xiao, Engstrom, Ilyas & Madry, ICLR 2021).
+
+Definition: BG-gap = accuracy(foreground on a background of its own class)
+- accuracy(same foreground on a background of another class) ("Mixed-Same" minus
+"Mixed-Rand" in the Backgrounds Challenge). Published: ResNet-50 7.3 points, VGG16-BN 10.2.
+
+Per sample i (the i-th input is test image ``context["indices"][i]``, default i):
+  scores_i = 1[correct on same_class_background] - 1[correct on other_class_background]
+so the headline mean is the gap. Lower is better (less reliance on the background);
+a model that ignores the background scores 0. Attributions are not used; the metric
+sits beside the spurious-background ratio so a table shows whether the attribution-
+based ratio agrees with what the model does. Needs a dataset with background-swapped
+variants (``dataset.split(split, variant)``, e.g. SpuriousShapes); anything else raises.
+Extras per sample: ``correct_same``, ``correct_other``, ``correct_original`` (on the
+inputs as given) and ``correct_only_foreground`` (shape on the mean grey).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from metrics._common import positive_int, predictions, untouched
+from metrics.result import MetricResult
+
+NEEDED = ("same_class_background", "other_class_background", "only_foreground")
+
+
+class BackgroundGap:
+    def __init__(self, split: str = "test", batch_size: int = 256) -> None:
+        if split not in ("train", "test"):
+            raise ValueError(f"background_gap.split must be one of train, test; got {split!r}")
+        self.split = split
+        self.batch_size = positive_int("background_gap", "batch_size", batch_size)
+
+    def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor | None = None, **context) -> MetricResult:
+        dataset = context.get("dataset")
+        variants = getattr(dataset, "VARIANTS", ())
+        if dataset is None or not callable(getattr(dataset, "split", None)) or not all(v in variants for v in NEEDED):
+            raise ValueError(f"background_gap needs a dataset with background-swapped variants ({', '.join(NEEDED)}) in the context; got {type(dataset).__name__}")
+        n = inputs.shape[0]
+        idx = context.get("indices")
+        idx = torch.arange(n) if idx is None else torch.as_tensor(idx).long().cpu().reshape(-1)
+        if idx.numel() != n:
+            raise ValueError(f"background_gap: context indices must hold one index per input; got {idx.numel()} for {n} inputs")
+        splits = {v: dataset.split(self.split, v) for v in NEEDED}
+        labels = splits["same_class_background"].labels[idx].to(inputs.device)
+        given = context.get("labels")
+        if given is not None and not torch.equal(torch.as_tensor(given, device=inputs.device).long().reshape(-1), labels):
+            raise ValueError("background_gap: the labels in the context differ from the dataset's labels at context indices; pass indices=...")
+        with untouched(model):
+            correct = {v: predictions(model, s.images[idx].to(inputs), self.batch_size) == labels for v, s in splits.items()}
+            correct["original"] = predictions(model, inputs.detach(), self.batch_size) == labels
+        scores = correct["same_class_background"].float() - correct["other_class_background"].float()
+        extras = {"correct_same": correct["same_class_background"], "correct_other": correct["other_class_background"],
+                  "correct_original": correct["original"], "correct_only_foreground": correct["only_foreground"]}
+        return MetricResult(scores=scores.cpu(), higher_is_better=False, extras={k: v.float().cpu() for k, v in extras.items()})

@@ -1,0 +1,120 @@
+"""Conservation (completeness) error of an attribution.
+
+References: Sundararajan, Taly & Yan, ICML 2017 (IG completeness); Bach et al., PLoS ONE
+2015 and Montavon et al. 2019 (LRP conservation); Shrikumar et al. 2017 (DeepLIFT
+summation-to-delta). All state sum_i a_i = f(x) - f(x').
+
+Definition, in logit space of the explained target class c:
+  delta_n          = sum_i a_i - (f_c(x) - f_c(x'))          (signed gap, over all input values)
+  relative_error_n = |delta| / |f_c(x) - f_c(x')|             (NaN where the denominator is 0)
+x' is the explainer's baseline (``explainer.baseline(inputs)``, e.g. Integrated
+Gradients); for explainers without one (LRP-style relevance, gradient x input) the
+reference output is 0, i.e. the relevance should sum to f_c(x). ``reference``:
+``auto`` (baseline when the explainer has one), ``baseline`` or ``zero_output``.
+
+Bias share: for ReLU / max-pool / linear / conv / eval-BatchNorm networks, Euler's
+theorem gives sum_i x_i df/dx_i = f(x) - sum_k b_k df/db_k, so gradient x input and
+LRP-0 lose exactly B(x) = sum_k b_k df_c/db_k. B(x) is computed per sample with one
+forward-mode pass (torch.func.jvp with tangent b on every bias; for eval-mode BatchNorm
+the tangent on beta is its effective bias beta - gamma mean / sqrt(var + eps)).
+Logged: ``bias_share`` = B(x) - B(x') (B(x') only with a baseline reference) and
+``delta_without_bias`` = delta + bias_share; the latter is ~0 when a method's
+missing relevance is just what the biases absorb (leaked relevance), and not 0 when
+the method itself is wrong.
+
+``scores``: the relative error per sample; lower is better; headline: median (the
+ratio is heavy-tailed when f(x) ~ f(x')). Extras per sample: ``delta``,
+``within_tolerance`` (1.0 if relative error <= ``tolerance``, default 5 % as advised by
+Sundararajan et al.; its mean is the share of samples within tolerance), ``bias_share``,
+``delta_without_bias``, ``output`` f_c(x) and ``reference_output`` f_c(x').
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+import torch
+from torch import nn
+
+from metrics._common import check_maps, choice, untouched
+from metrics.result import MetricResult
+
+REFERENCES = ("auto", "baseline", "zero_output")
+
+
+def bias_share(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """B(x) = sum_k b_k d f_target / d b_k per sample, by one forward-mode JVP (call inside ``untouched``)."""
+    from torch.func import functional_call, jvp
+
+    params = dict(model.named_parameters())
+    buffers = dict(model.named_buffers())
+    biases = {name: p.detach() for name, p in params.items() if name.rsplit(".", 1)[-1] == "bias"}
+    directions = dict(biases)
+    for mod_name, module in model.named_modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and not module.training and module.running_mean is not None:
+            # eval BatchNorm: y = g (x - mu) / s + beta; its effective bias is beta - g mu / s
+            if module.bias is None:
+                raise ValueError(f"bias share: BatchNorm {mod_name!r} without affine parameters is not supported")
+            scale = (module.weight.detach() if module.weight is not None else 1) / torch.sqrt(module.running_var + module.eps)
+            directions[f"{mod_name}.bias" if mod_name else "bias"] = module.bias.detach() - scale * module.running_mean
+    if not biases:
+        return torch.zeros(inputs.shape[0], device=inputs.device)
+    fixed = {k: v.detach() for k, v in {**params, **buffers}.items() if k not in biases}
+
+    def forward(b: dict) -> torch.Tensor:
+        return functional_call(model, {**fixed, **b}, (inputs,))
+
+    _, tangent = jvp(forward, (biases,), (directions,))
+    return tangent.float().gather(1, targets.view(-1, 1)).squeeze(1)
+
+
+class Conservation:
+    def __init__(self, reference: str = "auto", tolerance: float = 0.05, bias_share: bool = True, batch_size: int | None = None) -> None:
+        name = "conservation"
+        self.reference = choice(name, "reference", reference, REFERENCES)
+        if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not tolerance >= 0:
+            raise ValueError(f"{name}.tolerance must be a number >= 0 (relative error); got {tolerance!r}")
+        if not isinstance(bias_share, bool):
+            raise ValueError(f"{name}.bias_share must be true or false; got {bias_share!r}")
+        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+            raise ValueError(f"{name}.batch_size must be a positive integer or null; got {batch_size!r}")
+        self.tolerance, self.with_bias, self.batch_size = float(tolerance), bias_share, batch_size
+
+    def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor, **context) -> MetricResult:
+        maps = check_maps("conservation", inputs, attributions)
+        inputs = inputs.detach()
+        targets = torch.as_tensor(targets, device=inputs.device).long().reshape(-1)
+        explainer = context.get("explainer")
+        has_baseline = explainer is not None and callable(getattr(explainer, "baseline", None))
+        if self.reference == "baseline" and not has_baseline:
+            raise ValueError("conservation.reference=baseline needs an explainer with a .baseline(inputs) method in the context")
+        use_baseline = self.reference == "baseline" or (self.reference == "auto" and has_baseline)
+        size = self.batch_size or inputs.shape[0]
+        with untouched(model):
+            with torch.no_grad():
+                f_x = self._logits(model, inputs, targets, size)
+                base = explainer.baseline(inputs).to(inputs) if use_baseline else None
+                f_ref = self._logits(model, base, targets, size) if use_baseline else torch.zeros_like(f_x)
+            share = torch.full_like(f_x, math.nan)
+            if self.with_bias:
+                try:
+                    share = torch.cat([bias_share(model, x, t) for x, t in zip(inputs.split(size), targets.split(size))]).double()
+                    if use_baseline:
+                        share = share - torch.cat([bias_share(model, x, t) for x, t in zip(base.split(size), targets.split(size))]).double()
+                except Exception as err:  # a model forward-mode AD cannot differentiate: report NaN, not a crash
+                    warnings.warn(f"conservation: bias share not computed ({type(err).__name__}: {err}); logged as NaN")
+                    share = torch.full_like(f_x, math.nan)
+        total = maps.double().flatten(1).sum(1)
+        gap = f_x - f_ref
+        delta = total - gap
+        rel = torch.where(gap != 0, delta.abs() / gap.abs(), torch.full_like(gap, math.nan))
+        within = torch.where(torch.isnan(rel), rel, (rel <= self.tolerance).double())
+        extras = {"delta": delta, "within_tolerance": within, "bias_share": share, "delta_without_bias": delta + share,
+                  "output": f_x, "reference_output": f_ref}
+        return MetricResult(scores=rel.float().cpu(), higher_is_better=False, headline="median",
+                            extras={k: v.float().cpu() for k, v in extras.items()})
+
+    @staticmethod
+    def _logits(model, inputs, targets, size) -> torch.Tensor:
+        out = torch.cat([model(x).double() for x in inputs.split(size)])
+        return out.gather(1, targets.view(-1, 1)).squeeze(1)

@@ -1,0 +1,68 @@
+"""Infidelity (Yeh, Hsieh, Suggala, Inouye & Ravikumar, NeurIPS 2019).
+
+Definition: INFD(Phi, f, x) = E_I[(I^T Phi(x) - (f(x) - f(x - I)))^2] over random
+perturbations I, here I ~ N(0, sigma^2) per input value (``noise_std``, in normalised
+input units), estimated with ``n_perturbations`` draws seeded per (seed, sample id,
+draw), so repeats differ from each other (unlike Quantus's default) and do not depend on
+the batch. f is the target class logit (``score: logit``) or softmax probability.
+``normalize: true`` rescales Phi by the least-squares optimal
+beta = sum_j (I_j^T Phi)(Delta f_j) / sum_j (I_j^T Phi)^2 first (Yeh et al.'s scale-free
+variant, as Captum's ``normalize``); beta is logged as the extra ``beta``.
+All N * n_perturbations perturbed inputs go through the model in batches of ``batch_size``.
+
+``scores``: INFD per sample; lower is better; headline: mean.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from metrics._common import check_maps, choice, normal, positive_float, positive_int, sample_ids, seed_value, untouched
+from metrics.result import MetricResult
+
+
+class Infidelity:
+    def __init__(self, noise_std: float = 0.1, n_perturbations: int = 16, normalize: bool = False, score: str = "logit",
+                 batch_size: int | None = 1024, seed: int | None = None) -> None:
+        name = "infidelity"
+        self.noise_std = positive_float(name, "noise_std", noise_std)
+        self.n = positive_int(name, "n_perturbations", n_perturbations)
+        if not isinstance(normalize, bool):
+            raise ValueError(f"{name}.normalize must be true or false; got {normalize!r}")
+        self.normalize = normalize
+        self.score = choice(name, "score", score, ("logit", "softmax"))
+        self.batch_size = positive_int(name, "batch_size", batch_size, allow_none=True)
+        self.seed = seed_value(name, seed)
+
+    def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor, **context) -> MetricResult:
+        maps = check_maps("infidelity", inputs, attributions).double()
+        if maps.shape != inputs.shape:
+            maps = maps.expand_as(inputs) if maps.shape[1] == 1 else maps
+        inputs = inputs.detach()
+        n = inputs.shape[0]
+        targets = torch.as_tensor(targets, device=inputs.device).long().reshape(-1)
+        ids = sample_ids(n, context, inputs.device)
+        draw_ids = (ids.view(-1, 1) * self.n + torch.arange(self.n, device=inputs.device).view(1, -1)).flatten()
+        noise = normal(self.seed, 6, draw_ids, tuple(inputs.shape[1:]), inputs.dtype).view(n, self.n, *inputs.shape[1:]) * self.noise_std
+        dot = (noise.double() * maps.unsqueeze(1)).flatten(2).sum(2)                          # (N, n)
+        pert = (inputs.unsqueeze(1) - noise).flatten(0, 1)
+        t_all = targets.repeat_interleave(self.n)
+        size = self.batch_size or pert.shape[0]
+        with untouched(model), torch.no_grad():
+            f_x = self._f(model(inputs), targets)
+            f_p = torch.cat([self._f(model(x), t) for x, t in zip(pert.split(size), t_all.split(size))]).view(n, self.n)
+        delta_f = f_x.view(-1, 1) - f_p
+        extras = {}
+        if self.normalize:
+            beta = (dot * delta_f).sum(1) / (dot * dot).sum(1).clamp_min(1e-300)
+            dot = dot * beta.view(-1, 1)
+            extras["beta"] = beta.float().cpu()
+        infd = ((dot - delta_f) ** 2).mean(1)
+        infd = torch.where(torch.isfinite(maps).flatten(1).all(1), infd, torch.full_like(infd, math.nan))
+        return MetricResult(scores=infd.float().cpu(), higher_is_better=False, extras=extras)
+
+    def _f(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        out = logits.double().softmax(1) if self.score == "softmax" else logits.double()
+        return out.gather(1, targets.view(-1, 1)).squeeze(1)

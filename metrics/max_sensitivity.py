@@ -1,0 +1,79 @@
+"""Max-sensitivity (Yeh, Hsieh, Suggala, Inouye & Ravikumar, "On the (in)fidelity and sensitivity
+of explanations", NeurIPS 2019).
+
+Definition: SENS_max = max over perturbations delta with ||delta||_inf <= r of
+||Phi(x + delta) - Phi(x)||_F / ||Phi(x)||_F, where Phi is the explainer
+(``context["explainer"]``, re-run on the perturbed inputs for the same targets) and
+Phi(x) the attributions under evaluation. The maximum is estimated over ``n_samples``
+perturbations (inputs are normalised; r is in input units, Captum's default 0.02):
+* ``perturbation: uniform``: delta ~ U[-r, r]^d, seeded per (sample id, draw), so the
+  draws do not depend on the batch;
+* ``perturbation: fgsm``: iterative FGSM steps (Goodfellow et al. 2015; Kurakin et al.
+  2017) x_j = x_{j-1} + (r / n) sign(grad_x CE(f(x_{j-1}), target)), j = 1..n, which stay
+  inside the ball; the maximum is taken over the n iterates.
+All N * n_samples perturbed inputs are explained in batches of ``batch_size``
+(default: all at once).
+
+``scores``: SENS_max per sample; lower is better; headline: mean. NaN where Phi(x) = 0.
+Extras: ``mean_sensitivity`` (average over the perturbations instead of the max).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from metrics._common import check_maps, choice, positive_float, positive_int, sample_ids, seed_value, uniform, untouched
+from metrics.result import MetricResult
+
+
+class MaxSensitivity:
+    def __init__(self, radius: float = 0.02, n_samples: int = 10, perturbation: str = "uniform",
+                 batch_size: int | None = None, seed: int | None = None) -> None:
+        name = "max_sensitivity"
+        self.radius = positive_float(name, "radius", radius)
+        self.n_samples = positive_int(name, "n_samples", n_samples)
+        self.perturbation = choice(name, "perturbation", perturbation, ("uniform", "fgsm"))
+        self.batch_size = positive_int(name, "batch_size", batch_size, allow_none=True)
+        self.seed = seed_value(name, seed)
+
+    def perturbed(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """(n_samples, N, C, H, W) perturbed inputs."""
+        n, s, r = inputs.shape[0], self.n_samples, self.radius
+        if self.perturbation == "uniform":
+            draw_ids = (ids.view(1, -1) * s + torch.arange(s, device=inputs.device).view(-1, 1)).flatten()
+            u = uniform(self.seed, 5, draw_ids, tuple(inputs.shape[1:]), inputs.dtype).view(s, *inputs.shape)
+            return inputs.unsqueeze(0) + (2 * u - 1) * r
+        out, x = [], inputs.detach()
+        with untouched(model):
+            for _ in range(s):  # inherently sequential: each step starts from the previous iterate
+                xg = x.clone().requires_grad_(True)
+                with torch.enable_grad():
+                    loss = F.cross_entropy(model(xg), targets, reduction="sum")
+                    (grad,) = torch.autograd.grad(loss, xg)
+                x = (x + (r / s) * grad.sign()).detach()
+                out.append(x)
+        return torch.stack(out)
+
+    def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor, **context) -> MetricResult:
+        explainer = context.get("explainer")
+        if explainer is None:
+            raise ValueError("max_sensitivity needs the explainer in the context (explainer=...) to re-run it on perturbed inputs")
+        base = check_maps("max_sensitivity", inputs, attributions).double()
+        inputs = inputs.detach()
+        n = inputs.shape[0]
+        targets = torch.as_tensor(targets, device=inputs.device).long().reshape(-1)
+        ids = sample_ids(n, context, inputs.device)
+        xs = self.perturbed(model, inputs, targets, ids).flatten(0, 1)          # (S*N, C, H, W), draw-major
+        ts = targets.repeat(self.n_samples)
+        size = self.batch_size or xs.shape[0]
+        maps = torch.cat([explainer(model, x, t).detach() for x, t in zip(xs.split(size), ts.split(size))])
+        maps = maps.double().view(self.n_samples, n, *base.shape[1:])
+        norm = base.flatten(1).norm(dim=1)
+        diff = (maps - base.unsqueeze(0)).flatten(2).norm(dim=2) / norm.clamp_min(1e-300)   # (S, N)
+        defined = (norm > 0) & torch.isfinite(norm)
+        nan = torch.full((n,), math.nan, dtype=torch.float64, device=inputs.device)
+        return MetricResult(scores=torch.where(defined, diff.amax(0), nan).float().cpu(), higher_is_better=False,
+                            extras={"mean_sensitivity": torch.where(defined, diff.mean(0), nan).float().cpu()})

@@ -1,0 +1,142 @@
+"""Cascading model-parameter randomisation (Adebayo, Gilmer, Muelly, Goodfellow, Hardt & Kim,
+"Sanity checks for saliency maps", NeurIPS 2018).
+
+Definition: on a deep copy of the model, re-initialise the layers' parameters one at a
+time from the logits downwards (cumulatively: after stage j the top j layers are
+random), re-run the explainer (``context["explainer"]``) on the same inputs and
+targets after every stage, and compare each map with the original one. A method that
+depends on the model should produce dissimilar maps (gradient, Grad-CAM pass; guided
+backprop fails). ``cascade: false`` randomises each layer alone instead
+("independent" randomisation).
+
+Layers: the modules that own parameters, in reverse registration order (for
+sequential models: from the output towards the input); ``max_layers`` limits the
+cascade. Re-initialisation: seeded N(0, s^2) with s the parameter tensor's std
+(a scalar-sized or constant tensor uses its mean magnitude, at least 0.01).
+
+Similarities (all per sample, on the channel-pooled map, ``pooling`` default sum):
+``spearman`` (rank correlation of the signed maps, average ranks for ties),
+``spearman_abs`` (of |map|, Adebayo's "absolute value" variant) and ``ssim``
+(scikit-image ``structural_similarity`` of the |map|s min-max normalised per image to
+[0, 1], data_range 1, default 7x7 window, mean over the window-valid interior). SSIM is
+NumPy/CPU: it is computed with one call per cascade stage over the whole batch
+(channel_axis = the batch axis, full map), never per image in Python.
+
+``scores``: the chosen ``similarity`` averaged over the cascade stages (an area under
+the cascade curve); lower is better (the maps depend on the parameters); headline:
+mean. ``curves``: that similarity after each stage, ``curve_x`` = number of layers
+randomised. Extras per sample: ``<similarity>_top`` (after the first stage) and
+``<similarity>_final`` (all listed layers random) for all three similarities. NaN where
+a map is constant (correlation undefined).
+"""
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from metrics._common import POOLINGS, check_maps, choice, pool_channels, positive_int, seed_value
+from metrics.result import MetricResult
+
+SIMILARITIES = ("spearman_abs", "spearman", "ssim")
+
+
+def average_ranks(v: torch.Tensor) -> torch.Tensor:
+    """Row-wise ranks (0-based) of (N, D) values, ties sharing their average rank."""
+    n, d = v.shape
+    sorted_v, idx = v.sort(1)
+    new = torch.ones_like(sorted_v, dtype=torch.bool)
+    new[:, 1:] = sorted_v[:, 1:] != sorted_v[:, :-1]
+    group = new.long().cumsum(1) - 1
+    pos = torch.arange(d, device=v.device, dtype=torch.float64).expand(n, -1)
+    first = torch.full((n, d), math.inf, device=v.device, dtype=torch.float64).scatter_reduce(1, group, pos, "amin")
+    last = torch.full((n, d), -math.inf, device=v.device, dtype=torch.float64).scatter_reduce(1, group, pos, "amax")
+    avg = ((first + last) / 2).gather(1, group)
+    return torch.empty_like(avg).scatter_(1, idx, avg)
+
+
+def spearman(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Row-wise Spearman rank correlation of (N, D) tensors (NaN for a constant row)."""
+    ra, rb = average_ranks(a.double()), average_ranks(b.double())
+    ra, rb = ra - ra.mean(1, keepdim=True), rb - rb.mean(1, keepdim=True)
+    den = torch.sqrt((ra * ra).sum(1) * (rb * rb).sum(1))
+    return torch.where(den > 0, (ra * rb).sum(1) / den.clamp_min(1e-300), torch.full_like(den, math.nan))
+
+
+def batch_ssim(a: torch.Tensor, b: torch.Tensor, win_size: int = 7) -> torch.Tensor:
+    """Per-image SSIM of (N, H, W) maps with one scikit-image call for the whole batch."""
+    from skimage.metrics import structural_similarity
+
+    def norm(t):
+        t = t.abs().double()
+        lo, hi = t.amin((1, 2), keepdim=True), t.amax((1, 2), keepdim=True)
+        return ((t - lo) / (hi - lo).clamp_min(1e-12)).cpu().numpy()
+
+    if min(a.shape[-2:]) < win_size:
+        win_size = min(a.shape[-2:]) // 2 * 2 - 1
+    if win_size < 3:
+        return torch.full((a.shape[0],), math.nan)
+    _, full = structural_similarity(norm(a), norm(b), channel_axis=0, data_range=1.0, win_size=win_size, full=True)
+    pad = (win_size - 1) // 2
+    return torch.from_numpy(np.ascontiguousarray(full[:, pad:-pad, pad:-pad]).reshape(a.shape[0], -1).mean(1))
+
+
+class Randomization:
+    def __init__(self, similarity: str = "spearman_abs", pooling: str = "sum", cascade: bool = True,
+                 max_layers: int | None = None, seed: int | None = None) -> None:
+        name = "randomization"
+        self.similarity = choice(name, "similarity", similarity, SIMILARITIES)
+        self.pooling = choice(name, "pooling", pooling, POOLINGS)
+        if not isinstance(cascade, bool):
+            raise ValueError(f"{name}.cascade must be true or false; got {cascade!r}")
+        self.cascade = cascade
+        self.max_layers = positive_int(name, "max_layers", max_layers, allow_none=True)
+        self.seed = seed_value(name, seed)
+
+    @staticmethod
+    def layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+        owners = [(n, m) for n, m in model.named_modules() if any(True for _ in m.parameters(recurse=False))]
+        return owners[::-1]
+
+    def _randomise(self, module: nn.Module, gen: torch.Generator) -> None:
+        with torch.no_grad():
+            for p in module.parameters(recurse=False):
+                s = float(p.std()) if p.numel() > 1 else 0.0
+                if not s > 0:
+                    s = max(float(p.abs().mean()), 0.01)
+                p.copy_((torch.randn(p.shape, generator=gen, dtype=torch.float64) * s).to(p))
+
+    def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor, **context) -> MetricResult:
+        explainer = context.get("explainer")
+        if explainer is None:
+            raise ValueError("randomization needs the explainer in the context (explainer=...) to re-run it on randomised models")
+        original = pool_channels(check_maps("randomization", inputs, attributions), self.pooling)
+        layers = self.layers(model)[: self.max_layers]
+        if not layers:
+            raise ValueError("randomization: the model has no parameters to randomise")
+        gen = torch.Generator().manual_seed(0 if self.seed is None else self.seed)
+        sims = {k: [] for k in SIMILARITIES}
+        work = copy.deepcopy(model)
+        modules = dict(work.named_modules())
+        pristine = None if self.cascade else copy.deepcopy(model)
+        for name, _ in layers:
+            if not self.cascade:
+                work = copy.deepcopy(pristine)
+                modules = dict(work.named_modules())
+            self._randomise(modules[name], gen)
+            maps = explainer(work, inputs, targets)
+            pooled = pool_channels(check_maps("randomization", inputs, maps), self.pooling)
+            flat_o, flat_r = original.flatten(1), pooled.flatten(1)
+            sims["spearman"].append(spearman(flat_o, flat_r).cpu())
+            sims["spearman_abs"].append(spearman(flat_o.abs(), flat_r.abs()).cpu())
+            sims["ssim"].append(batch_ssim(original, pooled))  # one scikit-image call per stage
+        curves = {k: torch.stack(v, 1).float() for k, v in sims.items()}
+        extras = {}
+        for k, c in curves.items():
+            extras[f"{k}_top"], extras[f"{k}_final"] = c[:, 0], c[:, -1]
+        main = curves[self.similarity]
+        return MetricResult(scores=main.mean(1), higher_is_better=False, curves=main,
+                            curve_x=torch.arange(1, len(layers) + 1, dtype=torch.float32), extras=extras)

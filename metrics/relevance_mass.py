@@ -1,0 +1,36 @@
+"""Relevance mass accuracy (Arras, Osman & Samek, "CLEVR-XAI", Information Fusion 2022).
+
+Definition: RMA = R_within / R_total, the share of the attribution mass that lies inside
+the ground-truth (foreground) mask, with R the channel-pooled map's positive part
+(``variant: signed``, as Arras et al., who count positive relevance) or the channel sum
+of |a| (``variant: absolute``). It equals 1 - BGF of the spurious-background ratio.
+
+``scores``: RMA in [0, 1]; higher is better; headline: mean. NaN where the mask is empty
+or the map has no (positive) mass. Extras: ``mask_area`` (fraction of the image), the
+score a uniform map would get.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from metrics._common import check_maps, check_masks, choice
+from metrics.result import MetricResult
+
+
+class RelevanceMass:
+    def __init__(self, variant: str = "signed") -> None:
+        self.variant = choice("relevance_mass", "variant", variant, ("signed", "absolute"))
+
+    def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor, **context) -> MetricResult:
+        maps = check_maps("relevance_mass", inputs, attributions).double()
+        masks = check_masks("relevance_mass", context.get("masks"), inputs)
+        pooled = maps.sum(1).clamp_min(0) if self.variant == "signed" else maps.abs().sum(1)
+        total = pooled.flatten(1).sum(1)
+        inside = (pooled * masks).flatten(1).sum(1)
+        defined = masks.flatten(1).any(1) & (total > 0) & torch.isfinite(total)
+        score = torch.where(defined, inside / total.clamp_min(1e-300), torch.full_like(total, math.nan))
+        return MetricResult(scores=score.float().cpu(), higher_is_better=True,
+                            extras={"mask_area": masks.flatten(1).float().mean(1).cpu()})

@@ -1,0 +1,40 @@
+"""Relevance rank accuracy (Arras, Osman & Samek, "CLEVR-XAI", Information Fusion 2022).
+
+Definition: with K = |M| the number of mask pixels, RRA = |top-K pixels of the map ∩ M| / K,
+the top-K taken on the channel-pooled map (``pooling``, default sum over channels).
+Ties at the K-th value are broken by a seeded random order that depends only on
+(seed, sample id), so a constant map scores about the mask's area fraction.
+
+``scores``: RRA in [0, 1]; higher is better; headline: mean. NaN where the mask is empty
+or the map is not finite. Extras: ``mask_area`` (what a random map scores in expectation).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from metrics._common import POOLINGS, check_maps, check_masks, choice, pool_channels, sample_ids, seed_value, uniform
+from metrics.result import MetricResult
+
+
+class RelevanceRank:
+    def __init__(self, pooling: str = "sum", seed: int | None = None) -> None:
+        self.pooling = choice("relevance_rank", "pooling", pooling, POOLINGS)
+        self.seed = seed_value("relevance_rank", seed)
+
+    def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor, **context) -> MetricResult:
+        flat = pool_channels(check_maps("relevance_rank", inputs, attributions), self.pooling).flatten(1).double()
+        inside = check_masks("relevance_rank", context.get("masks"), inputs).flatten(1)
+        n, d = flat.shape
+        ids = sample_ids(n, context, inputs.device)
+        shuffle = uniform(self.seed, 3, ids, (d,)).argsort(1)
+        order = shuffle.gather(1, flat.gather(1, shuffle).sort(dim=1, descending=True, stable=True).indices)
+        k = inside.sum(1)
+        top = torch.zeros_like(inside)
+        top.scatter_(1, order, torch.arange(d, device=flat.device).expand(n, -1) < k.view(-1, 1))
+        hits = (top & inside).sum(1).double()
+        defined = (k > 0) & torch.isfinite(flat).all(1)
+        score = torch.where(defined, hits / k.clamp_min(1), torch.full_like(hits, math.nan))
+        return MetricResult(scores=score.float().cpu(), higher_is_better=True, extras={"mask_area": inside.float().mean(1).cpu()})

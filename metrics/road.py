@@ -1,0 +1,61 @@
+"""ROAD: Remove And Debias (Rong, Leemann, Borisov, Kasneci & Kasneci, ICML 2022).
+
+Removes the top (MoRF) or bottom (LeRF) p % of pixels (all channels together) by the
+channel-pooled attribution and replaces them by ROAD's noisy linear imputation (each
+removed pixel = weighted mean of its 8 neighbours, solved jointly per channel, plus
+N(0, 0.01^2) noise on the [0, 1] scale; see :mod:`metrics.road_imputation`, batched in
+torch over every image, channel and percentage), without retraining. Default
+percentages 10, 20, 30, 40, 50, 70, 90 (the paper's CIFAR-10 grid); the model output is
+``correct`` (1 if the imputed image is classified as the target: the paper's accuracy,
+target = the label by default), ``softmax`` or ``logit``. Works on RGB and any number
+of channels, and scores every sample (no first-batch-only aggregation).
+
+``scores``: the mean over the percentages of the ``order`` curve (default MoRF: lower is
+better; LeRF: higher is better); headline: mean (for ``correct`` this is the accuracy
+averaged over the percentages). ``curves``/``curve_x``: that curve over the fractions
+p / 100. Extras per sample: ``morf``, ``lerf`` (means over percentages),
+``lerf_minus_morf`` (higher is better) and ``morf_<p>`` / ``lerf_<p>`` per percentage.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from metrics._common import POOLINGS, choice, positive_int, seed_value
+from metrics.ablation import AblationCurve
+from metrics.result import MetricResult
+from metrics.road_imputation import NOISE_STD
+
+DEFAULT_PERCENTAGES = (10, 20, 30, 40, 50, 70, 90)
+
+
+class ROAD:
+    def __init__(self, percentages=DEFAULT_PERCENTAGES, order: str = "morf", score: str = "correct", target: str = "label",
+                 pooling: str = "sum", noise: float = NOISE_STD, chunk_size: int | None = None, seed: int | None = None) -> None:
+        name = "road"
+        try:
+            pct = [float(p) for p in percentages]
+        except TypeError:
+            pct = []
+        if not pct or any(not 0 < p < 100 for p in pct) or any(b <= a for a, b in zip(pct, pct[1:])):
+            raise ValueError(f"road.percentages must be an increasing list of values in (0, 100); got {percentages}")
+        if isinstance(noise, bool) or not isinstance(noise, (int, float)) or noise < 0:
+            raise ValueError(f"road.noise must be a number >= 0 (std on the [0, 1] pixel scale); got {noise!r}")
+        self.percentages = pct
+        self.order = choice(name, "order", order, ("morf", "lerf"))
+        self.engine = AblationCurve(
+            mode="deletion", substrate="road", granularity="pixel", fractions=[p / 100 for p in pct],
+            score=choice(name, "score", score, ("correct", "softmax", "logit")),
+            target=choice(name, "target", target, ("label", "predicted", "explained")),
+            pooling=choice(name, "pooling", pooling, POOLINGS), road_noise=float(noise),
+            chunk_size=positive_int(name, "chunk_size", chunk_size, allow_none=True), seed=seed_value(name, seed), name=name)
+
+    def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor, **context) -> MetricResult:
+        curves, x = self.engine.curves(model, inputs, targets, attributions, ["morf", "lerf"], **context)
+        means = {o: c.mean(1) for o, c in curves.items()}
+        extras = {"morf": means["morf"], "lerf": means["lerf"], "lerf_minus_morf": means["lerf"] - means["morf"]}
+        for o, c in curves.items():
+            for j, p in enumerate(self.percentages):
+                extras[f"{o}_{p:g}"] = c[:, j]
+        return MetricResult(scores=means[self.order], higher_is_better=self.order == "lerf", curves=curves[self.order],
+                            curve_x=x.float(), extras=extras)

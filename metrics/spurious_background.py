@@ -1,0 +1,67 @@
+"""Spurious-background ratio (SBR): how much attribution lands on the background.
+
+Builds on attribution localisation (Kohlbrenner et al., IJCNN 2020: mu = R+_in / R+_total,
+weighted by S_total / S_in so that a uniform map scores 1).
+
+Definition, with the foreground mask M and the channel-pooled map A (``variant``:
+``signed`` = positive part of the channel sum, ``absolute`` = channel sum of |a|):
+  BGF = sum_{i not in M} A_i^+ / sum_i A_i^+          (background fraction of the mass)
+  a   = |not M| / (H W)                               (background area fraction)
+  SBR = BGF / a
+A uniform or random map scores 1; > 1 means the background is over-attributed; a map
+entirely inside the mask scores 0. Also logged: the symmetric log-odds form
+log(BGF / (1 - BGF)) - log(a / (1 - a)) (BGF clipped to [1e-6, 1 - 1e-6]), which adds
+across images.
+
+``scores``: SBR per sample; lower is better; headline: mean. NaN (never a crash, never a
+silent hit) where the mask is empty or covers the whole image, or the map has no
+positive mass, and, with ``only_correct: true`` (default), where the model
+misclassifies the sample (needs ``labels`` in the context). Extras per sample: ``bgf``,
+``background_area``, ``log_odds``, ``correct``.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from metrics._common import check_maps, check_masks, choice, predictions, untouched
+from metrics.result import MetricResult
+
+VARIANTS = ("signed", "absolute")
+
+
+class SpuriousBackground:
+    def __init__(self, variant: str = "signed", only_correct: bool = True) -> None:
+        self.variant = choice("spurious_background", "variant", variant, VARIANTS)
+        if not isinstance(only_correct, bool):
+            raise ValueError(f"spurious_background.only_correct must be true or false; got {only_correct!r}")
+        self.only_correct = only_correct
+
+    def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor, **context) -> MetricResult:
+        maps = check_maps("spurious_background", inputs, attributions).double()
+        masks = check_masks("spurious_background", context.get("masks"), inputs)
+        n = inputs.shape[0]
+        pooled = maps.sum(1).clamp_min(0) if self.variant == "signed" else maps.abs().sum(1)
+        background = ~masks
+        total = pooled.flatten(1).sum(1)
+        outside = (pooled * background).flatten(1).sum(1)
+        area = background.flatten(1).double().mean(1)
+        defined = (total > 0) & (area > 0) & (area < 1) & torch.isfinite(total)
+        nan = torch.full((n,), math.nan, dtype=torch.float64, device=inputs.device)
+        bgf = torch.where(defined, outside / total.clamp_min(1e-300), nan)
+        correct = torch.ones(n, dtype=torch.bool, device=inputs.device)
+        if self.only_correct:
+            labels = context.get("labels")
+            if labels is None:
+                raise ValueError("spurious_background.only_correct=true needs the labels in the context (labels=...)")
+            with untouched(model):
+                correct = predictions(model, inputs.detach()) == torch.as_tensor(labels, device=inputs.device).long().reshape(-1)
+            bgf = torch.where(correct, bgf, nan)
+        sbr = bgf / area
+        b = bgf.clamp(1e-6, 1 - 1e-6)
+        a = area.clamp(1e-6, 1 - 1e-6)
+        log_odds = torch.log(b / (1 - b)) - torch.log(a / (1 - a))
+        extras = {"bgf": bgf, "background_area": area, "log_odds": log_odds, "correct": correct.double()}
+        return MetricResult(scores=sbr.float().cpu(), higher_is_better=False, extras={k: v.float().cpu() for k, v in extras.items()})

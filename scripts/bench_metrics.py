@@ -1,0 +1,182 @@
+"""Benchmark of the deletion/insertion engine (not a test; prints one report).
+
+    python scripts/bench_metrics.py                       # N=64 SpuriousShapes 48x48 images, steps=1/24
+    python scripts/bench_metrics.py --n 128 --size 64 --threads 2
+    /work/venv-quantus/bin/python scripts/bench_metrics.py --quantus   # also time Quantus PixelFlipping
+
+Measures, on one model (SmallCNN on SpuriousShapes, untrained weights: timing and curve
+equality do not depend on training):
+
+1. the floor: the same number of forward passes as deletion + insertion need
+   (2 x N x (K + 1), K + 1 points per curve) of the bare model on ready-made tensors,
+   at the best batch size of a sweep;
+2. ``Deletion`` + ``Insertion`` (abpc off, automatic chunk size; the chunk tuning is
+   part of the first call and included) against that floor; target <= 1.2x. With
+   ``abpc: true`` (the YAML default: both orders) the passes double, reported against
+   twice the floor;
+3. with ``--quantus``: Quantus 0.6 ``PixelFlipping`` at equal settings (a channel-pooled
+   map broadcast to the channels, features_in_step = 3 x our pixels per step, baseline 0
+   = our ``mean`` substrate, softmax of the predicted class, no abs / normalisation;
+   Quantus asserts that features_in_step divides H x W but flips along C x H x W, so
+   3 x pixels-per-step must divide H x W: hence 48 x 48 images and 96 px per step) -
+   its curves are checked equal to ours (our curve has the extra x = 0 point) and its
+   time compared with our deletion alone; target >= 20x faster.
+
+Quantus is a benchmark-time dependency only (install it in a separate venv that reuses
+the system packages). Shim: NumPy 2.4 removed ``np.trapz``, which Quantus's
+``calculate_auc`` calls; the script sets ``np.trapz = np.trapezoid`` before importing it.
+Times are the best of ``--repeats`` runs (the machine may be shared).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from harness.small_cnn import SmallCNN  # noqa: E402
+from harness.spurious_shapes import SpuriousShapes  # noqa: E402
+from metrics import ablation  # noqa: E402
+from metrics.deletion import Deletion  # noqa: E402
+from metrics.insertion import Insertion  # noqa: E402
+
+
+def best_of(fn, repeats: int) -> tuple[float, object]:
+    best, out = math.inf, None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def floor_runner(model, images: torch.Tensor, passes: int, bs: int, sync):
+    """A callable doing ``passes`` forward passes of the bare model in batches of ``bs`` on a ready tensor."""
+    batch = images[torch.arange(bs) % len(images)].contiguous()
+
+    def run():
+        with torch.no_grad():
+            done = 0
+            while done < passes:
+                b = min(bs, passes - done)
+                model(batch[:b])
+                done += b
+        sync()
+    return run
+
+
+def best_batch_size(model, images, passes, sync) -> int:
+    times = {}
+    for bs in (16, 32, 64, 128, 256, 512, 1024, 2048):
+        run = floor_runner(model, images, passes, bs, sync)
+        run()  # warm-up
+        times[bs] = best_of(run, 2)[0]
+    return min(times, key=times.get)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--n", type=int, default=64, help="images")
+    p.add_argument("--size", type=int, default=48, help="image side in pixels")
+    p.add_argument("--steps", type=float, default=1 / 24,
+                   help="fraction of pixels per step (1/24: 96 px at 48x48; Quantus needs 3 x pixels-per-step to divide H*W)")
+    p.add_argument("--width", type=int, default=16, help="SmallCNN width")
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1: stable on a shared 2-core machine)")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--quantus", action="store_true", help="also time Quantus PixelFlipping (needs quantus importable)")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    dev = torch.device(args.device)
+
+    ds = SpuriousShapes(n_test=max(args.n, 16), image_size=args.size)
+    test = ds.split("test")
+    x = test.images[: args.n].to(dev)
+    torch.manual_seed(0)
+    model = SmallCNN(width=args.width).to(dev).eval()
+    with torch.no_grad():
+        cls = model(x).argmax(1)
+    # a channel-pooled map with distinct values (so every library orders the pixels the same way)
+    attr = torch.randn(args.n, 1, args.size, args.size, generator=torch.Generator().manual_seed(1)).to(dev)
+    ctx = dict(mean=ds.mean, std=ds.std)
+
+    f = args.size * args.size
+    step = max(1, round(args.steps * f))
+    k = math.ceil(f / step)
+    passes = 2 * args.n * (k + 1)
+    print(f"device={dev} threads={args.threads} torch={torch.__version__} N={args.n} image={args.size}x{args.size} "
+          f"steps={args.steps} ({step} px/step, K+1={k + 1} points/curve) model=SmallCNN(width={args.width})")
+
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    bs = best_batch_size(model, x, passes, sync)
+    floor = floor_runner(model, x, passes, bs, sync)
+
+    ablation._TUNED.clear()  # the first call tunes the chunk size; its cost is part of what we time
+    dele = Deletion(steps=args.steps, substrate="mean", abpc=False)
+    ins = Insertion(steps=args.steps, abpc=False)
+
+    def ours():
+        r1 = dele(model, x, cls, attr, **ctx)
+        r2 = ins(model, x, cls, attr, **ctx)
+        sync()
+        return r1, r2
+    t_first, _ = best_of(ours, 1)
+    # floor and ours interleaved round by round (the machine may be shared); best of the rounds
+    t_floor = t_ours = math.inf
+    for _ in range(args.repeats):
+        t_floor = min(t_floor, best_of(floor, 1)[0])
+        t, (r_del, r_ins) = best_of(ours, 1)
+        t_ours = min(t_ours, t)
+    print(f"floor: {passes} forward passes (2 x N x (K+1)) of the bare model, best batch size {bs}: {t_floor:.3f} s "
+          f"({passes / t_floor:,.0f} images/s)")
+    chunk = next(iter(ablation._TUNED.values()), None)
+    print(f"deletion+insertion (abpc off, automatic chunk = {chunk}): {t_ours:.3f} s = {t_ours / t_floor:.2f}x floor "
+          f"(first call incl. chunk tuning {t_first:.3f} s = {t_first / t_floor:.2f}x); target <= 1.2x")
+    for c in (64, 256, 1024):
+        d_c, i_c = Deletion(steps=args.steps, abpc=False, chunk_size=c), Insertion(steps=args.steps, abpc=False, chunk_size=c)
+        t_c, _ = best_of(lambda: (d_c(model, x, cls, attr, **ctx), i_c(model, x, cls, attr, **ctx), sync()), args.repeats)
+        print(f"  fixed chunk {c:5d}: {t_c:.3f} s = {t_c / t_floor:.2f}x floor")
+    d2, i2 = Deletion(steps=args.steps, abpc=True), Insertion(steps=args.steps, abpc=True)
+    t_abpc, _ = best_of(lambda: (d2(model, x, cls, attr, **ctx), i2(model, x, cls, attr, **ctx), sync()), args.repeats)
+    print(f"deletion+insertion with abpc (both orders, YAML default): {t_abpc:.3f} s = {t_abpc / (2 * t_floor):.2f}x its floor "
+          f"(2 x {passes} passes)")
+    print(f"  mean deletion AUC {r_del.aggregate():.4f}, insertion AUC {r_ins.aggregate():.4f}")
+
+    if args.quantus:
+        if not hasattr(np, "trapz"):
+            np.trapz = np.trapezoid  # shim: NumPy 2.4 removed np.trapz, which quantus.helpers.utils.calculate_auc calls
+        import quantus
+
+        pf = quantus.PixelFlipping(features_in_step=3 * step, perturb_baseline=0.0, abs=False, normalise=False,
+                                   disable_warnings=True, display_progressbar=False, return_auc_per_sample=False)
+        x_np, y_np = x.cpu().numpy(), cls.cpu().numpy()
+        a_np = attr.expand(-1, 3, -1, -1).contiguous().cpu().numpy()  # the pooled map on every channel (Quantus asserts on a's shape)
+
+        def theirs():
+            return pf(model=model, x_batch=x_np, y_batch=y_np, a_batch=a_np, device=str(dev), softmax=True, batch_size=args.n)
+        t_q, curves_q = best_of(theirs, args.repeats)
+        curves_q = torch.tensor(np.asarray(curves_q), dtype=torch.float32)
+        d1 = Deletion(steps=args.steps, abpc=False)
+        t_d, r_d = best_of(lambda: (d1(model, x, cls, attr, **ctx), sync())[0], args.repeats)
+        diff = (r_d.curves[:, 1:] - curves_q).abs().max().item()
+        print(f"quantus {quantus.__version__} PixelFlipping (features_in_step={3 * step}, baseline 0, softmax, batch {args.n}): "
+              f"{t_q:.3f} s; our deletion {t_d:.3f} s -> {t_q / t_d:.1f}x faster (target >= 20x); "
+              f"max |curve difference| = {diff:.2e} over {tuple(curves_q.shape)} points")
+        pf1 = quantus.PixelFlipping(perturb_baseline=0.0, abs=False, normalise=False, disable_warnings=True,
+                                    display_progressbar=False)
+        n_def = min(args.n, 4)
+        t_def, _ = best_of(lambda: pf1(model=model, x_batch=x_np[:n_def], y_batch=y_np[:n_def], a_batch=a_np[:n_def],
+                                         device=str(dev), softmax=True, batch_size=n_def), 1)
+        est = t_def * args.n / n_def
+        print(f"quantus PixelFlipping with its defaults (one channel value per step: {3 * f} steps): {t_def:.2f} s for "
+              f"{n_def} images, ~{est:.0f} s for {args.n} -> ~{est / t_d:.0f}x our deletion at steps={args.steps}")
+
+
+if __name__ == "__main__":
+    main()
