@@ -1,7 +1,7 @@
 """Spurious shapes: a controlled spurious-correlation image benchmark with exact masks.
 
 Each image shows one foreground shape whose kind is the label (circle, square,
-triangle, cross, diamond, ring) drawn in a random colour over a background texture
+triangle, cross, diamond, ring) drawn in a random light tint over a background texture
 ("environment"). Environment e has its own texture (``backgrounds[e]``: natural
 scikit-image textures such as grass, gravel, brick, or procedural patterns; see
 :mod:`harness.textures`) and its own two colours. In the training
@@ -114,25 +114,10 @@ class SpuriousShapes(ImageDataset):
 
     # -- drawing --------------------------------------------------------------------------
     def shapes(self, labels: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """Foreground masks (N, 1, S, S) of the labelled shapes and their random colours (N, 3, 1, 1)."""
-        n, s = len(labels), self.image_size
-        radius = s * (0.2 + 0.1 * torch.rand(n, generator=gen))
-        centre = radius.view(-1, 1) + torch.rand(n, 2, generator=gen) * (s - 2 * radius.view(-1, 1))
-        coords = torch.arange(s, dtype=torch.float32) + 0.5
-        dy = (coords.view(1, -1, 1) - centre[:, 0].view(-1, 1, 1)) / radius.view(-1, 1, 1)
-        dx = (coords.view(1, 1, -1) - centre[:, 1].view(-1, 1, 1)) / radius.view(-1, 1, 1)
-        dist = torch.sqrt(dx**2 + dy**2)
-        arm = 0.3
-        drawn = torch.stack([
-            dist <= 1,                                                          # circle
-            torch.maximum(dx.abs(), dy.abs()) <= 0.8,                           # square
-            (dy <= 0.7) & (dx.abs() <= (dy + 1) * 0.6),                         # triangle, apex up
-            ((dx.abs() <= arm) & (dy.abs() <= 1)) | ((dy.abs() <= arm) & (dx.abs() <= 1)),  # cross
-            dx.abs() + dy.abs() <= 1,                                           # diamond
-            (dist <= 1) & (dist >= 0.55),                                       # ring
-        ], dim=1)
-        colour = torch.rand(n, 3, 1, 1, generator=gen)
-        return drawn[torch.arange(n), labels].unsqueeze(1), colour
+        """Foreground masks (N, 1, S, S) of the labelled shapes and their random light colours (N, 3, 1, 1)."""
+        masks = shape_masks(labels, self.image_size, gen)
+        colour = 0.75 + 0.25 * torch.rand(len(labels), 3, 1, 1, generator=gen)   # light, randomly tinted: independent of the class
+        return masks, colour
 
     def textures(self, envs: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """Background pixels (N, 3, S, S) in [0, 1] of the given environments."""
@@ -140,3 +125,24 @@ class SpuriousShapes(ImageDataset):
         t = textures.draw(self.backgrounds, envs, self.image_size, gen)         # (N, 1, S, S) in [0, 1]
         low, high = PALETTE[envs, 0].view(n, 3, 1, 1), PALETTE[envs, 1].view(n, 3, 1, 1)
         return low + (high - low) * t
+
+
+def shape_masks(labels: torch.Tensor, size: int, gen: torch.Generator) -> torch.Tensor:
+    """Masks (N, 1, S, S) of shape ``SHAPES[labels[i]]`` with a random radius (0.2-0.3 S) and position, inside the image."""
+    n, s = len(labels), size
+    radius = s * (0.2 + 0.1 * torch.rand(n, generator=gen))
+    centre = radius.view(-1, 1) + torch.rand(n, 2, generator=gen) * (s - 2 * radius.view(-1, 1))
+    coords = torch.arange(s, dtype=torch.float32) + 0.5
+    dy = (coords.view(1, -1, 1) - centre[:, 0].view(-1, 1, 1)) / radius.view(-1, 1, 1)
+    dx = (coords.view(1, 1, -1) - centre[:, 1].view(-1, 1, 1)) / radius.view(-1, 1, 1)
+    dist = torch.sqrt(dx**2 + dy**2)
+    arm = 0.3
+    drawn = torch.stack([
+        dist <= 1,                                                          # circle
+        torch.maximum(dx.abs(), dy.abs()) <= 0.8,                           # square
+        (dy <= 0.7) & (dx.abs() <= (dy + 1) * 0.6),                         # triangle, apex up
+        ((dx.abs() <= arm) & (dy.abs() <= 1)) | ((dy.abs() <= arm) & (dx.abs() <= 1)),  # cross
+        dx.abs() + dy.abs() <= 1,                                           # diamond
+        (dist <= 1) & (dist >= 0.55),                                       # ring
+    ], dim=1)
+    return drawn[torch.arange(n), labels].unsqueeze(1)
