@@ -103,8 +103,9 @@ class ImageFolder(ImageDataset):
 
     def load(self, path: Path, mode: str) -> torch.Tensor:
         """The file as (C, S, S) floats in [0, 1], centre-cropped and resized; errors name the file."""
-        from PIL import Image
+        from PIL import Image, ImageFile
 
+        lenient, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False  # a truncated file is an error, whatever another library set
         try:
             with Image.open(path) as image:
                 image.load()
@@ -112,6 +113,8 @@ class ImageFolder(ImageDataset):
         except Exception as error:  # noqa: BLE001 - any decoder failure is a bad file
             reason = " ".join(str(error).split()) or type(error).__name__
             raise ValueError(f"dataset: cannot read image {path} ({reason}); fix or remove it, or set dataset.on_error=skip") from None
+        finally:
+            ImageFile.LOAD_TRUNCATED_IMAGES = lenient
         tensor = torch.from_numpy(pixels).view(pixels.shape[0], pixels.shape[1], -1).permute(2, 0, 1)
         side = min(tensor.shape[1:])
         top, left = (tensor.shape[1] - side) // 2, (tensor.shape[2] - side) // 2

@@ -25,9 +25,11 @@ ARCHITECTURES = ("resnet18", "resnet50", "vgg11", "vgg16_bn")
 TARGET = f"{__name__}.torchvision_network"
 
 
-def torchvision_network(architecture: str, in_channels: int = 3, num_classes: int = 1000) -> nn.Module:
+def torchvision_network(architecture: str, in_channels: int = 3, num_classes: int = 1000, image_size: int | None = None) -> nn.Module:
     if architecture not in ARCHITECTURES:
         raise ValueError(f"model.network.architecture must be one of {', '.join(ARCHITECTURES)}; got {architecture!r}")
+    if architecture.startswith("vgg") and image_size is not None and image_size < 32:
+        raise ValueError(f"model.network: {architecture} needs images of at least 32 pixels (five 2x2 max-pools); the dataset's are {image_size}")
     import torchvision  # imported here: a run that uses no torchvision model does not pay for it
 
     model = torchvision.models.get_model(architecture, weights=None, num_classes=num_classes)

@@ -22,7 +22,7 @@ def test_the_model_registry_holds_the_issue_models():
 
 
 @pytest.mark.parametrize("name", MODELS)
-@pytest.mark.parametrize("channels, size", [(3, 32), (1, 16)])
+@pytest.mark.parametrize("channels, size", [(3, 32), (1, 32)])
 def test_model_builds_for_the_data_and_gives_one_score_per_class(name, channels, size, make_cfg):
     cfg = make_cfg(f"model={name}")
     model = build_network(cfg.model, FakeData(channels, 5, size)).eval()
@@ -40,6 +40,7 @@ def test_small_vit_is_torchvisions_vision_transformer(make_cfg):
 @pytest.mark.parametrize("overrides, message", [
     (["model=small_vit", "model.network.patch_size=5"], "model.network.patch_size must divide the image size 16; got 5"),
     (["model=resnet18", "model.network.architecture=resnet19"], "model.network.architecture must be one of resnet18, resnet50, vgg11, vgg16_bn; got 'resnet19'"),
+    (["model=vgg11"], "model.network: vgg11 needs images of at least 32 pixels (five 2x2 max-pools); the dataset's are 16"),
     (["model=mlp", "model.network.hidden=[]"], "model.network.hidden must list one or more positive layer widths"),
     (["model.weights=DEFAULT"], "model.weights=DEFAULT: only torchvision networks (resnet18, resnet50, vgg11, vgg16_bn) have published weights; harness.small_cnn.SmallCNN has none"),
     (["model.weights=/nonexistent/model.pt"], "model.weights: no checkpoint file at /nonexistent/model.pt"),
@@ -82,7 +83,7 @@ def _trained(cfg, tmp_path):
 
 def test_default_weights_with_an_imagenet_head_are_used_as_published(make_cfg, tmp_path, monkeypatch):
     state = _publish_fake(tmp_path, monkeypatch)
-    cfg = make_cfg("model=resnet18", "model.weights=DEFAULT", "dataset=photos", "dataset.image_size=32")
+    cfg = make_cfg("model=resnet18", "model.weights=DEFAULT", "dataset=photos", "dataset.image_size=32", tiny=False)
     got = _trained(cfg, tmp_path)
     assert got.cached and got.key == "published:resnet18"
     for k, v in got.model.state_dict().items():
