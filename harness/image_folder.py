@@ -32,9 +32,11 @@ log = logging.getLogger(__name__)
 
 
 class ImageFolder(ImageDataset):
-    def __init__(self, root: str, image_size: int = 64, channels: int = 3, masks_root: str | None = None,
+    def __init__(self, root: str | None = None, image_size: int = 64, channels: int = 3, masks_root: str | None = None,
                  test_fraction: float = 0.2, on_error: str = "raise",
                  mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), seed: int | None = None) -> None:
+        if root is None:
+            raise ValueError("dataset.root is required: the folder of class folders (root/<class>/<image>), e.g. dataset.root=~/pictures")
         self.root = Path(str(root)).expanduser()
         if not self.root.is_dir():
             raise ValueError(f"dataset.root: no folder at {self.root}; give a folder of class folders (root/<class>/<image>)")

@@ -38,7 +38,7 @@ class TorchvisionDataset(ImageDataset):
         self.seed = 0 if seed is None else int(seed)
         missing = [f for f in self.files() if not f.is_file()]
         if missing and not self.download:
-            raise ValueError(f"dataset {self.NAME}: files not found under {self.folder()} (first missing: {missing[0].name}); "
+            raise ValueError(f"dataset.root: {self.NAME} files not found under {self.folder()} (first missing: {missing[0].name}); "
                              f"put torchvision's {self.NAME} files there, point dataset.root at them, or set dataset.download=true")
         self._cache: dict[str, ImageSplit] = {}
 
