@@ -71,8 +71,8 @@ class DecoyShapes(ImageDataset):
         masks = shape_masks(labels, s, gen_fg)
         brightness = self.contrast * (0.75 + 0.25 * torch.rand(n, 1, 1, 1, generator=gen_fg))
         corner = torch.randint(4, (n,), generator=gen_patch)
-        top = torch.where(corner // 2 == 0, 0, s - p - 1) + 1                  # one pixel in from the edge
-        left = torch.where(corner % 2 == 0, 0, s - p - 1) + 1
+        top = torch.where(corner // 2 == 0, 1, s - p - 1)                      # one pixel in from the edges
+        left = torch.where(corner % 2 == 0, 1, s - p - 1)
         coords = torch.arange(s)
         inside_y = (coords.view(1, -1) >= top.view(-1, 1)) & (coords.view(1, -1) < (top + p).view(-1, 1))
         inside_x = (coords.view(1, -1) >= left.view(-1, 1)) & (coords.view(1, -1) < (left + p).view(-1, 1))

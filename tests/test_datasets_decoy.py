@@ -34,6 +34,10 @@ def test_masks_are_exact_without_noise():
     assert torch.equal(changed, split.spurious_masks & (pixels != 0))  # the patch changes exactly its own pixels
     area = split.spurious_masks.flatten(1).sum(1)
     assert area.le(16).all() and area.gt(0).all() and area.eq(16).float().mean() > 0.8  # a 4x4 patch, under the shape where they meet
+    rows, cols = split.spurious_masks.any(3).squeeze(1), split.spurious_masks.any(2).squeeze(1)
+    for i in area.eq(16).nonzero().flatten().tolist():                 # whole patches sit one pixel in from a corner
+        r, c = rows[i].nonzero().flatten(), cols[i].nonzero().flatten()
+        assert r.min().item() in (1, 28 - 4 - 1) and c.min().item() in (1, 28 - 4 - 1)
 
 
 def test_label_shade_variant_and_seeding():
