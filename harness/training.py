@@ -30,7 +30,8 @@ reported, retrained and replaced, never used.
 The summary (logged by the runner) holds train and test accuracy and, for datasets
 with groups, the accuracy of every (class, environment) group and the worst-group
 accuracy (Sagawa et al., ICLR 2020); for datasets with background-swapped test
-variants, the accuracy on each variant and the BG-gap, accuracy on
+variants, the accuracy on each variant (``test_accuracy/<variant>``) and the BG-gap
+(``test_accuracy/bg_gap``), accuracy on
 ``same_class_background`` minus accuracy on ``other_class_background`` (Xiao et al.,
 ICLR 2021, "Noise or signal").
 """
@@ -180,8 +181,8 @@ def summarise(model: nn.Module, train: ImageSplit, test: ImageSplit, device: tor
     for variant in getattr(dataset, "VARIANTS", ("original",)):
         if variant != "original":
             summary[f"test_accuracy/{variant}"] = float(accuracy(model, dataset.split("test", variant), device).float().mean())
-    if "test_accuracy/same_class_background" in summary and "test_accuracy/other_class_background" in summary:
-        summary["bg_gap"] = summary["test_accuracy/same_class_background"] - summary["test_accuracy/other_class_background"]
+    if "test_accuracy/same_class_background" in summary and "test_accuracy/other_class_background" in summary:  # model-level BG-gap
+        summary["test_accuracy/bg_gap"] = summary["test_accuracy/same_class_background"] - summary["test_accuracy/other_class_background"]
     return summary
 
 

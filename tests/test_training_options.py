@@ -48,7 +48,7 @@ def test_group_accuracies_of_a_constant_model_are_known():
     assert summary["worst_group_accuracy"] == 0.0
     for variant in ("only_foreground", "only_background", "same_class_background", "other_class_background"):
         assert summary[f"test_accuracy/{variant}"] == 0.25
-    assert summary["bg_gap"] == 0.0
+    assert summary["test_accuracy/bg_gap"] == 0.0
 
 
 def test_no_groups_no_group_keys():
