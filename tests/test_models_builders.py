@@ -109,3 +109,9 @@ def test_checkpoint_path_loads_exactly_those_weights(make_cfg, tmp_path):
     got = _trained(make_cfg(f"model.weights={tmp_path / 'model.pt'}"), tmp_path)
     assert all(torch.equal(v, saved[k]) for k, v in got.model.state_dict().items())
     assert "test_accuracy" in got.summary
+
+
+def test_download_true_defers_to_torchvision_and_preflight_fetches_nothing(harness_home, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    check(["model=resnet18", "model.weights=DEFAULT", "model.download=true"])   # allowed: no error, and no download yet
+    assert not (tmp_path / "torch").exists()
