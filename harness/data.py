@@ -2,9 +2,15 @@
 
 A dataset object is cheap to build (it validates its settings and generates or reads
 nothing); ``split("train" | "test")`` returns an :class:`ImageSplit` of normalised
-images with labels and, where the dataset has them, exact foreground masks and group
-ids. ``mean`` and ``std`` are the normalisation statistics of the dataset config, so
-substrates such as "mean" or "black" know what those mean in input space.
+images with labels and, where the dataset has them, exact foreground masks, group
+ids and masks of a planted spurious feature. ``mean`` and ``std`` are the
+normalisation statistics of the dataset config, so substrates such as "mean" or
+"black" know what those mean in input space.
+
+Groups follow Sagawa et al. (ICLR 2020, "Distributionally robust neural networks"):
+``groups[i]`` is the environment (e.g. background) of sample i, named by
+``group_names``; the group of sample i in the sense of worst-group accuracy is the
+pair (``labels[i]``, ``groups[i]``).
 """
 from __future__ import annotations
 
@@ -19,13 +25,18 @@ class ImageSplit:
     labels: torch.Tensor                 # (N,) long
     masks: torch.Tensor | None = None    # (N, 1, H, W) bool: the object (foreground)
     groups: torch.Tensor | None = None   # (N,) long: e.g. the background environment
+    spurious_masks: torch.Tensor | None = None  # (N, 1, H, W) bool: a planted shortcut (e.g. a decoy patch)
 
     def __len__(self) -> int:
         return self.labels.shape[0]
 
     def head(self, n: int) -> "ImageSplit":
-        pick = lambda t: None if t is None else t[:n]  # noqa: E731
-        return ImageSplit(self.images[:n], self.labels[:n], pick(self.masks), pick(self.groups))
+        return self.select(slice(0, n))
+
+    def select(self, index) -> "ImageSplit":
+        """The samples at ``index`` (a slice, an index tensor or a boolean mask), every field alike."""
+        pick = lambda t: None if t is None else t[index]  # noqa: E731
+        return ImageSplit(self.images[index], self.labels[index], pick(self.masks), pick(self.groups), pick(self.spurious_masks))
 
 
 class ImageDataset:
@@ -37,11 +48,19 @@ class ImageDataset:
     class_names: list[str]
     mean: torch.Tensor
     std: torch.Tensor
+    group_names: list[str] | None = None   # names of the ``groups`` ids, where the dataset has groups
     SPLITS = ("train", "test")
+    VARIANTS: tuple[str, ...] = ("original",)
 
     def split(self, name: str, variant: str = "original") -> ImageSplit:
         """``variant`` names a background-swapped version where the dataset has them (see SpuriousShapes)."""
         raise NotImplementedError
+
+    def check_split(self, name: str, variant: str = "original") -> None:
+        if name not in self.SPLITS:
+            raise ValueError(f"dataset split must be one of {', '.join(self.SPLITS)}; got {name!r}")
+        if variant not in self.VARIANTS:
+            raise ValueError(f"dataset variant must be one of {', '.join(self.VARIANTS)}; got {variant!r}")
 
     def normalise(self, pixels: torch.Tensor) -> torch.Tensor:
         return (pixels - self.mean.view(1, -1, 1, 1)) / self.std.view(1, -1, 1, 1)

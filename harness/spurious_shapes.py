@@ -1,8 +1,10 @@
 """Spurious shapes: a controlled spurious-correlation image benchmark with exact masks.
 
 Each image shows one foreground shape whose kind is the label (circle, square,
-triangle, cross, diamond, ring) drawn in a random colour over a background texture
-("environment"). Environment e has its own pattern and colours. In the training
+triangle, cross, diamond, ring) drawn in a random light tint over a background texture
+("environment"). Environment e has its own texture (``backgrounds[e]``: natural
+scikit-image textures such as grass, gravel, brick, or procedural patterns; see
+:mod:`harness.textures`) and its own two colours. In the training
 split the environment equals the label with probability ``spurious_correlation``
 and is otherwise one of the other environments, uniformly; the test split is
 balanced: every (class, environment) group has the same number of images, listed
@@ -10,28 +12,31 @@ in the order (class, environment) cycles, so any prefix of the split is balanced
 
 This follows the design of Waterbirds (Sagawa et al. 2020) and BAM (Yang & Kim 2019):
 the background is a shortcut the model may or may not take, and the exact foreground
-mask tells how much attribution lands on the object. ``groups`` holds the environment.
+mask tells how much attribution lands on the object. ``groups`` holds the environment,
+so the Waterbirds-style group of sample i is (``labels[i]``, ``groups[i]``).
+How hard the true signal is to read is set by ``foreground_contrast`` (the shape's
+colour is blended with the background by this weight) and ``noise``.
 
 Generation is batched in torch and seeded: the same settings and seed give the same bytes.
 """
 from __future__ import annotations
 
-import math
-
 import torch
 
+from harness import textures
 from harness.data import ImageDataset, ImageSplit
 
 SHAPES = ("circle", "square", "triangle", "cross", "diamond", "ring")
-# Two colours (RGB in [0, 1]) per environment; patterns differ too (see _textures).
+# Two colours (RGB in [0, 1]) per environment index; the texture comes from ``backgrounds``.
 PALETTE = torch.tensor([
-    [[0.15, 0.45, 0.15], [0.35, 0.70, 0.30]],   # grass-green stripes
-    [[0.20, 0.30, 0.60], [0.45, 0.60, 0.85]],   # water-blue waves
-    [[0.55, 0.35, 0.20], [0.80, 0.60, 0.40]],   # brick checker
-    [[0.45, 0.45, 0.45], [0.70, 0.70, 0.70]],   # gravel dots
-    [[0.60, 0.20, 0.45], [0.85, 0.50, 0.70]],   # pink diagonals
-    [[0.55, 0.55, 0.15], [0.85, 0.85, 0.40]],   # sand grid
+    [[0.15, 0.45, 0.15], [0.35, 0.70, 0.30]],   # green
+    [[0.45, 0.45, 0.45], [0.70, 0.70, 0.70]],   # grey
+    [[0.55, 0.35, 0.20], [0.80, 0.60, 0.40]],   # brick red
+    [[0.20, 0.30, 0.60], [0.45, 0.60, 0.85]],   # water blue
+    [[0.60, 0.20, 0.45], [0.85, 0.50, 0.70]],   # pink
+    [[0.55, 0.55, 0.15], [0.85, 0.85, 0.40]],   # sand
 ])
+BACKGROUNDS = ("grass", "gravel", "brick", "waves", "diagonals", "grid")
 
 
 class SpuriousShapes(ImageDataset):
@@ -46,6 +51,7 @@ class SpuriousShapes(ImageDataset):
         spurious_correlation: float = 0.9,
         foreground_contrast: float = 0.6,
         noise: float = 0.05,
+        backgrounds=BACKGROUNDS,
         mean=(0.5, 0.5, 0.5),
         std=(0.25, 0.25, 0.25),
         seed: int | None = None,
@@ -53,8 +59,8 @@ class SpuriousShapes(ImageDataset):
         name = "dataset"
         if not 2 <= n_classes <= len(SHAPES):
             raise ValueError(f"{name}.n_classes must be between 2 and {len(SHAPES)}; got {n_classes}")
-        if image_size < 16:
-            raise ValueError(f"{name}.image_size must be at least 16 pixels; got {image_size}")
+        if not 16 <= image_size <= 512:
+            raise ValueError(f"{name}.image_size must be between 16 and 512 pixels; got {image_size}")
         if n_train < 1 or n_test < 1:
             raise ValueError(f"{name}.n_train and {name}.n_test must be positive; got {n_train} and {n_test}")
         if not 0.0 <= spurious_correlation <= 1.0:
@@ -63,6 +69,8 @@ class SpuriousShapes(ImageDataset):
             raise ValueError(f"{name}.foreground_contrast must be in (0, 1]; got {foreground_contrast}")
         if noise < 0:
             raise ValueError(f"{name}.noise must be >= 0; got {noise}")
+        self.backgrounds = textures.check_names(backgrounds, f"{name}.backgrounds", n_classes)[:n_classes]
+        self.group_names = list(self.backgrounds)
         self.num_classes, self.channels, self.image_size = n_classes, 3, image_size
         self.class_names = list(SHAPES[:n_classes])
         self.n = {"train": n_train, "test": n_test}
@@ -79,10 +87,7 @@ class SpuriousShapes(ImageDataset):
         (a seeded environment of another class). The foreground of sample i (shape,
         position, colour) is the same in every variant.
         """
-        if name not in self.SPLITS:
-            raise ValueError(f"dataset split must be one of {', '.join(self.SPLITS)}; got {name!r}")
-        if variant not in self.VARIANTS:
-            raise ValueError(f"dataset variant must be one of {', '.join(self.VARIANTS)}; got {variant!r}")
+        self.check_split(name, variant)
         base = (self.seed * 2 + self.SPLITS.index(name)) * 5
         gen_labels, gen_fg, gen_bg, gen_noise, gen_swap = (torch.Generator().manual_seed(base + i) for i in range(5))
         n, k = self.n[name], self.num_classes
@@ -109,42 +114,35 @@ class SpuriousShapes(ImageDataset):
 
     # -- drawing --------------------------------------------------------------------------
     def shapes(self, labels: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """Foreground masks (N, 1, S, S) of the labelled shapes and their random colours (N, 3, 1, 1)."""
-        n, s = len(labels), self.image_size
-        radius = s * (0.2 + 0.1 * torch.rand(n, generator=gen))
-        centre = radius.view(-1, 1) + torch.rand(n, 2, generator=gen) * (s - 2 * radius.view(-1, 1))
-        coords = torch.arange(s, dtype=torch.float32) + 0.5
-        dy = (coords.view(1, -1, 1) - centre[:, 0].view(-1, 1, 1)) / radius.view(-1, 1, 1)
-        dx = (coords.view(1, 1, -1) - centre[:, 1].view(-1, 1, 1)) / radius.view(-1, 1, 1)
-        dist = torch.sqrt(dx**2 + dy**2)
-        arm = 0.3
-        drawn = torch.stack([
-            dist <= 1,                                                          # circle
-            torch.maximum(dx.abs(), dy.abs()) <= 0.8,                           # square
-            (dy <= 0.7) & (dx.abs() <= (dy + 1) * 0.6),                         # triangle, apex up
-            ((dx.abs() <= arm) & (dy.abs() <= 1)) | ((dy.abs() <= arm) & (dx.abs() <= 1)),  # cross
-            dx.abs() + dy.abs() <= 1,                                           # diamond
-            (dist <= 1) & (dist >= 0.55),                                       # ring
-        ], dim=1)
-        colour = torch.rand(n, 3, 1, 1, generator=gen)
-        return drawn[torch.arange(n), labels].unsqueeze(1), colour
+        """Foreground masks (N, 1, S, S) of the labelled shapes and their random light colours (N, 3, 1, 1)."""
+        masks = shape_masks(labels, self.image_size, gen)
+        colour = 0.75 + 0.25 * torch.rand(len(labels), 3, 1, 1, generator=gen)   # light, randomly tinted: independent of the class
+        return masks, colour
 
     def textures(self, envs: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """Background pixels (N, 3, S, S) in [0, 1] of the given environments."""
-        n, s = len(envs), self.image_size
-        period = s / (4 + 3 * torch.rand(n, 1, 1, generator=gen))              # 4-7 repeats per image
-        phase = torch.rand(n, 1, 1, generator=gen) * 2 * math.pi
-        yy = torch.arange(s, dtype=torch.float32).view(1, -1, 1)
-        xx = torch.arange(s, dtype=torch.float32).view(1, 1, -1)
-        w = 2 * math.pi / period
-        patterns = torch.stack([
-            torch.sin(w * yy + phase).expand(n, s, s),                              # horizontal stripes
-            torch.sin(w * xx + 1.5 * torch.sin(w * yy / 2) + phase),                # waves
-            torch.sin(w * xx + phase) * torch.sin(w * yy + phase),                  # checker
-            torch.cos(w * xx + phase) * torch.cos(w * yy) - 0.5,                    # dots
-            torch.sin(w * (xx + yy) / 1.4 + phase),                                 # diagonals
-            torch.maximum(torch.cos(w * xx + phase), torch.cos(w * yy + phase)) - 0.5,  # grid
-        ], dim=1)
-        t = (patterns[torch.arange(n), envs] > 0).float().unsqueeze(1)          # (N, 1, S, S) in {0, 1}
+        n = len(envs)
+        t = textures.draw(self.backgrounds, envs, self.image_size, gen)         # (N, 1, S, S) in [0, 1]
         low, high = PALETTE[envs, 0].view(n, 3, 1, 1), PALETTE[envs, 1].view(n, 3, 1, 1)
         return low + (high - low) * t
+
+
+def shape_masks(labels: torch.Tensor, size: int, gen: torch.Generator) -> torch.Tensor:
+    """Masks (N, 1, S, S) of shape ``SHAPES[labels[i]]`` with a random radius (0.2-0.3 S) and position, inside the image."""
+    n, s = len(labels), size
+    radius = s * (0.2 + 0.1 * torch.rand(n, generator=gen))
+    centre = radius.view(-1, 1) + torch.rand(n, 2, generator=gen) * (s - 2 * radius.view(-1, 1))
+    coords = torch.arange(s, dtype=torch.float32) + 0.5
+    dy = (coords.view(1, -1, 1) - centre[:, 0].view(-1, 1, 1)) / radius.view(-1, 1, 1)
+    dx = (coords.view(1, 1, -1) - centre[:, 1].view(-1, 1, 1)) / radius.view(-1, 1, 1)
+    dist = torch.sqrt(dx**2 + dy**2)
+    arm = 0.3
+    drawn = torch.stack([
+        dist <= 1,                                                          # circle
+        torch.maximum(dx.abs(), dy.abs()) <= 0.8,                           # square
+        (dy <= 0.7) & (dx.abs() <= (dy + 1) * 0.6),                         # triangle, apex up
+        ((dx.abs() <= arm) & (dy.abs() <= 1)) | ((dy.abs() <= arm) & (dx.abs() <= 1)),  # cross
+        dx.abs() + dy.abs() <= 1,                                           # diamond
+        (dist <= 1) & (dist >= 0.55),                                       # ring
+    ], dim=1)
+    return drawn[torch.arange(n), labels].unsqueeze(1)

@@ -50,3 +50,44 @@ def test_bad_settings_fail_in_one_line(kwargs, message):
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")) as info:
         SpuriousShapes(**kwargs)
     assert "\n" not in str(info.value)
+
+
+def test_each_environment_shows_its_own_texture_and_colours():
+    # Without foreground or noise, an only_background image is exactly its environment's palette blend.
+    from harness.spurious_shapes import PALETTE
+    d = SpuriousShapes(seed=0, n_classes=4, n_test=16, noise=0.0, backgrounds=["grass", "stripes", "brick", "checker"])
+    bare = d.denormalise(d.split("test", "only_background").images)
+    groups = d.split("test").groups
+    for g in range(4):
+        pixels = bare[groups == g].permute(1, 0, 2, 3).flatten(1)            # (3, pixels)
+        low, high = PALETTE[g, 0].view(3, 1), PALETTE[g, 1].view(3, 1)
+        t = (pixels - low) / (high - low)                                     # the grey level, same in every channel
+        assert torch.allclose(t, t[:1].expand_as(t), atol=1e-4)
+        assert t.min() >= -1e-5 and t.max() <= 1 + 1e-5
+    assert d.group_names == ["grass", "stripes", "brick", "checker"]
+    # Procedural textures are binary, natural ones continuous.
+    t_stripes = (bare[groups == 1][:, 0] - PALETTE[1, 0, 0]) / (PALETTE[1, 1, 0] - PALETTE[1, 0, 0])
+    assert set(t_stripes.round(decimals=4).unique().tolist()) <= {0.0, 1.0}
+    t_grass = (bare[groups == 0][:, 0] - PALETTE[0, 0, 0]) / (PALETTE[0, 1, 0] - PALETTE[0, 0, 0])
+    assert t_grass.round(decimals=3).unique().numel() > 50
+
+
+def test_training_groups_follow_the_correlation_at_the_extremes():
+    d1 = SpuriousShapes(seed=0, n_train=500, n_test=16, spurious_correlation=1.0)
+    train = d1.split("train")
+    assert torch.equal(train.groups, train.labels)
+    d0 = SpuriousShapes(seed=0, n_train=500, n_test=16, spurious_correlation=0.0)
+    train = d0.split("train")
+    assert not (train.groups == train.labels).any()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"backgrounds": ["grass", "marble", "brick", "dots"]}, "dataset.backgrounds has unknown texture 'marble'; allowed: grass, gravel, brick, stripes"),
+    ({"backgrounds": ["grass", "gravel"]}, "dataset.backgrounds needs at least 4 textures (one per environment); got 2"),
+    ({"backgrounds": ["grass", "grass", "brick", "dots"]}, "dataset.backgrounds lists a texture twice"),
+    ({"image_size": 8}, "dataset.image_size must be between 16 and 512 pixels; got 8"),
+])
+def test_bad_backgrounds_fail_in_one_line(kwargs, message):
+    with pytest.raises(ValueError) as info:
+        SpuriousShapes(**kwargs)
+    assert message in str(info.value) and "\n" not in str(info.value)

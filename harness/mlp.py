@@ -1,0 +1,27 @@
+"""A multi-layer perceptron on flattened pixels: the no-spatial-prior baseline.
+
+Linear-ReLU layers of the given widths and a linear head (Rumelhart, Hinton &
+Williams 1986). Piecewise linear, so gradient x input and Deep Taylor style rules
+apply exactly; with no convolution it shows how much of a heat map's structure
+comes from the architecture rather than the data (Adebayo et al. 2018).
+"""
+from __future__ import annotations
+
+from torch import nn
+
+
+class MLP(nn.Module):
+    def __init__(self, in_channels: int = 3, num_classes: int = 4, image_size: int = 32, hidden=(256, 128)) -> None:
+        super().__init__()
+        hidden = [int(h) for h in hidden]
+        if not hidden or any(h < 1 for h in hidden):
+            raise ValueError(f"model.network.hidden must list one or more positive layer widths; got {hidden}")
+        widths = [in_channels * image_size * image_size, *hidden]
+        layers: list[nn.Module] = [nn.Flatten()]
+        for a, b in zip(widths, widths[1:]):
+            layers += [nn.Linear(a, b), nn.ReLU()]
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Linear(widths[-1], num_classes)
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
