@@ -49,6 +49,7 @@ class ImageDataset:
     mean: torch.Tensor
     std: torch.Tensor
     group_names: list[str] | None = None   # names of the ``groups`` ids, where the dataset has groups
+    has_masks: bool = False                 # splits carry exact foreground masks (metrics may need them)
     SPLITS = ("train", "test")
     VARIANTS: tuple[str, ...] = ("original",)
 

@@ -24,6 +24,7 @@ from harness.spurious_shapes import SHAPES, shape_masks
 
 class DecoyShapes(ImageDataset):
     VARIANTS = ("original", "label_shade", "no_patch")
+    has_masks = True
 
     def __init__(self, n_classes: int = 4, image_size: int = 28, n_train: int = 4000, n_test: int = 512,
                  patch_size: int = 4, decoy_correlation: float = 1.0, foreground_contrast: float = 0.8,

@@ -50,6 +50,7 @@ class ImageFolder(ImageDataset):
         if self.masks_root is not None and not self.masks_root.is_dir():
             raise ValueError(f"dataset.masks_root: no folder at {self.masks_root}; give the folder of masks parallel to dataset.root, or null")
         self.channels, self.image_size, self.on_error = int(channels), int(image_size), on_error
+        self.has_masks = self.masks_root is not None
         self.mean, self.std = self.check_stats("dataset", mean, std, self.channels)
         self.seed = 0 if seed is None else int(seed)
         presplit = (self.root / "train").is_dir() and (self.root / "test").is_dir()

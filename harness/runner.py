@@ -83,6 +83,26 @@ def check_run_settings(cfg: DictConfig) -> None:
     resolve_device(str(cfg.device))
 
 
+def unmet_needs(metric: Any, dataset: ImageDataset) -> str | None:
+    """What a metric's declared ``needs`` ("masks", "background_variants") lack in the dataset, or None."""
+    needs = getattr(metric, "needs", ())
+    if "masks" in needs and not getattr(dataset, "has_masks", False):
+        return "foreground masks"
+    swaps = ("same_class_background", "other_class_background")
+    if "background_variants" in needs and not all(v in getattr(dataset, "VARIANTS", ()) for v in swaps):
+        return "background-swapped test images"
+    return None
+
+
+def check_needs(metrics: dict[str, Any], dataset: ImageDataset) -> None:
+    unmet = {name: unmet_needs(metric, dataset) for name, metric in metrics.items()}
+    for name, lacking in unmet.items():
+        if lacking:
+            usable = ",".join(n for n, miss in unmet.items() if not miss) or "deletion,insertion"
+            raise ConfigError(f"metric {name} needs {lacking}, which dataset {type(dataset).__name__} does not have; "
+                              f"leave it out (metric=[{usable}]) or use a dataset that has them (spurious_shapes)")
+
+
 def prepare(cfg: DictConfig, checked_uris: set[str] | None = None) -> Components:
     """Build and validate every component and the tracking store; generates and trains nothing.
 
@@ -92,6 +112,7 @@ def prepare(cfg: DictConfig, checked_uris: set[str] | None = None) -> Components
     dataset = build(cfg.dataset, "dataset", seed=cfg.seed)
     explainer = build(cfg.method, "method", seed=cfg.seed)
     metrics = {name: build(node, f"metric.{name}", seed=cfg.seed) for name, node in cfg.metric.items()}
+    check_needs(metrics, dataset)
     check_training(cfg.model)
     build_network(cfg.model, dataset)
     uri = tracking.tracking_uri(cfg)

@@ -41,6 +41,7 @@ BACKGROUNDS = ("grass", "gravel", "brick", "waves", "diagonals", "grid")
 
 class SpuriousShapes(ImageDataset):
     VARIANTS = ("original", "only_foreground", "only_background", "same_class_background", "other_class_background")
+    has_masks = True
 
     def __init__(
         self,

@@ -26,6 +26,7 @@ NEEDED = ("same_class_background", "other_class_background", "only_foreground")
 
 
 class BackgroundGap:
+    needs = ("background_variants",)  # checked against the dataset before any work (harness.runner.prepare)
     def __init__(self, split: str = "test", batch_size: int = 256) -> None:
         if split not in ("train", "test"):
             raise ValueError(f"background_gap.split must be one of train, test; got {split!r}")

@@ -22,6 +22,7 @@ from metrics.result import MetricResult
 
 
 class PointingGame:
+    needs = ("masks",)  # checked against the dataset before any work (harness.runner.prepare)
     def __init__(self, pooling: str = "sum", tolerance: int = 0) -> None:
         self.pooling = choice("pointing_game", "pooling", pooling, POOLINGS)
         if isinstance(tolerance, bool) or not isinstance(tolerance, int) or tolerance < 0:

@@ -21,6 +21,7 @@ from metrics.result import MetricResult
 
 
 class RelevanceMass:
+    needs = ("masks",)  # checked against the dataset before any work (harness.runner.prepare)
     def __init__(self, variant: str = "signed") -> None:
         self.variant = choice("relevance_mass", "variant", variant, ("signed", "absolute"))
 

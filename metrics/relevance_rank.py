@@ -20,6 +20,7 @@ from metrics.result import MetricResult
 
 
 class RelevanceRank:
+    needs = ("masks",)  # checked against the dataset before any work (harness.runner.prepare)
     def __init__(self, pooling: str = "sum", seed: int | None = None) -> None:
         self.pooling = choice("relevance_rank", "pooling", pooling, POOLINGS)
         self.seed = seed_value("relevance_rank", seed)

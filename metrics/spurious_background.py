@@ -33,6 +33,7 @@ VARIANTS = ("signed", "absolute")
 
 
 class SpuriousBackground:
+    needs = ("masks",)  # checked against the dataset before any work (harness.runner.prepare)
     def __init__(self, variant: str = "signed", only_correct: bool = True) -> None:
         self.variant = choice("spurious_background", "variant", variant, VARIANTS)
         if not isinstance(only_correct, bool):

@@ -10,6 +10,7 @@ from harness.runner import run
 
 DATASETS = sorted(p.stem for p in (Path(__file__).parents[1] / "conf" / "dataset").glob("*.yaml"))
 NEEDS_FILES = {
+    "photos": "metric spurious_background needs foreground masks, which dataset Photos does not have; leave it out (metric=[deletion,insertion])",
     "image_folder": "dataset.root is required: the folder of class folders",
     "cifar10": "dataset.root: cifar10 files not found under ",
     "mnist": "dataset.root: mnist files not found under ",
@@ -39,7 +40,7 @@ def test_grey_decoy_data_runs_end_to_end_and_logs_the_decoy_accuracies(make_cfg)
 
 @pytest.mark.slow
 def test_photos_run_end_to_end(make_cfg):
-    cfg = make_cfg("dataset=photos", "dataset.image_size=32", "dataset.labels=photos", "model.training.epochs=1",
+    cfg = make_cfg("dataset=photos", "dataset.image_size=32", "dataset.labels=photos", "model.training.epochs=1", "metric=[deletion,insertion]",
                    "eval.n_samples=5", "tracking.heatmaps=5", tiny=False)
     outcome = run(cfg)
     assert len(outcome.results["deletion"].scores) == 5

@@ -56,3 +56,10 @@ def test_values_swept_by_an_experiment_file_are_checked(harness_home):
     check(["experiment=method_comparison"])
     with pytest.raises(ConfigError, match="unknown method 'nope'"):
         check(["experiment=method_comparison", "hydra.sweeper.params.method=saliency,nope"])
+
+
+def test_metric_needing_masks_on_a_dataset_without_them_stops_before_work(harness_home):
+    with pytest.raises(ConfigError, match="metric spurious_background needs foreground masks, which dataset Photos does not have"):
+        check(["dataset=photos", "metric=[deletion,spurious_background]"])
+    with pytest.raises(ConfigError, match=r"metric background_gap needs background-swapped test images, which dataset DecoyShapes does not have; leave it out \(metric=\[deletion,insertion\]\)"):
+        check(["dataset=decoy", "metric=[background_gap]"])
