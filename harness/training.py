@@ -10,11 +10,7 @@ another architecture) is reported, retrained and replaced, never used.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +20,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from harness.build import ConfigError, build, plain
+from harness.cache import content_key, store as cache_store, target_fingerprint
 from harness.data import ImageDataset, ImageSplit
 
 TRAINING_VERSION = 1
@@ -52,14 +49,16 @@ def build_network(cfg: DictConfig, dataset: ImageDataset) -> nn.Module:
 
 
 def cache_key(model_cfg: DictConfig, dataset_cfg: DictConfig, seed: int) -> str:
+    """Hash of everything that determines the weights, including the network's and the dataset's code."""
     identity = {
         "network": plain(model_cfg.network),
         "training": plain(model_cfg.training),
         "dataset": plain(dataset_cfg),
         "seed": seed,
         "version": TRAINING_VERSION,
+        "code": [target_fingerprint(model_cfg.network), target_fingerprint(dataset_cfg)],
     }
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+    return content_key(identity)
 
 
 def accuracy(model: nn.Module, data: ImageSplit, device: torch.device, batch_size: int = 256) -> torch.Tensor:
@@ -107,7 +106,7 @@ def load_checkpoint(model: nn.Module, path: Path) -> dict:
 
 def trained_model(
     cfg: DictConfig, dataset_cfg: DictConfig, dataset: ImageDataset, train_split: ImageSplit, test_split: ImageSplit,
-    seed: int, cache_dir: Path, device: torch.device,
+    seed: int, cache_dir: Path, device: torch.device, cache_cfg: DictConfig | None = None,
 ) -> TrainedModel:
     """The model of ``cfg``: loaded from ``cfg.weights``, from the cache, or trained and cached."""
     model = build_network(cfg, dataset).to(device)
@@ -119,26 +118,21 @@ def trained_model(
         return TrainedModel(model.eval(), key=f"file:{path}", cached=True, summary=summarise(model, train_split, test_split, device))
 
     key = cache_key(cfg, dataset_cfg, seed)
-    path = cache_dir / "models" / f"{key}.pt"
-    if path.is_file():
-        try:
-            summary = load_checkpoint(model, path)
-            return TrainedModel(model.eval(), key=key, cached=True, summary=summary)
-        except Exception as error:  # a truncated or foreign file: retrain and replace it
-            log.warning("model cache %s is unreadable (%s); retraining", path, " ".join(str(error).split())[:200])
 
-    torch.manual_seed(seed)
-    model = build_network(cfg, dataset).to(device)  # initial weights from the seed alone
-    train(model, train_split, cfg, seed, device)
-    summary = summarise(model, train_split, test_split, device)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "summary": summary}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return TrainedModel(model, key=key, cached=False, summary=summary)
+    def compute() -> tuple[nn.Module, dict]:
+        torch.manual_seed(seed)
+        fresh = build_network(cfg, dataset).to(device)  # initial weights from the seed alone
+        train(fresh, train_split, cfg, seed, device)
+        return fresh, summarise(fresh, train_split, test_split, device)
+
+    def load(path: Path) -> tuple[nn.Module, dict]:
+        return model, load_checkpoint(model, path)
+
+    def save(value: tuple[nn.Module, dict], path: Path) -> None:
+        trained, summary = value
+        torch.save({"state_dict": {k: v.cpu() for k, v in trained.state_dict().items()}, "summary": summary}, path)
+
+    models = cache_store(cache_dir, "models", cache_cfg)
+    about = f"{cfg.network.get('_target_', '?').rsplit('.', 1)[-1]} on {dataset_cfg.get('_target_', '?').rsplit('.', 1)[-1]}, seed {seed}"
+    (trained, summary), hit = models.fetch(key, compute, load, save, about=about)
+    return TrainedModel(trained.eval(), key=key, cached=hit, summary=summary)
