@@ -88,7 +88,7 @@ def start(root: Path, host: str = "127.0.0.1", port: int | None = None, backend:
     raise TimeoutError(f"mlflow server at {uri} did not answer /health within {wait_s:.0f} s (log: {log_path})")
 
 
-def stop(server: Server, grace_s: float = 10.0) -> None:
+def stop(server: Server, grace_s: float = 3.0) -> None:
     """Stop the server's process group (its id is the server's pid): SIGTERM, then SIGKILL after ``grace_s``."""
     pid = server.process.pid
     for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):

@@ -8,7 +8,7 @@ import time
 import pytest
 import torch
 
-from harness.cache import Store, content_key, entries, parse_age
+from harness.cache import Store, command, content_key, entries, parse_age
 from harness.build import ConfigError
 
 
@@ -97,22 +97,30 @@ def test_command_lists_and_prunes_by_last_use(tmp_path):
     old = Store(tmp_path, "models").path("models1")
     os.utime(old, (time.time() - 10 * 86400,) * 2)  # last used ten days ago
 
-    listed = _cache_command("list", "--dir", str(tmp_path), cwd=os.getcwd())
-    assert listed.returncode == 0 and "a models entry" in listed.stdout and "2 entries" in listed.stdout
-    dry = _cache_command("prune", "--older-than", "7d", "--dry-run", "--dir", str(tmp_path), cwd=os.getcwd())
-    assert "would delete models/models1" in dry.stdout and old.exists()
-    pruned = _cache_command("prune", "--older-than", "7d", "--dir", str(tmp_path), cwd=os.getcwd())
-    assert pruned.returncode == 0 and "deleted 1 of 2 entries" in pruned.stdout
+    listed = command(["list", "--dir", str(tmp_path)])
+    assert "a models entry" in listed and "2 entries" in listed
+    dry = command(["prune", "--older-than", "7d", "--dry-run", "--dir", str(tmp_path)])
+    assert "would delete models/models1" in dry and old.exists()
+    pruned = command(["prune", "--older-than", "7d", "--dir", str(tmp_path)])
+    assert "deleted 1 of 2 entries" in pruned
     assert not old.exists() and Store(tmp_path, "attributions").path("attributions1").exists()
 
 
 @pytest.mark.parametrize("args, message", [
-    (["prune"], "error: prune needs exactly one of --older-than AGE (e.g. 7d) or --all"),
-    (["prune", "--all", "--older-than", "1d"], "error: prune needs exactly one of"),
-    (["prune", "--older-than", "soon"], "error: --older-than must be a number with a unit"),
-    (["lst"], "error: argument action: invalid choice: 'lst'"),
-    (["list", "--kind", "weights"], "error: argument --kind: invalid choice: 'weights'"),
+    (["prune"], "prune needs exactly one of --older-than AGE (e.g. 7d) or --all"),
+    (["prune", "--all", "--older-than", "1d"], "prune needs exactly one of"),
+    (["prune", "--older-than", "soon"], "--older-than must be a number with a unit"),
+    (["lst"], "argument action: invalid choice: 'lst'"),
+    (["list", "--kind", "weights"], "argument --kind: invalid choice: 'weights'"),
+    (["list", "--all"], "--older-than, --all and --dry-run belong to prune, not list"),
 ])
-def test_command_bad_arguments_exit_2_with_one_line(args, message, tmp_path):
-    done = _cache_command(*args, "--dir", str(tmp_path), cwd=os.getcwd())
-    assert done.returncode == 2 and done.stderr.startswith(message) and done.stderr.count("\n") == 1
+def test_command_bad_arguments_are_one_line_errors(args, message, tmp_path):
+    with pytest.raises(ConfigError) as info:
+        command([*args, "--dir", str(tmp_path)])
+    assert str(info.value).startswith(message) and "\n" not in str(info.value)
+
+
+def test_command_line_exits_2_with_the_one_line(tmp_path):
+    done = _cache_command("prune", "--older-than", "7", "--dir", str(tmp_path), cwd=os.getcwd())
+    assert done.returncode == 2
+    assert done.stderr == "error: --older-than must be a number with a unit s, m, h, d or w (e.g. 7d); got '7'\n"

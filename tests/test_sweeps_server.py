@@ -114,7 +114,8 @@ def test_interrupted_sweep_rerun_computes_only_the_missing_jobs(server, tmp_path
 
 
 def test_a_failing_job_is_failed_with_traceback_others_finish_exit_non_zero(server, tmp_path):
-    args = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "+method.fail=false,true", "~method",
+    # submitit_local: each job its own process, as on a cluster (the joblib launcher isolates failures alike).
+    args = ["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10", "+method.fail=false,true", "~method",
             "+method._target_=tests.exploding.maybe_exploding", "metric=[deletion]"]
     done = _harness(args, tmp_path / "home", server.uri, "failing", tmp_path)
     assert done.returncode != 0
@@ -125,3 +126,4 @@ def test_a_failing_job_is_failed_with_traceback_others_finish_exit_non_zero(serv
         if run.info.status == "FAILED":
             assert "deliberate failure inside the explainer" in open(client.download_artifacts(run.info.run_id, "error.txt")).read()
     assert done.stdout.count("FAILED: job 1 (") == 1 and "FAILED: job 0" not in done.stdout
+    assert "sweep: 2/2 jobs done (1 failed)" in "".join(p.read_text() for p in (tmp_path / "home").glob("multirun/*/.submitit/*/*_log.out"))
