@@ -6,7 +6,6 @@ sweep's progress (:func:`harness.progress.record_job`).
 """
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 
@@ -16,8 +15,6 @@ from omegaconf import DictConfig
 
 from harness import progress, report, tracking
 from harness.runner import config_hash, finished_earlier, run
-
-log = logging.getLogger(__name__)
 
 
 @hydra.main(version_base="1.3", config_path="pkg://conf", config_name="config")
@@ -31,7 +28,6 @@ def main(cfg: DictConfig) -> dict[str, float]:
         earlier = finished_earlier(cfg, os.environ.get(tracking.PARENT_RUN_ENV), job)
         if earlier is not None:
             message = f"job {job}: skipped ({overrides}): FINISHED run {earlier.info.run_id} has config hash {config_hash(cfg)}"
-            log.info(message)
             print(f"\n{message}\n{progress.record_job(sweep_dir, job, 'skipped')}", flush=True)
             metrics = earlier.data.metrics
             return {name: metrics[name] for name in earlier.data.tags.get("harness.metrics", "").split(",") if name in metrics}
