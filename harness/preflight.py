@@ -114,7 +114,9 @@ def check_launcher(name: str) -> None:
     if name == "basic":
         return
     try:
-        node = compose("config", overrides=[f"hydra/launcher={name}"], return_hydra_config=True).hydra.launcher
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"(?s).*is validated against ConfigStore schema", category=UserWarning)
+            node = compose("config", overrides=[f"hydra/launcher={name}"], return_hydra_config=True).hydra.launcher
     except (MissingConfigException, ConfigCompositionException) as error:
         options = ", ".join(group_options("hydra/launcher"))
         raise ConfigError(f"unknown hydra/launcher '{name}'; allowed: {options}") from None

@@ -82,6 +82,13 @@ def check_run_settings(cfg: DictConfig) -> None:
     if not cfg.get("metric"):
         raise ConfigError("metric selects no metric; choose at least one, e.g. metric=[deletion,insertion]")
     resolve_device(str(cfg.device))
+    for key in ("cache.datasets", "cache.attributions", "sweep.resume"):
+        value = OmegaConf.select(cfg, key, default=True)
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} must be true or false; got {value!r}")
+    timeout = OmegaConf.select(cfg, "cache.lock_timeout_s", default=1)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise ConfigError(f"cache.lock_timeout_s must be a positive number of seconds; got {timeout!r}")
 
 
 def prepare(cfg: DictConfig, checked_uris: set[str] | None = None) -> Components:

@@ -130,3 +130,16 @@ def test_ctrl_c_mid_run_leaves_a_killed_run_not_a_finished_one(make_cfg):
                               filter_string="tags.`harness.method` = 'InterruptingExplainer'")
     assert [r.info.status for r in runs] == ["KILLED"]
     assert resume.finished_run(client, runs[0].info.experiment_id, config_hash(cfg)) is None
+
+
+@pytest.mark.parametrize("override, message", [
+    ("sweep.resume=maybe", "sweep.resume must be true or false; got 'maybe'"),
+    ("cache.attributions=1", "cache.attributions must be true or false; got 1"),
+    ("cache.lock_timeout_s=0", "cache.lock_timeout_s must be a positive number of seconds; got 0"),
+])
+def test_bad_cache_and_sweep_settings_are_one_line_errors(override, message, harness_home):
+    from harness.build import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        check([override])
+    assert str(info.value) == message
