@@ -241,6 +241,18 @@ def remove(entry: Entry) -> bool:
     return True
 
 
+def leftover_temporaries(root: Path | str, kinds: tuple[str, ...], older_than_s: float) -> list[Path]:
+    """Temporary files of writers killed mid-write (``.<key>.*.tmp``), untouched for ``older_than_s`` (at least an hour)."""
+    cutoff = time.time() - max(older_than_s, 3600.0)
+    found = []
+    for kind in kinds:
+        for path in Path(root).expanduser().resolve().joinpath(kind).glob(".*.tmp"):
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_mtime < cutoff:
+                    found.append(path)
+    return found
+
+
 def parse_age(text: str) -> float:
     """Seconds in ``30s``, ``15m``, ``12h``, ``7d`` or ``2w``."""
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -311,6 +323,12 @@ def command(argv: list[str]) -> str:
     deleted = [e for e in chosen if remove(e)]
     busy = len(chosen) - len(deleted)
     note = f"; {busy} skipped (being computed now)" if busy else ""
+    leftovers = leftover_temporaries(root, kinds, now - cutoff if args.older_than else 0.0)
+    for path in leftovers:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    if leftovers:
+        note += f"; removed {len(leftovers)} temporary files left by interrupted writes"
     return f"deleted {len(deleted)} of {len(found)} entries ({human_size(sum(e.size for e in deleted))}) from {root}{note}"
 
 

@@ -106,6 +106,16 @@ def test_command_lists_and_prunes_by_last_use(tmp_path):
     assert not old.exists() and Store(tmp_path, "attributions").path("attributions1").exists()
 
 
+def test_prune_removes_temporary_files_of_killed_writers_but_not_fresh_ones(tmp_path):
+    Store(tmp_path, "models").fetch("m", lambda: torch.zeros(1))
+    stale, fresh = tmp_path / "models" / ".m.abc.tmp", tmp_path / "models" / ".m.def.tmp"
+    stale.write_bytes(b"half an entry")
+    fresh.write_bytes(b"being written now")
+    os.utime(stale, (time.time() - 2 * 3600,) * 2)
+    assert "removed 1 temporary files" in command(["prune", "--older-than", "1d", "--dir", str(tmp_path)])
+    assert not stale.exists() and fresh.exists() and Store(tmp_path, "models").path("m").exists()
+
+
 @pytest.mark.parametrize("args, message", [
     (["prune"], "prune needs exactly one of --older-than AGE (e.g. 7d) or --all"),
     (["prune", "--all", "--older-than", "1d"], "prune needs exactly one of"),
