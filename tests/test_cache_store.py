@@ -111,7 +111,7 @@ def test_prune_removes_temporary_files_of_killed_writers_but_not_fresh_ones(tmp_
     stale, fresh = tmp_path / "models" / ".m.abc.tmp", tmp_path / "models" / ".m.def.tmp"
     stale.write_bytes(b"half an entry")
     fresh.write_bytes(b"being written now")
-    os.utime(stale, (time.time() - 2 * 3600,) * 2)
+    os.utime(stale, (time.time() - 2 * 86400,) * 2)  # older than the 1d asked for
     assert "removed 1 temporary files" in command(["prune", "--older-than", "1d", "--dir", str(tmp_path)])
     assert not stale.exists() and fresh.exists() and Store(tmp_path, "models").path("m").exists()
 
