@@ -1,21 +1,46 @@
-"""The Hydra entry point: compose the config, run one benchmark job, print its table."""
+"""The Hydra entry point: compose the config, run one benchmark job, print its table.
+
+In a sweep (``-m``), a job whose config hash already has a FINISHED run is skipped
+when ``sweep.resume`` is true (:mod:`harness.resume`), and every job reports the
+sweep's progress (:func:`harness.progress.record_job`).
+"""
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from harness import report
-from harness.runner import run
+from harness import progress, report, tracking
+from harness.runner import config_hash, finished_earlier, run
 
 
 @hydra.main(version_base="1.3", config_path="pkg://conf", config_name="config")
 def main(cfg: DictConfig) -> dict[str, float]:
     hc = HydraConfig.get()
-    job = str(hc.job.num) if hc.mode.name == "MULTIRUN" else ""
-    outcome = run(cfg, choices=dict(hc.runtime.choices), overrides=list(hc.overrides.task), job=job)
+    multirun = hc.mode.name == "MULTIRUN"
+    job = str(hc.job.num) if multirun else ""
+    overrides = " ".join(hc.overrides.task) or "defaults"
+    sweep_dir = Path(hc.runtime.output_dir).parent
+    if multirun and cfg.get("sweep", {}).get("resume", True):
+        earlier = finished_earlier(cfg, os.environ.get(tracking.PARENT_RUN_ENV), job)
+        if earlier is not None:
+            message = f"job {job}: skipped ({overrides}): FINISHED run {earlier.info.run_id} has config hash {config_hash(cfg)}"
+            print(f"\n{message}\n{progress.record_job(sweep_dir, job, 'skipped')}", flush=True)
+            metrics = earlier.data.metrics
+            return {name: metrics[name] for name in earlier.data.tags.get("harness.metrics", "").split(",") if name in metrics}
+    try:
+        outcome = run(cfg, choices=dict(hc.runtime.choices), overrides=list(hc.overrides.task), job=job)
+    except BaseException:
+        if multirun:
+            print(progress.record_job(sweep_dir, job, "failed"), flush=True)
+        raise
     label = f"job {job}: " if job else ""
     accuracy = outcome.model_summary.get("test_accuracy", float("nan"))
-    print(f"\n{label}{' '.join(hc.overrides.task) or 'defaults'} | model test accuracy {accuracy:.3f} | MLflow run {outcome.run_id}")
+    print(f"\n{label}{overrides} | model test accuracy {accuracy:.3f} | MLflow run {outcome.run_id}")
     print(report.render_summary(outcome.summary), flush=True)
+    if multirun:
+        print(progress.record_job(sweep_dir, job, "finished"), flush=True)
     return outcome.headline()

@@ -8,7 +8,9 @@ before any data is generated or any model trained.
 """
 from __future__ import annotations
 
+import importlib
 import itertools
+import warnings
 
 from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
@@ -18,6 +20,10 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from harness.build import ConfigError, one_line
+
+# conf/hydra/launcher/*.yaml share their names with the plugins' schemas on purpose (same keys,
+# our defaults); Hydra validates them against those schemas and warns that this is deprecated.
+warnings.filterwarnings("ignore", message=r"(?s).*is validated against ConfigStore schema", category=UserWarning)
 
 # Flags that are Hydra's own and need no checking here (help, info, shell completion, config printing).
 PASSTHROUGH = ("--help", "-h", "--hydra-help", "--info", "-i", "--shell-completion", "-sc", "--version", "--cfg", "-c", "--resolve", "--package", "-p")
@@ -71,8 +77,12 @@ def explain(error: BaseException, overrides: list[str]) -> str:
     return one_line(error)
 
 
-def expand(overrides: list[str]) -> list[list[str]]:
-    """Override lists covering every swept value at least once (first values elsewhere), not the full product."""
+def expand(overrides: list[str]) -> tuple[list[list[str]], list[int]]:
+    """Override lists covering every swept value at least once (first values elsewhere), not the full product.
+
+    Also returns, per list, the index of the override it varies (-1 for the first list,
+    which takes every override's first value): the cost estimate combines them.
+    """
     parsed = OverridesParser.create().parse_overrides(overrides)
     choices = []
     for override in parsed:
@@ -81,21 +91,50 @@ def expand(overrides: list[str]) -> list[list[str]]:
             choices.append([f"{override.get_key_element()}={v}" for v in values])
         else:
             choices.append([override.input_line])
-    combos = [[c[0] for c in choices]]
+    combos, varied = [[c[0] for c in choices]], [-1]
     for i, values in enumerate(choices):
         for value in values[1:]:
             combo = [c[0] for c in choices]
             combo[i] = value
             combos.append(combo)
-    return combos
+            varied.append(i)
+    return combos, varied
 
 
-def with_config_sweeps(combos: list[list[str]], overrides: list[str], sweeper: list[str]) -> list[list[str]]:
+def launcher_choice(argv: list[str]) -> str:
+    """The ``hydra/launcher`` option on the command line (``basic`` if none)."""
+    for arg in argv:
+        if arg.lstrip("+").startswith("hydra/launcher="):
+            return arg.split("=", 1)[1]
+    return "basic"
+
+
+def check_launcher(name: str) -> None:
+    """The launcher's plugin must be installed (its config names a class that imports)."""
+    if name == "basic":
+        return
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"(?s).*is validated against ConfigStore schema", category=UserWarning)
+            node = compose("config", overrides=[f"hydra/launcher={name}"], return_hydra_config=True).hydra.launcher
+    except (MissingConfigException, ConfigCompositionException) as error:
+        options = ", ".join(group_options("hydra/launcher"))
+        raise ConfigError(f"unknown hydra/launcher '{name}'; allowed: {options}") from None
+    target = str(node.get("_target_", ""))
+    module, _, attribute = target.rpartition(".")
+    try:
+        getattr(importlib.import_module(module), attribute)
+    except Exception:
+        package = target.split(".")[1].replace("_", "-") if target.startswith("hydra_plugins.") else target
+        raise ConfigError(f"hydra/launcher={name} needs its plugin: pip install {package}") from None
+
+
+def with_config_sweeps(combos: list[list[str]], varied: list, overrides: list[str], sweeper: list[str]) -> tuple[list[list[str]], list]:
     """Add the values swept by ``hydra.sweeper.params`` (an experiment file's, or ``sweeper`` overrides)."""
     try:
         hydra_cfg = compose("config", overrides=combos[0], return_hydra_config=True).hydra
     except Exception:
-        return combos  # the composition error itself is reported by the caller
+        return combos, varied  # the composition error itself is reported by the caller
     node = hydra_cfg.sweeper.get("params")
     params = {} if node is None else OmegaConf.to_container(node, resolve=False)
     for line in sweeper:  # hydra.sweeper.params.KEY=VALUES on the command line win over the file
@@ -103,34 +142,52 @@ def with_config_sweeps(combos: list[list[str]], overrides: list[str], sweeper: l
         params[key] = value
     given = {o.lstrip("+~").split("=", 1)[0] for o in overrides}
     extra = [f"{key}={value}" for key, value in params.items() if key not in given]
-    return expand(combos[0] + extra) if extra else combos
+    return expand(combos[0] + extra) if extra else (combos, varied)
 
 
 def check(argv: list[str]) -> None:
-    """Raise :class:`ConfigError` (one line) if the command line could not run."""
+    """Raise :class:`ConfigError` (one line) if the command line could not run; print a sweep's cost estimate."""
+    from harness import cost
     from harness.runner import prepare  # torch-heavy; imported only when checking
 
     overrides, needed = split_args(argv)
     if not needed:
         return
+    multirun = any(a in ("-m", "--multirun") for a in argv)  # (or an experiment file's hydra.mode, see below)
     GlobalHydra.instance().clear()
     with initialize_config_module("conf", version_base="1.3"):
         try:
-            combos = expand(overrides)
+            combos, varied = expand(overrides)
         except OverrideParseException as error:
             raise ConfigError(f"cannot parse the command line: {one_line(error)}") from None
         sweeper = [a for a in argv if a.lstrip("+~").startswith("hydra.sweeper.params.")]
-        combos = with_config_sweeps(combos, overrides, sweeper)
+        combos, varied = with_config_sweeps(combos, varied, overrides, sweeper)
+        launcher = launcher_choice(argv)
+        check_launcher(launcher)
         checked_uris: set[str] = set()
+        costs = []
         for combo in combos:
             try:
                 cfg = compose("config", overrides=combo)
             except (MissingConfigException, ConfigCompositionException, OmegaConfBaseException) as error:
                 raise ConfigError(explain(error, combo)) from None
             try:
-                prepare(cfg, checked_uris)
+                parts = prepare(cfg, checked_uris)
+                costs.append(cost.job_cost(cfg, parts))
             except ConfigError:
                 raise
             except OmegaConfBaseException as error:
                 raise ConfigError(one_line(error)) from None
     GlobalHydra.instance().clear()
+    if multirun or len(combos) > 1:
+        variations = [[c for c, v in zip(costs, varied) if v == i] for i in range(max(varied, default=-1) + 1)]
+        line, warnings = cost.estimate(costs[0], variations)
+        if launcher != "basic" and any(uri.startswith("sqlite:") for uri in checked_uris):
+            warnings.append(
+                f"warning: hydra/launcher={launcher} runs jobs in parallel, and parallel writers to a SQLite store can fail "
+                "with 'database is locked'; start a tracking server (python -m harness.server) and add tracking=server"
+            )
+        print("\n".join([line, *warnings]), flush=True)
+    else:
+        for warning in cost.estimate(costs[0], [])[1]:
+            print(warning, flush=True)

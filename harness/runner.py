@@ -9,8 +9,6 @@ traceback as ``error.txt``; it never looks finished.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import time
@@ -20,19 +18,22 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+from mlflow.tracking import MlflowClient
 import pandas as pd
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from harness import figures, report, tracking
+from harness import cache, figures, progress, report, resume, tracking
 from harness.build import ConfigError, build, plain
-from harness.data import ImageDataset
+from harness.cache import content_key, target_fingerprint, torch_load
+from harness.data import ImageDataset, ImageSplit
 from harness.seeding import seed_everything
 from harness.training import build_network, check_training, trained_model
 from metrics.result import MetricResult
 
 log = logging.getLogger(__name__)
 TARGETS = ("predicted", "label")
+ATTRIBUTION_VERSION = 1  # bump when the way attributions are computed here changes
 
 
 @dataclass
@@ -81,6 +82,13 @@ def check_run_settings(cfg: DictConfig) -> None:
     if not cfg.get("metric"):
         raise ConfigError("metric selects no metric; choose at least one, e.g. metric=[deletion,insertion]")
     resolve_device(str(cfg.device))
+    for key in ("cache.datasets", "cache.attributions", "sweep.resume"):
+        value = OmegaConf.select(cfg, key, default=True)
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} must be true or false; got {value!r}")
+    timeout = OmegaConf.select(cfg, "cache.lock_timeout_s", default=1)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise ConfigError(f"cache.lock_timeout_s must be a positive number of seconds; got {timeout!r}")
 
 
 def unmet_needs(metric: Any, dataset: ImageDataset) -> str | None:
@@ -123,8 +131,18 @@ def prepare(cfg: DictConfig, checked_uris: set[str] | None = None) -> Components
     return Components(dataset, explainer, metrics, uri)
 
 
+# Config nodes that say where and how results are stored or shown, not what they are.
+NOT_RESULTS = ("paths", "tracking", "cache", "sweep", "hydra")
+
+
 def config_hash(cfg: DictConfig) -> str:
-    return hashlib.sha256(json.dumps(plain(cfg), sort_keys=True, default=str).encode()).hexdigest()[:16]
+    """Hash of exactly what determines a run's results (the tag ``harness.config_hash``; resume matches on it).
+
+    Leaves out where things are stored and how they are shown (:data:`NOT_RESULTS`:
+    paths, tracking URI/experiment/run name, heat-map count, cache and sweep settings).
+    """
+    data = plain(cfg)
+    return content_key({k: v for k, v in data.items() if k not in NOT_RESULTS})
 
 
 def choice_names(cfg: DictConfig, choices: dict[str, str] | None) -> dict[str, str]:
@@ -152,6 +170,7 @@ def run(cfg: DictConfig, choices: dict[str, str] | None = None, overrides: list[
         "harness.metrics": names["metric"],
         "harness.overrides": " ".join(overrides or []),
         "harness.job": job,
+        resume.PROCESS_TAG: resume.process_token(),
     }
     run_name = cfg.tracking.run_name or f"{names['method']}-{names['dataset']}"
     with mlflow.start_run(experiment_id=experiment, run_name=run_name,
@@ -161,22 +180,35 @@ def run(cfg: DictConfig, choices: dict[str, str] | None = None, overrides: list[
         mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
         try:
             outcome = execute(cfg, parts, device, run_id)
-        except BaseException:
+        except BaseException as error:
             mlflow.log_text(traceback.format_exc(), "error.txt")
+            if isinstance(error, KeyboardInterrupt):
+                mlflow.end_run("KILLED")  # Ctrl-C: interrupted, not a bug in the job
             raise
     return outcome
+
+
+def finished_earlier(cfg: DictConfig, parent_id: str | None = None, job: str = "") -> Any:
+    """The FINISHED run that already has this config's hash (linked to the sweep's parent), or None."""
+    uri = tracking.tracking_uri(cfg)
+    client = MlflowClient(uri)
+    experiment = tracking.experiment_id(uri, cfg.tracking.experiment, tracking.artifact_root(cfg, uri))
+    earlier = resume.finished_run(client, experiment, config_hash(cfg))
+    if earlier is not None:
+        resume.link_to_parent(client, parent_id, job, earlier.info.run_id)
+    return earlier
 
 
 def execute(cfg: DictConfig, parts: Components, device: torch.device, run_id: str) -> Outcome:
     timings: dict[str, float] = {}
     seed_everything(cfg.seed)
+    cache_dir = Path(str(cfg.paths.cache)).expanduser().resolve()
     start = time.perf_counter()
-    train_split, test_split = parts.dataset.split("train"), parts.dataset.split("test")
+    train_split, test_split = (cached_split(cfg, parts.dataset, name, cache_dir) for name in ("train", "test"))
     timings["time_data_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    cache_dir = Path(str(cfg.paths.cache)).expanduser().resolve()
-    trained = trained_model(cfg.model, cfg.dataset, parts.dataset, train_split, test_split, cfg.seed, cache_dir, device)
+    trained = trained_model(cfg.model, cfg.dataset, parts.dataset, train_split, test_split, cfg.seed, cache_dir, device, cfg.get("cache"))
     timings["time_model_s"] = time.perf_counter() - start
     log.info("model %s (%s) test accuracy %.3f", trained.key, "cached" if trained.cached else "trained", trained.summary.get("test_accuracy", float("nan")))
     mlflow.set_tag("harness.model_cache", "hit" if trained.cached else "trained")
@@ -189,11 +221,8 @@ def execute(cfg: DictConfig, parts: Components, device: torch.device, run_id: st
         predicted = torch.cat([model(x).argmax(1) for x in inputs.split(cfg.eval.batch_size)])
     targets = predicted if cfg.eval.target == "predicted" else labels
 
-    seed_everything(cfg.seed)
     start = time.perf_counter()
-    attributions = torch.cat([
-        parts.explainer(model, x, t).detach() for x, t in zip(inputs.split(cfg.eval.batch_size), targets.split(cfg.eval.batch_size))
-    ])
+    attributions = cached_attributions(cfg, parts, model, trained.key, inputs, targets, device, cache_dir)
     timings["time_attribution_s"] = time.perf_counter() - start
 
     context = {
@@ -202,7 +231,7 @@ def execute(cfg: DictConfig, parts: Components, device: torch.device, run_id: st
         "dataset": parts.dataset, "indices": torch.arange(len(data), device=device),
     }
     results: dict[str, MetricResult] = {}
-    for name, metric in parts.metrics.items():
+    for name, metric in progress.bar(parts.metrics.items(), desc="metrics", total=len(parts.metrics), unit="metric"):
         seed_everything(cfg.seed)
         start = time.perf_counter()
         results[name] = metric(model, inputs, targets, attributions, **context)
@@ -211,6 +240,50 @@ def execute(cfg: DictConfig, parts: Components, device: torch.device, run_id: st
     summary = report.summary(results, seed=cfg.seed)
     log_results(cfg, run_id, summary, results, trained.summary, timings, data, predicted, targets, attributions, parts.dataset)
     return Outcome(run_id, summary, results, trained.summary, timings)
+
+
+def cached_split(cfg: DictConfig, dataset: ImageDataset, name: str, cache_dir: Path) -> ImageSplit:
+    """``dataset.split(name)``, generated once per (dataset config, seed, generator code) and cached."""
+    if not cfg.get("cache", {}).get("datasets", True):
+        return dataset.split(name)
+    key = content_key({"dataset": plain(cfg.dataset), "seed": cfg.seed, "split": name, "code": target_fingerprint(cfg.dataset)})
+    about = f"{type(dataset).__name__} {name} split, seed {cfg.seed}"
+    split, _ = cache.store(cache_dir, "datasets", cfg.get("cache")).fetch(
+        key, lambda: dataset.split(name), load=lambda path: ImageSplit(**torch_load(path)),
+        save=lambda value, path: torch.save(vars(value), path), about=about)
+    return split
+
+
+def attribution_key(cfg: DictConfig, model_key: str, device: torch.device) -> str:
+    """Hash of what determines the attributions: model, data, method (config and code), eval settings, seed, device."""
+    if model_key.startswith("file:"):  # weights from a file: its identity is its content's size and time
+        stat = Path(model_key[5:]).stat()
+        model_key += f":{stat.st_size}:{stat.st_mtime_ns}"
+    return content_key({
+        "model": model_key, "dataset": plain(cfg.dataset), "dataset_code": target_fingerprint(cfg.dataset),
+        "method": plain(cfg.method), "method_code": target_fingerprint(cfg.method),
+        "eval": {k: cfg.eval[k] for k in ("n_samples", "batch_size", "target")}, "seed": cfg.seed,
+        "device": device.type, "version": ATTRIBUTION_VERSION,
+    })
+
+
+def cached_attributions(cfg, parts: Components, model, model_key: str, inputs, targets, device, cache_dir: Path) -> torch.Tensor:
+    """The explainer's maps for ``inputs``, computed batch by batch once and cached (jobs differing only in the metric share them)."""
+
+    def compute() -> torch.Tensor:
+        seed_everything(cfg.seed)
+        batches = list(zip(inputs.split(cfg.eval.batch_size), targets.split(cfg.eval.batch_size)))
+        return torch.cat([parts.explainer(model, x, t).detach() for x, t in progress.bar(batches, desc="attributions", unit="batch")])
+
+    if not cfg.get("cache", {}).get("attributions", True):
+        return compute()
+    key = attribution_key(cfg, model_key, device)
+    about = f"{type(parts.explainer).__name__} on model {model_key}, {len(inputs)} samples"
+    maps, hit = cache.store(cache_dir, "attributions", cfg.get("cache")).fetch(
+        key, lambda: compute().cpu(), load=lambda path: torch_load(path)["attributions"],
+        save=lambda value, path: torch.save({"attributions": value}, path), about=about)
+    mlflow.set_tag("harness.attribution_cache", "hit" if hit else "computed")
+    return maps.to(device)
 
 
 def log_results(cfg, run_id, summary, results, model_summary, timings, data, predicted, targets, attributions, dataset) -> None:

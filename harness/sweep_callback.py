@@ -6,6 +6,12 @@ run, and exports the parent's id in ``HARNESS_PARENT_RUN_ID`` for the jobs, whic
 open their runs as its children. ``on_multirun_end`` prints and logs the table of
 jobs and closes the parent. Hydra skips ``on_multirun_end`` when a job fails, so an
 ``atexit`` handler closes the parent as FAILED (with the table) in that case.
+
+Before the jobs start it also marks runs left RUNNING by dead processes as KILLED
+(:func:`harness.resume.close_stale_runs`) and exports the job count and start time
+for the sweep's progress line. The table lists every job: those computed now (the
+parent's children) and those a resumed sweep skipped, shown with the earlier run
+that answers them (column ``run``: ``reused <id>``). Failed jobs are listed by name.
 """
 from __future__ import annotations
 
@@ -14,11 +20,16 @@ import os
 from typing import Any
 
 import mlflow
+import pandas as pd
 from hydra.experimental.callback import Callback
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
-from harness import report, tracking
+import time
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+
+from harness import progress, report, resume, tracking
 
 
 def _user_config(config: DictConfig) -> DictConfig:
@@ -26,6 +37,19 @@ def _user_config(config: DictConfig) -> DictConfig:
     data = OmegaConf.to_container(config, resolve=False)
     data.pop("hydra", None)
     return OmegaConf.create(data)
+
+
+def count_jobs(task_overrides: list[str]) -> int:
+    """The number of jobs of Hydra's basic sweeper: the product of the swept values' counts."""
+    try:
+        parsed = OverridesParser.create().parse_overrides(task_overrides)
+    except Exception:
+        return 0
+    count = 1
+    for override in parsed:
+        if override.is_sweep_override():
+            count *= len(list(override.sweep_string_iterator()))
+    return count
 
 
 class MlflowSweepCallback(Callback):
@@ -40,9 +64,14 @@ class MlflowSweepCallback(Callback):
         tracking.check_tracking(self.uri)
         self.experiment_id = tracking.experiment_id(self.uri, cfg.tracking.experiment, tracking.artifact_root(cfg, self.uri))
         client = MlflowClient(self.uri)
-        overrides = " ".join(config.hydra.overrides.task) if "hydra" in config else ""
+        resume.close_stale_runs(client, self.experiment_id)
+        task = list(config.hydra.overrides.task) if "hydra" in config else []
+        overrides = " ".join(task)
         parent = client.create_run(self.experiment_id, run_name=f"sweep {overrides}"[:250],
-                                   tags={"harness.sweep": "true", "harness.overrides": overrides})
+                                   tags={"harness.sweep": "true", "harness.overrides": overrides,
+                                         resume.PROCESS_TAG: resume.process_token()})
+        os.environ[progress.JOBS_ENV] = str(count_jobs(task))
+        os.environ[progress.START_ENV] = str(time.time())
         self.parent_id = parent.info.run_id
         client.log_text(self.parent_id, OmegaConf.to_yaml(cfg), "sweep_config.yaml")
         os.environ[tracking.PARENT_RUN_ENV] = self.parent_id
@@ -52,13 +81,32 @@ class MlflowSweepCallback(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         self._close("FINISHED")
 
-    def table(self, parent_id: str):
+    def table(self, parent_id: str) -> pd.DataFrame:
+        """One row per job: the parent's children, and the earlier runs that answer skipped jobs."""
         runs = mlflow.search_runs(
             experiment_ids=[self.experiment_id],
             filter_string=f"tags.mlflow.parentRunId = '{parent_id}'",
             output_format="pandas",
         )
-        return report.sweep_table(runs)
+        reused = resume.reused_runs(MlflowClient(self.uri).get_run(parent_id))
+        origin = {str(job): "this sweep" for job in runs.get("tags.harness.job", [])}
+        if reused:
+            ids = ", ".join(f"'{run_id}'" for run_id in set(reused.values()))
+            earlier = mlflow.search_runs(experiment_ids=[self.experiment_id], filter_string=f"attributes.run_id IN ({ids})",
+                                         output_format="pandas").set_index("run_id")
+            rows = []
+            for job, run_id in reused.items():
+                if run_id in earlier.index:
+                    row = earlier.loc[run_id].copy()
+                    row["tags.harness.job"] = job  # the job number in this sweep
+                    row["run_id"] = run_id
+                    rows.append(row)
+                    origin[job] = f"reused {run_id}"
+            runs = pd.concat([runs, pd.DataFrame(rows)], ignore_index=True)
+        table = report.sweep_table(runs)
+        if not table.empty:
+            table["run"] = [origin.get(str(job), "") for job in table["job"]]
+        return table
 
     def _close(self, status: str) -> None:
         if self.parent_id is None:
@@ -72,6 +120,11 @@ class MlflowSweepCallback(Callback):
         client = MlflowClient(self.uri)
         if not table.empty:
             client.log_text(parent_id, table.to_csv(index=False), "sweep_table.csv")
-            print(f"\nSweep {parent_id}: {len(table)} jobs, {failed} not finished\n{table.to_string(index=False)}\n", flush=True)
+            skipped = (table["run"] != "this sweep").sum()
+            lines = [f"\nSweep {parent_id}: {len(table)} jobs, {failed} not finished, {skipped} skipped (finished before)",
+                     table.to_string(index=False)]
+            for row in table[table["status"] != "FINISHED"].itertuples():
+                lines.append(f"{row.status}: job {row.job} ({row.overrides}); its traceback is the run's error.txt")
+            print("\n".join(lines) + "\n", flush=True)
         client.set_terminated(parent_id, status)
         os.environ.pop(tracking.PARENT_RUN_ENV, None)

@@ -62,7 +62,7 @@ def check_tracking(uri: str) -> None:
                     raise ConfigError(f"tracking server {uri} answered /health with HTTP {response.status}; start it or set tracking.uri to a reachable server")
         except (urllib.error.URLError, OSError) as error:
             reason = getattr(error, "reason", error)
-            raise ConfigError(f"tracking server {uri} is unreachable ({reason}); start it (mlflow server ...) or set tracking.uri / MLFLOW_TRACKING_URI to a reachable store") from None
+            raise ConfigError(f"tracking server {uri} is unreachable ({reason}); start it (python -m harness.server, or mlflow server ...) or set tracking.uri / MLFLOW_TRACKING_URI to a reachable store") from None
         return
     if uri.startswith("sqlite:///"):
         folder = Path(uri[len("sqlite:///"):]).parent

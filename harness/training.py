@@ -37,12 +37,8 @@ ICLR 2021, "Noise or signal").
 """
 from __future__ import annotations
 
-import hashlib
 import inspect
-import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,8 +48,9 @@ from hydra.utils import get_object
 from omegaconf import DictConfig
 from torch import nn
 
-from harness import torchvision_models
+from harness import progress, torchvision_models
 from harness.build import ConfigError, build, plain
+from harness.cache import content_key, store as cache_store, target_fingerprint
 from harness.data import ImageDataset, ImageSplit
 
 TRAINING_VERSION = 2
@@ -142,6 +139,7 @@ def build_network(cfg: DictConfig, dataset: ImageDataset) -> nn.Module:
 
 
 def cache_key(model_cfg: DictConfig, dataset_cfg: DictConfig, seed: int) -> str:
+    """Hash of everything that determines the weights, including the network's and the dataset's code."""
     source = weights_source(model_cfg)
     identity = {
         "network": plain(model_cfg.network),
@@ -150,8 +148,9 @@ def cache_key(model_cfg: DictConfig, dataset_cfg: DictConfig, seed: int) -> str:
         "dataset": plain(dataset_cfg),
         "seed": seed,
         "version": TRAINING_VERSION,
+        "code": [target_fingerprint(model_cfg.network), target_fingerprint(dataset_cfg)],
     }
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+    return content_key(identity)
 
 
 def accuracy(model: nn.Module, data: ImageSplit, device: torch.device, batch_size: int = 256) -> torch.Tensor:
@@ -216,7 +215,7 @@ def train(model: nn.Module, data: ImageSplit, cfg: DictConfig, seed: int, device
     flip, max_shift = augmentation(cfg)
     opt = optimiser(model, t)
     model.train()
-    for epoch in range(t.epochs):
+    for epoch in progress.bar(range(t.epochs), desc="training", unit="epoch"):
         order = torch.randperm(len(data), generator=gen)
         total = 0.0
         for idx in order.split(t.batch_size):
@@ -251,7 +250,7 @@ def load_checkpoint(model: nn.Module, path: Path) -> dict:
 
 def trained_model(
     cfg: DictConfig, dataset_cfg: DictConfig, dataset: ImageDataset, train_split: ImageSplit, test_split: ImageSplit,
-    seed: int, cache_dir: Path, device: torch.device,
+    seed: int, cache_dir: Path, device: torch.device, cache_cfg: DictConfig | None = None,
 ) -> TrainedModel:
     """The model of ``cfg``: published weights, a checkpoint, the cache, or trained (or fine-tuned) and cached."""
     source = weights_source(cfg)
@@ -269,29 +268,24 @@ def trained_model(
                                 summary=summarise(model, train_split, test_split, device, dataset))
 
     key = cache_key(cfg, dataset_cfg, seed)
-    path = cache_dir / "models" / f"{key}.pt"
-    if path.is_file():
-        try:
-            summary = load_checkpoint(model, path)
-            return TrainedModel(model.eval(), key=key, cached=True, summary=summary)
-        except Exception as error:  # a truncated or foreign file: retrain and replace it
-            log.warning("model cache %s is unreadable (%s); retraining", path, " ".join(str(error).split())[:200])
 
-    torch.manual_seed(seed)
-    model = build_network(cfg, dataset)  # initial weights from the seed alone (and the published ones, to fine-tune)
-    if source == "DEFAULT":
-        load_published(cfg, model)
-    model = model.to(device)
-    train(model, train_split, cfg, seed, device)
-    summary = summarise(model, train_split, test_split, device, dataset)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "summary": summary}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return TrainedModel(model, key=key, cached=False, summary=summary)
+    def compute() -> tuple[nn.Module, dict]:
+        torch.manual_seed(seed)
+        fresh = build_network(cfg, dataset)  # initial weights from the seed alone (and the published ones, to fine-tune)
+        if source == "DEFAULT":
+            load_published(cfg, fresh)
+        fresh = fresh.to(device)
+        train(fresh, train_split, cfg, seed, device)
+        return fresh, summarise(fresh, train_split, test_split, device, dataset)
+
+    def load(path: Path) -> tuple[nn.Module, dict]:
+        return model, load_checkpoint(model, path)
+
+    def save(value: tuple[nn.Module, dict], path: Path) -> None:
+        trained, summary = value
+        torch.save({"state_dict": {k: v.cpu() for k, v in trained.state_dict().items()}, "summary": summary}, path)
+
+    models = cache_store(cache_dir, "models", cache_cfg)
+    about = f"{cfg.network.get('_target_', '?').rsplit('.', 1)[-1]} on {dataset_cfg.get('_target_', '?').rsplit('.', 1)[-1]}, seed {seed}"
+    (trained, summary), hit = models.fetch(key, compute, load, save, about=about)
+    return TrainedModel(trained.eval(), key=key, cached=hit, summary=summary)

@@ -57,6 +57,7 @@ import torch
 from torch import nn
 from torchvision.transforms.functional import gaussian_blur
 
+from harness import progress
 from metrics._common import (POOLINGS, check_maps, choice, normal, pool_channels, positive_float, positive_int,
                              sample_ids, seed_value, uniform, untouched)
 from metrics.result import MetricResult
@@ -197,6 +198,19 @@ class AblationCurve:
         x = torch.clamp(torch.arange(k + 1, dtype=torch.float64, device=n_feat.device) * self.steps, max=1.0)
         return torch.round(x.view(1, -1) * n_feat.view(-1, 1)).long(), x
 
+    def forward_passes_per_sample(self, shape: tuple[int, int, int]) -> int:
+        """Model calls per image for one call, for the sweep's cost estimate: K + 1 curve points per order
+        (two orders with ``abpc``); superpixel counts are taken as ``n_segments``."""
+        _, height, width = shape
+        if self.granularity == "pixel":
+            n_features = height * width
+        elif self.granularity == "patch":
+            n_features = math.ceil(height / self.patch_size) * math.ceil(width / self.patch_size)
+        else:
+            n_features = self.n_segments
+        points = self.grid(torch.tensor([n_features]))[0].shape[1]
+        return points * (2 if self.abpc else 1)
+
     # -- substrates ----------------------------------------------------------------------------
     def _stats(self, inputs, context):
         c = inputs.shape[1]
@@ -231,7 +245,15 @@ class AblationCurve:
         return max(1, budget // (inputs[0].numel() * inputs.element_size() * 16))
 
     def _evaluate(self, model, total: int, build, read, key: tuple, cap: int, device) -> None:
-        """Call ``read(lo, hi, model(build(lo, hi)))`` over [0, total) in chunks (fixed or tuned)."""
+        """Call ``read(lo, hi, model(build(lo, hi)))`` over [0, total) in chunks (fixed or tuned), with a progress bar."""
+        with progress.counter(total, desc=self.name, unit="image") as tick:
+            def read_and_tick(lo: int, hi: int, out: torch.Tensor) -> None:
+                read(lo, hi, out)
+                tick(hi - lo)
+
+            self._evaluate_chunks(model, total, build, read_and_tick, key, cap, device)
+
+    def _evaluate_chunks(self, model, total: int, build, read, key: tuple, cap: int, device) -> None:
         if self.chunk_size is not None:
             for lo in range(0, total, self.chunk_size):
                 hi = min(lo + self.chunk_size, total)
