@@ -38,8 +38,10 @@ def main(cfg: DictConfig) -> dict[str, float]:
             print(progress.record_job(sweep_dir, job, "failed"), flush=True)
         raise
     label = f"job {job}: " if job else ""
-    accuracy = outcome.model_summary.get("test_accuracy", float("nan"))
-    print(f"\n{label}{overrides} | model test accuracy {accuracy:.3f} | MLflow run {outcome.run_id}")
+    model = f"model test accuracy {outcome.model_summary.get('test_accuracy', float('nan')):.3f}"
+    if "test_accuracy/bg_gap" in outcome.model_summary:  # behaviour beside the attribution metrics (Xiao et al.)
+        model += f", worst group {outcome.model_summary['worst_group_accuracy']:.3f}, BG-gap {outcome.model_summary['test_accuracy/bg_gap']:.3f}"
+    print(f"\n{label}{overrides} | {model} | MLflow run {outcome.run_id}")
     print(report.render_summary(outcome.summary), flush=True)
     if multirun:
         print(progress.record_job(sweep_dir, job, "finished"), flush=True)
