@@ -43,12 +43,35 @@ def rewritten_outputs(modules: Iterable[nn.Module], rewrite: Rewrite) -> Iterato
 
 
 @contextlib.contextmanager
-def recorded_outputs(modules: Iterable[nn.Module]) -> Iterator[dict[nn.Module, torch.Tensor]]:
-    """Record each module's output (the last one when a module runs several times)."""
+def transformed_outputs(modules: Iterable[nn.Module], transform: Callable[[torch.Tensor], torch.Tensor]) -> Iterator[None]:
+    """Replace each module's output by ``transform(output)`` (no copy of the inputs, unlike ``rewritten_outputs``)."""
+    handles = []
+    try:
+        for module in modules:
+            handles.append(module.register_forward_hook(lambda module, args, output: transform(output)))
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@contextlib.contextmanager
+def recorded_outputs(modules: Iterable[nn.Module], as_leaves: bool = False) -> Iterator[dict[nn.Module, torch.Tensor]]:
+    """Record each module's output (the last one when a module runs several times).
+
+    With ``as_leaves`` the recorded output is a fresh leaf that requires grad and the rest of the
+    forward pass continues from a copy of it: gradients w.r.t. the layer then need no graph below
+    it (nothing upstream requires grad), and in-place modules after the layer cannot alter it.
+    """
     outputs: dict[nn.Module, torch.Tensor] = {}
 
-    def record(module: nn.Module, args: tuple, output: torch.Tensor) -> None:
-        outputs[module] = output
+    def record(module: nn.Module, args: tuple, output: torch.Tensor):
+        if not as_leaves:
+            outputs[module] = output
+            return None
+        leaf = output.detach().requires_grad_(True)
+        outputs[module] = leaf
+        return leaf * 1  # a non-leaf copy, so later in-place ops are allowed
 
     handles = []
     try:

@@ -22,6 +22,8 @@ resolution (N, 1, h, w); calling the explainer upsamples it bilinearly
 """
 from __future__ import annotations
 
+import weakref
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -33,8 +35,20 @@ _ELEMENTWISE = (nn.modules.batchnorm._BatchNorm, nn.ReLU, nn.LeakyReLU, nn.ELU, 
                 nn.Dropout, nn.Dropout2d, nn.Identity, nn.Tanh, nn.Sigmoid, nn.ReLU6)
 
 
+_FOUND: "weakref.WeakKeyDictionary[nn.Module, dict]" = weakref.WeakKeyDictionary()
+
+
 def find_target_layer(model: nn.Module, inputs: torch.Tensor) -> nn.Module:
-    """The last conv layer's (rectified) output module, from one probe forward pass."""
+    """The last conv layer's (rectified) output module, from one probe forward pass (remembered per
+    model and input shape, so repeated calls on batches cost no extra pass)."""
+    known = _FOUND.setdefault(model, {})
+    shape = tuple(inputs.shape[1:])
+    if shape not in known:
+        known[shape] = _probe_target_layer(model, inputs)
+    return known[shape]
+
+
+def _probe_target_layer(model: nn.Module, inputs: torch.Tensor) -> nn.Module:
     leaves = [m for m in model.modules() if not list(m.children())]
     order: list[tuple[nn.Module, torch.Size]] = []
 
@@ -89,8 +103,9 @@ class _ActivationMap:
         targets = check_batch(inputs, targets)
         with frozen(model):
             layer = self.target_layer(model, inputs)
-            with recorded_outputs([layer]) as outputs, torch.set_grad_enabled(self.needs_gradient):
-                logits = model(inputs.detach().requires_grad_(self.needs_gradient))
+            # The layer's output becomes a leaf: the backward pass runs from the logits to the layer only.
+            with recorded_outputs([layer], as_leaves=self.needs_gradient) as outputs, torch.set_grad_enabled(self.needs_gradient):
+                logits = model(inputs.detach())
                 acts = outputs[layer]
                 grads = None
                 if self.needs_gradient:

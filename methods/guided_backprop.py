@@ -16,20 +16,21 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from methods._hooks import rewritten_outputs
+from methods._hooks import rewritten_outputs, transformed_outputs
 from methods.gradient import Gradient
 
 
-class _GuidedReLU(torch.autograd.Function):
+class _RectifiedGradient(torch.autograd.Function):
+    """Identity forward; backward rectifies the signal. Applied to a ReLU's output, the ReLU's own
+    backward then adds the mask [x > 0]: together the guided rule, with no recomputation."""
+
     @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x.clamp(min=0)
+    def forward(ctx, y):
+        return y.view_as(y)
 
     @staticmethod
     def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        return grad.clamp(min=0) * (x > 0)
+        return grad.clamp(min=0)
 
 
 class _DeconvReLU(torch.autograd.Function):
@@ -42,15 +43,20 @@ class _DeconvReLU(torch.autograd.Function):
         return grad.clamp(min=0)
 
 
+def _relus(model: nn.Module) -> list[nn.Module]:
+    return [m for m in model.modules() if isinstance(m, nn.ReLU)]
+
+
 class GuidedBackprop(Gradient):
     name = "guided_backprop"
-    _relu = _GuidedReLU
 
     def _backward_rules(self, model: nn.Module):
-        relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
-        return rewritten_outputs(relus, lambda module, args, output: self._relu.apply(args[0]))
+        return transformed_outputs(_relus(model), _RectifiedGradient.apply)
 
 
-class Deconvnet(GuidedBackprop):
+class Deconvnet(Gradient):
     name = "deconvnet"
-    _relu = _DeconvReLU
+
+    def _backward_rules(self, model: nn.Module):
+        # The ReLU's forward mask must not reach the backward pass: recompute the ReLU on its input.
+        return rewritten_outputs(_relus(model), lambda module, args, output: _DeconvReLU.apply(args[0]))
