@@ -89,11 +89,16 @@ class Conservation:
         if self.reference == "baseline" and not has_baseline:
             raise ValueError("conservation.reference=baseline needs an explainer with a .baseline(inputs) method in the context")
         use_baseline = self.reference == "baseline" or (self.reference == "auto" and has_baseline)
+        # An explainer whose baseline() is None (LRP-style relevance) conserves f(x) itself: reference 0.
+        base = explainer.baseline(inputs) if use_baseline else None
+        if base is None and self.reference == "baseline":
+            raise ValueError(f"conservation.reference=baseline, but {type(explainer).__name__} has no baseline (it returned None); use reference=auto or zero_output")
+        use_baseline = base is not None
         size = self.batch_size or inputs.shape[0]
         with untouched(model):
             with torch.no_grad():
                 f_x = self._logits(model, inputs, targets, size)
-                base = explainer.baseline(inputs).to(inputs) if use_baseline else None
+                base = base.to(inputs) if use_baseline else None
                 f_ref = self._logits(model, base, targets, size) if use_baseline else torch.zeros_like(f_x)
             share = torch.full_like(f_x, math.nan)
             if self.with_bias:

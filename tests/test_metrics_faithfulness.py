@@ -184,3 +184,17 @@ def test_background_gap_errors():
         BackgroundGap()(ForegroundOnly(), x, torch.zeros(4), None)
     with pytest.raises(ValueError, match="labels in the context differ"):
         BackgroundGap()(ForegroundOnly(), x, torch.zeros(4), None, dataset=ds, indices=torch.arange(4), labels=torch.tensor([3, 3, 3, 3]))
+
+
+def test_conservation_of_lrp_relevance_uses_the_zero_output_reference():
+    # LRP's baseline() is None: its relevance should sum to f_c(x). LRP-0 on a bias-free ReLU net conserves exactly.
+    from methods.lrp import LRP
+
+    model, x = relu_cnn(bias=False), torch.randn(4, 3, 8, 8)
+    t = model(x).argmax(1)
+    lrp = LRP(composite="epsilon", epsilon=1e-9)
+    relevance = lrp(model, x, t)
+    result = Conservation()(model, x, t, relevance, explainer=lrp)
+    assert torch.all(result.scores < 1e-4)
+    with pytest.raises(ValueError, match="reference=baseline, but LRP has no baseline"):
+        Conservation(reference="baseline")(model, x, t, relevance, explainer=lrp)
