@@ -39,10 +39,13 @@ def _user_config(config: DictConfig) -> DictConfig:
     return OmegaConf.create(data)
 
 
-def count_jobs(task_overrides: list[str]) -> int:
-    """The number of jobs of Hydra's basic sweeper: the product of the swept values' counts."""
+def count_jobs(task_overrides: list[str], sweeper_params: dict | None = None) -> int:
+    """The number of jobs of Hydra's basic sweeper: the product of the swept values' counts, from the
+    command line and from ``hydra.sweeper.params`` (an experiment file's) for keys the command line leaves."""
+    given = {o.lstrip("+~").split("=", 1)[0] for o in task_overrides}
+    extra = [f"{key}={value}" for key, value in (sweeper_params or {}).items() if key not in given]
     try:
-        parsed = OverridesParser.create().parse_overrides(task_overrides)
+        parsed = OverridesParser.create().parse_overrides(list(task_overrides) + extra)
     except Exception:
         return 0
     count = 1
@@ -70,7 +73,8 @@ class MlflowSweepCallback(Callback):
         parent = client.create_run(self.experiment_id, run_name=f"sweep {overrides}"[:250],
                                    tags={"harness.sweep": "true", "harness.overrides": overrides,
                                          resume.PROCESS_TAG: resume.process_token()})
-        os.environ[progress.JOBS_ENV] = str(count_jobs(task))
+        params = config.hydra.sweeper.get("params") if "hydra" in config else None
+        os.environ[progress.JOBS_ENV] = str(count_jobs(task, None if params is None else OmegaConf.to_container(params)))
         os.environ[progress.START_ENV] = str(time.time())
         self.parent_id = parent.info.run_id
         client.log_text(self.parent_id, OmegaConf.to_yaml(cfg), "sweep_config.yaml")

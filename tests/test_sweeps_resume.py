@@ -116,6 +116,9 @@ def test_sweep_job_count_is_the_product_of_the_swept_values():
 
     assert count_jobs(["seed=0,1,2", "method=saliency,integrated_gradients", "eval.n_samples=8"]) == 6
     assert count_jobs([]) == 1
+    # An experiment file's sweeper params count too, unless the command line sweeps the same key.
+    assert count_jobs(["seed=0,1"], {"method": "saliency,gradcam,random"}) == 6
+    assert count_jobs(["method=saliency"], {"method": "saliency,gradcam,random"}) == 1
 
 
 class InterruptingExplainer:
