@@ -15,19 +15,29 @@ from torch import nn
 
 
 @contextlib.contextmanager
-def frozen(model: nn.Module) -> Iterator[nn.Module]:
+def untouched(model: nn.Module, eval_mode: bool = True) -> Iterator[nn.Module]:
+    """Eval mode for the block (unless ``eval_mode=False``); every module's training flag and every
+    parameter's ``requires_grad`` restored exactly afterwards, also when the block raises."""
     modes = {m: m.training for m in model.modules()}
     flags = {p: p.requires_grad for p in model.parameters()}
     try:
-        model.eval()
-        for p in flags:
-            p.requires_grad_(False)
+        if eval_mode:
+            model.eval()
         yield model
     finally:
         for m, training in modes.items():
             m.train(training)
         for p, flag in flags.items():
             p.requires_grad_(flag)
+
+
+@contextlib.contextmanager
+def frozen(model: nn.Module) -> Iterator[nn.Module]:
+    """``untouched`` with parameter gradients off: explanations need gradients w.r.t. inputs only."""
+    with untouched(model):
+        for p in model.parameters():
+            p.requires_grad_(False)
+        yield model
 
 
 def check_batch(inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -9,30 +9,14 @@
 """
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterator
 
 import torch
 from torch import nn
 
+from methods._autograd import untouched  # noqa: F401  (one implementation, shared with the explainers)
+
 _M32 = 0xFFFFFFFF
-
-
-@contextlib.contextmanager
-def untouched(model: nn.Module, eval_mode: bool = True) -> Iterator[nn.Module]:
-    """Eval mode for the block; training flags and ``requires_grad`` flags restored exactly afterwards."""
-    modes = {m: m.training for m in model.modules()}
-    flags = {p: p.requires_grad for p in model.parameters()}
-    try:
-        if eval_mode:
-            model.eval()
-        yield model
-    finally:
-        for m, training in modes.items():
-            m.train(training)
-        for p, flag in flags.items():
-            p.requires_grad_(flag)
 
 
 def _hash32(x: torch.Tensor) -> torch.Tensor:
