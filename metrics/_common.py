@@ -34,6 +34,11 @@ def _keys(seed: int | None, stream: int, ids: torch.Tensor, numel: int) -> torch
     return _hash32(_hash32(counters ^ per_sample) ^ (counters >> 32))
 
 
+def random_keys(seed: int | None, stream: int, ids: torch.Tensor, numel: int) -> torch.Tensor:
+    """(len(ids), numel) int64 values in [0, 2^32); row i depends only on (seed, stream, ids[i]) (``uniform``'s raw keys)."""
+    return _keys(seed, stream, ids, numel)
+
+
 def uniform(seed: int | None, stream: int, ids: torch.Tensor, shape: tuple[int, ...], dtype=torch.float32) -> torch.Tensor:
     """U(0, 1) values of shape (len(ids), *shape); row i depends only on (seed, stream, ids[i])."""
     numel = math.prod(shape)

@@ -127,6 +127,22 @@ def test_endpoints_and_superpixel_axis(cnn_batch):
     assert ins.higher_is_better is True
 
 
+@pytest.mark.parametrize("substrate, extra", [("mean", 1), ("zero", 1), ("blur", 0)])
+@pytest.mark.parametrize("mode", ["deletion", "insertion"])
+def test_forward_pass_count(cnn_batch, substrate, extra, mode):
+    """One order costs N (clean) + N (K - 1) (inner steps) + the all-substrate end: N more images for a per-sample
+    substrate, one image for ``mean``/``zero``, which are the same image for every sample."""
+    model, x, cls, attr = cnn_batch
+    seen = []
+    handle = model.register_forward_hook(lambda m, i, o: seen.append(i[0].shape[0]))
+    try:
+        res = AblationCurve(mode, substrate=substrate, steps=0.25, abpc=False)(model, x, cls, attr)
+    finally:
+        handle.remove()
+    n, k = x.shape[0], res.curves.shape[1] - 1
+    assert sum(seen) == n + n * (k - 1) + (extra or n)
+
+
 def test_targets_scores_and_nan(cnn_batch):
     model, x, cls, attr = cnn_batch
     labels = (cls + 1) % 4
