@@ -8,7 +8,8 @@ different M_n, padded to M = max M_n (padded features never appear in an image).
 
 A coalition z in {0, 1}^M keeps the features with z_j = 1 and replaces the others
 by the baseline; ``coalition_scores`` evaluates P coalitions per image through
-``methods._perturbation.masked_scores`` (batched, memory-bounded).
+``methods._perturbation.masked_scores`` (batched, memory-bounded). ``CoalitionExplainer``
+holds the settings and checks that KernelSHAP and LIME share.
 """
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ import torch
 from skimage import segmentation as skseg
 from torch import nn
 
-from methods._perturbation import masked_scores
+from methods._autograd import check_batch_size, check_seed
+from methods._perturbation import check_score, masked_scores
+from methods.baselines import Baseline
 
 SEGMENTATIONS = ("patches", "slic", "quickshift", "felzenszwalb")
 SPREADS = ("feature", "area")
@@ -76,3 +79,46 @@ def to_pixels(values: torch.Tensor, seg: torch.Tensor, spread: str) -> torch.Ten
         area = torch.zeros_like(values).scatter_add_(1, flat, torch.ones_like(flat, dtype=values.dtype))
         values = values / area.clamp(min=1)
     return values.gather(1, flat).view(seg.shape[0], 1, *seg.shape[1:])
+
+
+class CoalitionExplainer:
+    """Settings shared by the coalition-sampling explainers: ``n_samples`` coalitions per image over the
+    interpretable features (``segmentation``, ``n_segments``, ``compactness``, ``patch_size``), the ``baseline``
+    removed features become, how feature values ``spread`` to pixels, the ``score`` explained, the forward
+    ``batch_size`` and the ``seed``. Every value is checked here, before any work."""
+
+    name = "coalition"
+    min_samples = 1
+
+    def __init__(
+        self,
+        n_samples: int = 512,
+        segmentation: str = "slic",
+        n_segments: int = 50,
+        compactness: float = 10.0,
+        patch_size: int = 8,
+        baseline="zero",
+        blur_sigma: float = 5.0,
+        spread: str = "feature",
+        score: str = "logit",
+        batch_size: int | None = 256,
+        seed: int | None = None,
+    ) -> None:
+        if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < self.min_samples:
+            raise ValueError(f"{self.name}.n_samples must be an integer >= {self.min_samples}; got {n_samples!r}")
+        check_features(self.name, segmentation, n_segments, patch_size, spread)
+        check_score(self.name, score)
+        check_batch_size(f"{self.name}.batch_size", batch_size)
+        check_seed(self.name, seed)
+        self.n_samples, self.segmentation, self.n_segments = n_samples, segmentation, n_segments
+        self.compactness, self.patch_size, self.spread, self.score = float(compactness), patch_size, spread, score
+        self.batch_size, self.seed = batch_size, seed
+        self.baseline = Baseline(baseline, self.name, seed, blur_sigma)
+
+    def features(self, inputs: torch.Tensor):
+        """(N, H, W) feature ids and (N,) feature counts of the images."""
+        return segments(inputs, self.segmentation, self.n_segments, self.compactness, self.patch_size)
+
+    def coalition_scores(self, model: nn.Module, inputs, targets, base, seg, coalitions) -> torch.Tensor:
+        """Scores (N, P) of the coalitions (N, P, M); call inside ``frozen``."""
+        return coalition_scores(model, inputs, targets, base, seg, coalitions, self.batch_size, self.score)

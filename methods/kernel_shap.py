@@ -18,39 +18,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from methods._autograd import check_batch, check_batch_size, check_seed, cpu_generator, frozen
-from methods._perturbation import check_score, target_scores
-from methods._surrogate import check_features, coalition_scores, segments, to_pixels
-from methods.baselines import Baseline
+from methods._autograd import check_batch, cpu_generator, frozen
+from methods._perturbation import target_scores
+from methods._surrogate import CoalitionExplainer, to_pixels
 
 
-class KernelSHAP:
+class KernelSHAP(CoalitionExplainer):
+    """Settings: see :class:`methods._surrogate.CoalitionExplainer` (``n_samples`` coalitions per image)."""
+
     name = "kernel_shap"
-
-    def __init__(
-        self,
-        n_samples: int = 512,
-        segmentation: str = "slic",
-        n_segments: int = 50,
-        compactness: float = 10.0,
-        patch_size: int = 8,
-        baseline="zero",
-        blur_sigma: float = 5.0,
-        spread: str = "feature",
-        score: str = "logit",
-        batch_size: int | None = 256,
-        seed: int | None = None,
-    ) -> None:
-        if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
-            raise ValueError(f"{self.name}.n_samples must be an integer >= 1; got {n_samples!r}")
-        check_features(self.name, segmentation, n_segments, patch_size, spread)
-        check_score(self.name, score)
-        check_batch_size(f"{self.name}.batch_size", batch_size)
-        check_seed(self.name, seed)
-        self.n_samples, self.segmentation, self.n_segments = n_samples, segmentation, n_segments
-        self.compactness, self.patch_size, self.spread, self.score = float(compactness), patch_size, spread, score
-        self.batch_size, self.seed = batch_size, seed
-        self.baseline = Baseline(baseline, self.name, seed, blur_sigma)
+    min_samples = 1
 
     def _coalitions(self, counts: torch.Tensor, m: int) -> torch.Tensor:
         """(N, P, M) bool coalitions sampled from the Shapley kernel of each image's feature count."""
@@ -69,12 +46,12 @@ class KernelSHAP:
     def attributions(self, model, inputs, targets):
         """Shapley values (N, M), feature ids (N, H, W) and feature counts (N,)."""
         targets = check_batch(inputs, targets)
-        seg, counts = segments(inputs, self.segmentation, self.n_segments, self.compactness, self.patch_size)
+        seg, counts = self.features(inputs)
         m = int(counts.max())
         z = self._coalitions(counts, m).to(inputs.device)
         base = self.baseline(inputs)
         with frozen(model):
-            y = coalition_scores(model, inputs, targets, base, seg, z, self.batch_size, self.score)
+            y = self.coalition_scores(model, inputs, targets, base, seg, z)
             full = target_scores(model, inputs, targets, self.score)
             empty = target_scores(model, base, targets, self.score)
         return self.solve(z.to(inputs.dtype), y, empty, full, counts), seg, counts

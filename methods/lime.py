@@ -16,49 +16,27 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from methods._autograd import check_batch, check_batch_size, check_seed, cpu_generator, frozen
-from methods._perturbation import check_score
-from methods._surrogate import check_features, coalition_scores, segments, to_pixels
-from methods.baselines import Baseline
+from methods._autograd import check_batch, cpu_generator, frozen
+from methods._surrogate import CoalitionExplainer, to_pixels
 
 
-class LIME:
+class LIME(CoalitionExplainer):
+    """``kernel_width`` and ``alpha`` as above; the other settings: :class:`methods._surrogate.CoalitionExplainer`."""
+
     name = "lime"
+    min_samples = 2
 
-    def __init__(
-        self,
-        n_samples: int = 512,
-        segmentation: str = "slic",
-        n_segments: int = 50,
-        compactness: float = 10.0,
-        patch_size: int = 8,
-        kernel_width: float = 0.25,
-        alpha: float = 1.0,
-        baseline="zero",
-        blur_sigma: float = 5.0,
-        spread: str = "feature",
-        score: str = "logit",
-        batch_size: int | None = 256,
-        seed: int | None = None,
-    ) -> None:
-        if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 2:
-            raise ValueError(f"{self.name}.n_samples must be an integer >= 2; got {n_samples!r}")
+    def __init__(self, n_samples: int = 512, kernel_width: float = 0.25, alpha: float = 1.0, **settings) -> None:
         if not kernel_width > 0:
             raise ValueError(f"{self.name}.kernel_width must be > 0; got {kernel_width!r}")
         if not alpha >= 0:
             raise ValueError(f"{self.name}.alpha must be >= 0; got {alpha!r}")
-        check_features(self.name, segmentation, n_segments, patch_size, spread)
-        check_score(self.name, score)
-        check_batch_size(f"{self.name}.batch_size", batch_size)
-        check_seed(self.name, seed)
-        self.n_samples, self.segmentation, self.n_segments = n_samples, segmentation, n_segments
-        self.compactness, self.patch_size, self.spread, self.score = float(compactness), patch_size, spread, score
-        self.kernel_width, self.alpha, self.batch_size, self.seed = float(kernel_width), float(alpha), batch_size, seed
-        self.baseline = Baseline(baseline, self.name, seed, blur_sigma)
+        super().__init__(n_samples=n_samples, **settings)
+        self.kernel_width, self.alpha = float(kernel_width), float(alpha)
 
     def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         targets = check_batch(inputs, targets)
-        seg, counts = segments(inputs, self.segmentation, self.n_segments, self.compactness, self.patch_size)
+        seg, counts = self.features(inputs)
         n, m = inputs.shape[0], int(counts.max())
         real = (torch.arange(m) < counts.cpu()[:, None])[:, None, :]  # (N, 1, M)
         z = torch.rand((n, self.n_samples, m), generator=cpu_generator(self.seed)) < 0.5
@@ -66,7 +44,7 @@ class LIME:
         z = (z & real).to(inputs.device)
         base = self.baseline(inputs)
         with frozen(model):
-            y = coalition_scores(model, inputs, targets, base, seg, z, self.batch_size, self.score)
+            y = self.coalition_scores(model, inputs, targets, base, seg, z)
         zf = z.to(inputs.dtype)
         distance = 1 - (zf.sum(2) / counts[:, None].to(inputs.dtype)).sqrt()
         weight = torch.exp(-distance.square() / self.kernel_width**2)  # (N, P)
