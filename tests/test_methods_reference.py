@@ -5,6 +5,8 @@ ResNet18 / VGG11-BN at 32x32 with random weights (``weights=None``).
 """
 from __future__ import annotations
 
+import itertools
+import math
 import warnings
 
 import pytest
@@ -18,9 +20,12 @@ from methods.cam import GradCAM  # noqa: E402
 from methods.gradient import Gradient, GradientXInput, Sensitivity  # noqa: E402
 from methods.guided_backprop import Deconvnet, GuidedBackprop  # noqa: E402
 from methods.integrated_gradients import IntegratedGradients  # noqa: E402
+from methods._surrogate import to_pixels  # noqa: E402
+from methods.kernel_shap import KernelSHAP  # noqa: E402
 from methods.occlusion import Occlusion  # noqa: E402
 from methods.saliency import Saliency  # noqa: E402
 from methods.smoothgrad import SmoothGrad  # noqa: E402
+from tests.toy_models import LinearModel  # noqa: E402
 
 warnings.filterwarnings("ignore", category=UserWarning, module="captum")
 
@@ -125,3 +130,42 @@ def test_smoothgrad_variants_match_noise_tunnel_on_the_same_noise(variant, captu
     ours = SmoothGrad(explainer=Saliency(), variant=variant, n_samples=3, noise_level=0.0)(model, x, t)
     ref = captum_attr.NoiseTunnel(captum_attr.Saliency(model)).attribute(x, target=t, nt_type=captum_name, nt_samples=3, stdevs=0.0)
     assert rel_err(ours, ref) < 1e-4 if variant != "vargrad" else ours.abs().max() < 1e-6
+
+
+def exact_shapley(model, x, t, seg, m):
+    """Shapley values (N, M) by enumerating all 2^M coalitions (features outside a coalition set to 0)."""
+    coalitions = torch.tensor(list(itertools.product([0, 1], repeat=m)), dtype=torch.bool)   # (2^M, M)
+    with torch.no_grad():
+        v = torch.stack([model(x * c[seg].unsqueeze(1)).gather(1, t.view(-1, 1)).squeeze(1) for c in coalitions], 1)
+    size = coalitions.sum(1)
+    phi = torch.zeros(x.shape[0], m)
+    for j in range(m):
+        without = ~coalitions[:, j]
+        s = size[without]
+        weight = torch.tensor([math.factorial(k) * math.factorial(m - k - 1) / math.factorial(m) for k in s.tolist()])
+        index_with = (coalitions[without] | (torch.arange(m) == j)).long() @ (2 ** torch.arange(m - 1, -1, -1))
+        phi[:, j] = ((v[:, index_with] - v[:, without]) * weight).sum(1)
+    return phi
+
+
+def test_kernel_shap_matches_captum_and_exact_shapley_values():
+    """Additive model: ours and Captum's KernelShap both give the exact values (any full-rank design does).
+    SmallCNN with 4 patches: both estimators approach the enumerated Shapley values at the same rate."""
+    linear = LinearModel(size=16).eval()
+    x, t = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(3)), torch.tensor([0, 2])
+    ours = KernelSHAP(n_samples=300, segmentation="patches", patch_size=8, seed=0)(linear, x, t)
+    seg = KernelSHAP(segmentation="patches", patch_size=8).features(x)[0]
+    ref = torch.cat([captum_attr.KernelShap(linear).attribute(x[i:i + 1], baselines=0.0, target=int(t[i]),
+                                                               feature_mask=seg[i][None, None], n_samples=300,
+                                                               perturbations_per_eval=300) for i in range(2)])
+    assert rel_err(ours, ref[:, :1]) < 1e-4
+
+    model, x, t = small_cnn(), torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(2)), torch.tensor([1, 3])
+    explainer = KernelSHAP(n_samples=2000, segmentation="patches", patch_size=16, seed=0)
+    phi, seg, _ = explainer.attributions(model, x, t)
+    exact = exact_shapley(model, x, t, seg, 4)
+    ref = torch.cat([captum_attr.KernelShap(model).attribute(x[i:i + 1], baselines=0.0, target=int(t[i]),
+                                                              feature_mask=seg[i][None, None], n_samples=2000,
+                                                              perturbations_per_eval=500) for i in range(2)])
+    assert rel_err(phi, exact) < 0.03 and rel_err(ref[:, 0].flatten(1)[:, [0, 16, 512, 528]], exact) < 0.03
+    assert rel_err(to_pixels(phi, seg, "feature"), ref[:, :1]) < 0.05
