@@ -1,10 +1,9 @@
 """Temporary forward hooks that rewrite module outputs, always removed in ``finally``.
 
-Guided backprop, deconvnet and LRP change what flows *backwards* through some
-modules while keeping the forward values. They do it the same way: a forward hook
-replaces the module's output by ``rewrite(module, inputs, output)``, usually a
-custom ``autograd.Function`` of the module's inputs whose forward value equals the
-output. For in-place modules (``nn.ReLU(inplace=True)``) a pre-hook hands the module
+LRP changes what flows *backwards* through some modules while keeping the forward
+values: a forward hook replaces the module's output by ``rewrite(module, inputs,
+output)``, usually a custom ``autograd.Function`` of the module's inputs whose
+forward value equals the output. For in-place modules (``nn.ReLU(inplace=True)``) a pre-hook hands the module
 a copy of its input, so ``rewrite`` still sees the values the module received.
 """
 from __future__ import annotations
@@ -36,19 +35,6 @@ def rewritten_outputs(modules: Iterable[nn.Module], rewrite: Rewrite) -> Iterato
         for module in modules:
             handles.append(module.register_forward_pre_hook(before))
             handles.append(module.register_forward_hook(after))
-        yield
-    finally:
-        for handle in handles:
-            handle.remove()
-
-
-@contextlib.contextmanager
-def transformed_outputs(modules: Iterable[nn.Module], transform: Callable[[torch.Tensor], torch.Tensor]) -> Iterator[None]:
-    """Replace each module's output by ``transform(output)`` (no copy of the inputs, unlike ``rewritten_outputs``)."""
-    handles = []
-    try:
-        for module in modules:
-            handles.append(module.register_forward_hook(lambda module, args, output: transform(output)))
         yield
     finally:
         for handle in handles:

@@ -7,22 +7,30 @@
   g_in = max(g_out, 0), independent of the forward activation.
 
 Everything else is the plain gradient of the target logit, as Captum's
-``GuidedBackprop`` / ``Deconvolution``; the result keeps the channel axis. Only
-``nn.ReLU`` modules are modified (a functional ``F.relu`` inside ``forward`` is
-invisible to hooks, as it is to Captum); hooks are removed when the call ends.
+``GuidedBackprop`` / ``Deconvolution``; the result keeps the channel axis.
+
+Every ReLU the forward pass runs is modified, whatever its form: ``nn.ReLU``
+modules, ``F.relu``/``torch.relu``/``Tensor.relu`` calls inside a ``forward`` and
+their in-place variants. A ``torch.overrides.TorchFunctionMode`` active during the
+call swaps them for a ReLU with the modified backward (Captum's module hooks miss
+the functional calls and silently return a plain gradient through them). The
+mode ends with the call.
 """
 from __future__ import annotations
 
-import torch
-from torch import nn
+import contextlib
 
-from methods._hooks import rewritten_outputs, transformed_outputs
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
 from methods.gradient import Gradient
 
 
-class _RectifiedGradient(torch.autograd.Function):
-    """Identity forward; backward rectifies the signal. Applied to a ReLU's output, the ReLU's own
-    backward then adds the mask [x > 0]: together the guided rule, with no recomputation."""
+class _Rectified(torch.autograd.Function):
+    """Identity forward; backward rectifies the signal. Applied to a native ReLU's output, the ReLU's own
+    backward then adds the mask [x > 0]: together the guided rule, with no extra saved tensor."""
 
     @staticmethod
     def forward(ctx, y):
@@ -31,6 +39,26 @@ class _RectifiedGradient(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         return grad.clamp(min=0)
+
+
+def _guided_relu(x: torch.Tensor) -> torch.Tensor:
+    return _Rectified.apply(torch.relu(x))
+
+
+class _GuidedReLUInplace(torch.autograd.Function):
+    """In place (the caller may ignore the returned tensor), so the rule is written out: [y > 0] * max(g, 0)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        x.clamp_(min=0)
+        ctx.mark_dirty(x)
+        ctx.save_for_backward(x)
+        return x
+
+    @staticmethod
+    def backward(ctx, grad):
+        (y,) = ctx.saved_tensors
+        return torch.ops.aten.threshold_backward(grad.clamp(min=0), y, 0)   # ReLU's own fused masking kernel
 
 
 class _DeconvReLU(torch.autograd.Function):
@@ -43,20 +71,48 @@ class _DeconvReLU(torch.autograd.Function):
         return grad.clamp(min=0)
 
 
-def _relus(model: nn.Module) -> list[nn.Module]:
-    return [m for m in model.modules() if isinstance(m, nn.ReLU)]
+class _DeconvReLUInplace(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        x.clamp_(min=0)
+        ctx.mark_dirty(x)
+        return x
+
+    backward = _DeconvReLU.backward
+
+
+_OUT_OF_PLACE = {torch.relu, torch.Tensor.relu}
+_IN_PLACE = {torch.relu_, torch.Tensor.relu_, F.relu_}
+
+
+class _ReLUSwap(TorchFunctionMode):
+    """Route every ReLU of the forward pass through ``relu`` / ``relu_`` (out of place / in place)."""
+
+    def __init__(self, relu, relu_) -> None:
+        super().__init__()
+        self.relu, self.relu_ = relu, relu_
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is F.relu:
+            inplace = kwargs.get("inplace", args[1] if len(args) > 1 else False)
+            return (self.relu_ if inplace else self.relu)(args[0])
+        if func in _OUT_OF_PLACE:
+            return self.relu(args[0])
+        if func in _IN_PLACE:
+            return self.relu_(args[0])
+        return func(*args, **kwargs)
 
 
 class GuidedBackprop(Gradient):
     name = "guided_backprop"
 
-    def _backward_rules(self, model: nn.Module):
-        return transformed_outputs(_relus(model), _RectifiedGradient.apply)
+    def _backward_rules(self, model: nn.Module) -> contextlib.AbstractContextManager:
+        return _ReLUSwap(_guided_relu, _GuidedReLUInplace.apply)
 
 
 class Deconvnet(Gradient):
     name = "deconvnet"
 
-    def _backward_rules(self, model: nn.Module):
-        # The ReLU's forward mask must not reach the backward pass: recompute the ReLU on its input.
-        return rewritten_outputs(_relus(model), lambda module, args, output: _DeconvReLU.apply(args[0]))
+    def _backward_rules(self, model: nn.Module) -> contextlib.AbstractContextManager:
+        return _ReLUSwap(_DeconvReLU.apply, _DeconvReLUInplace.apply)

@@ -169,3 +169,45 @@ def test_kernel_shap_matches_captum_and_exact_shapley_values():
                                                               perturbations_per_eval=500) for i in range(2)])
     assert rel_err(phi, exact) < 0.03 and rel_err(ref[:, 0].flatten(1)[:, [0, 16, 512, 528]], exact) < 0.03
     assert rel_err(to_pixels(phi, seg, "feature"), ref[:, :1]) < 0.05
+
+
+class _FunctionalReLUs(torch.nn.Module):
+    """The same layers as ``_ModuleReLUs``, with the ReLUs as calls inside ``forward`` (one of each form)."""
+
+    def __init__(self, convs: torch.nn.ModuleList, head: torch.nn.Linear) -> None:
+        super().__init__()
+        self.convs, self.head = convs, head
+
+    def forward(self, x):
+        x = torch.nn.functional.relu(self.convs[0](x))
+        x = torch.relu(self.convs[1](x))
+        x = self.convs[2](x).relu_()
+        x = torch.nn.functional.relu(self.convs[3](x), inplace=True)
+        return self.head(x.mean((2, 3)))
+
+
+class _ModuleReLUs(torch.nn.Module):
+    def __init__(self, convs: torch.nn.ModuleList, head: torch.nn.Linear) -> None:
+        super().__init__()
+        self.convs, self.head = convs, head
+        self.relus = torch.nn.ModuleList([torch.nn.ReLU() for _ in convs])
+
+    def forward(self, x):
+        for conv, relu in zip(self.convs, self.relus):
+            x = relu(conv(x))
+        return self.head(x.mean((2, 3)))
+
+
+@pytest.mark.parametrize("ours_cls,captum_name", [(GuidedBackprop, "GuidedBackprop"), (Deconvnet, "Deconvolution")])
+def test_guided_backprop_and_deconvnet_modify_functional_relus(ours_cls, captum_name):
+    """F.relu, torch.relu, Tensor.relu_ and F.relu(inplace=True) are modified like nn.ReLU modules (Captum's
+    hooks only see the modules: on the functional model it returns the plain gradient)."""
+    torch.manual_seed(0)
+    convs = torch.nn.ModuleList([torch.nn.Conv2d(3 if i == 0 else 8, 8, 3, padding=1) for i in range(4)])
+    head = torch.nn.Linear(8, 4)
+    functional, modules = _FunctionalReLUs(convs, head).eval(), _ModuleReLUs(convs, head).eval()
+    x, t = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(4)), torch.tensor([0, 2])
+    reference = getattr(captum_attr, captum_name)(modules).attribute(x, target=t)
+    assert rel_err(ours_cls()(functional, x, t), reference) < 1e-5
+    assert rel_err(ours_cls()(modules, x, t), reference) < 1e-5
+    assert rel_err(Gradient()(functional, x, t), reference) > 0.1   # the modification matters here
