@@ -3,8 +3,9 @@
 LRP changes what flows *backwards* through some modules while keeping the forward
 values: a forward hook replaces the module's output by ``rewrite(module, inputs,
 output)``, usually a custom ``autograd.Function`` of the module's inputs whose
-forward value equals the output. For in-place modules (``nn.ReLU(inplace=True)``) a pre-hook hands the module
-a copy of its input, so ``rewrite`` still sees the values the module received.
+forward value equals the output. For in-place modules (``nn.ReLU(inplace=True)``) a
+pre-hook hands the module a copy of its input, so ``rewrite`` still sees the values
+the module received.
 """
 from __future__ import annotations
 

@@ -10,8 +10,8 @@ Definition and conventions
   relevance is the sum over its pixels of the channel-pooled attribution
   (``pooling``: sum (default), abs_sum, max, abs_max over channels).
 * Order: MoRF (most relevant first, default) or LeRF, relevances compared in float32;
-  ties are broken by a seeded
-  random order that depends only on (seed, sample id), not on the batch.
+  ties are broken by a seeded random order that depends only on (seed, sample id),
+  not on the batch.
 * Step k changes the first ``count_k`` features of that order. For pixels and
   patches (equal feature counts F) ``step = max(1, round(steps * F))`` features per
   step, K = ceil(F / step) steps, ``count_k = min(k * step, F)`` and the x-axis is
@@ -43,9 +43,10 @@ Every perturbed image of every step of every sample is built on the fly and push
 through the model in chunks; images identical to the clean input (deletion at
 count 0, insertion at count F) reuse the clean forward pass, and the all-substrate image
 of the ``mean`` and ``zero`` substrates (the same for every sample) is passed once, so one
-order costs at most N (K + 1) forward passes (N K + 1 with those substrates). ``chunk_size: null`` tunes the chunk size for
-speed on the first call (doubling until throughput drops 10 % below the best, capped by memory) and
-caches it per (model class and size, image shape, device). Scores do not depend on the chunk
+order costs at most N (K + 1) forward passes (N K + 1 with those substrates).
+``chunk_size: null`` tunes the chunk size for speed (doubling until throughput drops 10 %
+below the best, capped by memory; a search that a short call leaves unfinished goes on in
+the next call) and caches it per (model class and size, image shape, device). Scores do not depend on the chunk
 size or batch composition up to the model's own float non-associativity (~1e-7).
 Samples with non-finite attributions get NaN.
 """
@@ -347,20 +348,19 @@ class AblationCurve:
         # (sample, step) pairs whose image differs from the clean input; the others reuse the clean pass.
         same = counts == 0 if self.mode == "deletion" else counts == n_feat.view(-1, 1)
         values = clean_value.view(-1, 1).repeat(1, k1).flatten()
-        if self.substrate in SHARED_SUBSTRATES:
+        shared = self.substrate in SHARED_SUBSTRATES
+        sub = substrate[:1] if shared else substrate
+        if shared:
             # the all-substrate image (deletion at count F, insertion at count 0) is the same for every sample:
             # one forward pass of one image instead of N
             full = counts == n_feat.view(-1, 1) if self.mode == "deletion" else counts == 0
             full &= ~same
             if full.any():
-                logits = model(substrate[:1]).float().expand(n, -1)
+                logits = model(sub).float().expand(n, -1)
                 values.view(n, k1)[full] = self._value(logits, cls).view(-1, 1).expand(-1, k1)[full]
                 same = same | full
         pairs = (~same).flatten().nonzero().squeeze(1)
         shape = tuple(inputs.shape[1:])
-
-        shared = substrate is not None and self.substrate in SHARED_SUBSTRATES
-        sub = substrate[:1] if shared else substrate
 
         def build(lo: int, hi: int) -> torch.Tensor:
             p = pairs[lo:hi]
