@@ -50,6 +50,12 @@ def check_batch(inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return targets
 
 
+def check_int(owner: str, key: str, value, minimum: int = 1) -> None:
+    """The one validation of an explainer's integer count: ``{owner}.{key} must be an integer >= minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{owner}.{key} must be an integer >= {minimum}; got {value!r}")
+
+
 def check_batch_size(name: str, batch_size: int | None) -> None:
     """The one validation of every explainer's ``batch_size``-like argument."""
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):

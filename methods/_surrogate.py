@@ -20,7 +20,7 @@ import torch
 from skimage import segmentation as skseg
 from torch import nn
 
-from methods._autograd import check_batch_size, check_seed
+from methods._autograd import check_batch_size, check_int, check_seed
 from methods._perturbation import check_score, masked_scores
 from methods.baselines import Baseline
 
@@ -31,9 +31,8 @@ SPREADS = ("feature", "area")
 def check_features(owner: str, segmentation: str, n_segments: int, patch_size: int, spread: str) -> None:
     if segmentation not in SEGMENTATIONS:
         raise ValueError(f"{owner}.segmentation must be one of {', '.join(SEGMENTATIONS)}; got {segmentation!r}")
-    for key, value in (("n_segments", n_segments), ("patch_size", patch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{owner}.{key} must be an integer >= 1; got {value!r}")
+    check_int(owner, "n_segments", n_segments)
+    check_int(owner, "patch_size", patch_size)
     if spread not in SPREADS:
         raise ValueError(f"{owner}.spread must be one of {', '.join(SPREADS)}; got {spread!r}")
 
@@ -104,8 +103,7 @@ class CoalitionExplainer:
         batch_size: int | None = 256,
         seed: int | None = None,
     ) -> None:
-        if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < self.min_samples:
-            raise ValueError(f"{self.name}.n_samples must be an integer >= {self.min_samples}; got {n_samples!r}")
+        check_int(self.name, "n_samples", n_samples, self.min_samples)
         check_features(self.name, segmentation, n_segments, patch_size, spread)
         check_score(self.name, score)
         check_batch_size(f"{self.name}.batch_size", batch_size)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from methods._autograd import check_batch, check_batch_size, frozen
+from methods._autograd import check_batch, check_batch_size, check_int, frozen
 from methods._path import path_gradients
 from methods.baselines import Baseline
 
@@ -53,8 +53,7 @@ class IntegratedGradients:
         internal_batch_size: int | None = None,
         seed: int | None = None,
     ) -> None:
-        if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
-            raise ValueError(f"integrated_gradients.n_steps must be an integer >= 1; got {n_steps!r}")
+        check_int("integrated_gradients", "n_steps", n_steps)
         if method not in RULES:
             raise ValueError(f"integrated_gradients.method must be one of {', '.join(RULES)}; got {method!r}")
         if method == "riemann_trapezoid" and n_steps < 2:

@@ -27,7 +27,6 @@ class KernelSHAP(CoalitionExplainer):
     """Settings: see :class:`methods._surrogate.CoalitionExplainer` (``n_samples`` coalitions per image)."""
 
     name = "kernel_shap"
-    min_samples = 1
 
     def _coalitions(self, counts: torch.Tensor, m: int) -> torch.Tensor:
         """(N, P, M) bool coalitions sampled from the Shapley kernel of each image's feature count."""

@@ -16,7 +16,7 @@ import math
 import torch
 from torch import nn
 
-from methods._autograd import check_batch, check_batch_size, frozen
+from methods._autograd import check_batch, check_batch_size, check_int, frozen
 from methods._perturbation import check_score, masked_scores, target_scores, weighted_mask_sum
 from methods.baselines import Baseline
 
@@ -36,9 +36,8 @@ class Occlusion:
         batch_size: int | None = 256,
         seed: int | None = None,
     ) -> None:
-        for key, value in (("patch_size", patch_size), ("stride", stride)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"occlusion.{key} must be an integer >= 1; got {value!r}")
+        check_int("occlusion", "patch_size", patch_size)
+        check_int("occlusion", "stride", stride)
         if stride > patch_size:
             raise ValueError(f"occlusion.stride must be <= patch_size ({patch_size}) so every pixel is covered; got {stride}")
         check_score("occlusion", score)

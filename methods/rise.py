@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from methods._autograd import check_batch, check_batch_size, check_seed, cpu_generator, frozen
+from methods._autograd import check_batch, check_batch_size, check_int, check_seed, cpu_generator, frozen
 from methods._perturbation import check_score, masked_scores, weighted_mask_sum
 from methods.baselines import Baseline
 
@@ -37,10 +37,8 @@ class RISE:
         batch_size: int | None = 256,
         seed: int | None = None,
     ) -> None:
-        if isinstance(n_masks, bool) or not isinstance(n_masks, int) or n_masks < 1:
-            raise ValueError(f"rise.n_masks must be an integer >= 1; got {n_masks!r}")
-        if isinstance(cell_size, bool) or not isinstance(cell_size, int) or cell_size < 1:
-            raise ValueError(f"rise.cell_size must be an integer >= 1; got {cell_size!r}")
+        check_int("rise", "n_masks", n_masks)
+        check_int("rise", "cell_size", cell_size)
         if not 0 < p <= 1:
             raise ValueError(f"rise.p must be in (0, 1]; got {p!r}")
         check_score("rise", score)

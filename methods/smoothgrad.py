@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from methods._autograd import check_batch, check_batch_size, check_seed, cpu_generator
+from methods._autograd import check_batch, check_batch_size, check_int, check_seed, cpu_generator
 from methods.gradient import Gradient
 
 VARIANTS = ("mean", "squared", "vargrad")
@@ -37,8 +37,7 @@ class SmoothGrad:
             raise ValueError(f"smoothgrad.explainer must be an explainer (a callable or a node with _target_); got {explainer!r}")
         if variant not in VARIANTS:
             raise ValueError(f"smoothgrad.variant must be one of {', '.join(VARIANTS)}; got {variant!r}")
-        if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
-            raise ValueError(f"smoothgrad.n_samples must be an integer >= 1; got {n_samples!r}")
+        check_int("smoothgrad", "n_samples", n_samples)
         if not noise_level >= 0:
             raise ValueError(f"smoothgrad.noise_level must be >= 0; got {noise_level}")
         check_batch_size("smoothgrad.batch_size", batch_size)
