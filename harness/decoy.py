@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 
 from harness.data import ImageDataset, ImageSplit
-from harness.spurious_shapes import SHAPES, shape_masks
+from harness.spurious_shapes import SHAPES, check_shape_knobs, labels_and_groups, shape_masks
 
 
 class DecoyShapes(ImageDataset):
@@ -30,20 +30,13 @@ class DecoyShapes(ImageDataset):
                  patch_size: int = 4, decoy_correlation: float = 1.0, foreground_contrast: float = 0.8,
                  noise: float = 0.05, mean=(0.2,), std=(0.3,), seed: int | None = None) -> None:
         name = "dataset"
-        if not 2 <= n_classes <= len(SHAPES):
-            raise ValueError(f"{name}.n_classes must be between 2 and {len(SHAPES)}; got {n_classes}")
+        check_shape_knobs(name, n_classes, n_train, n_test, foreground_contrast, noise)
         if image_size < 16:
             raise ValueError(f"{name}.image_size must be at least 16 pixels; got {image_size}")
         if not 1 <= patch_size <= image_size // 4:
             raise ValueError(f"{name}.patch_size must be between 1 and image_size / 4 = {image_size // 4} pixels; got {patch_size}")
-        if n_train < 1 or n_test < 1:
-            raise ValueError(f"{name}.n_train and {name}.n_test must be positive; got {n_train} and {n_test}")
         if not 0.0 <= decoy_correlation <= 1.0:
             raise ValueError(f"{name}.decoy_correlation must be in [0, 1]; got {decoy_correlation}")
-        if not 0.0 < foreground_contrast <= 1.0:
-            raise ValueError(f"{name}.foreground_contrast must be in (0, 1]; got {foreground_contrast}")
-        if noise < 0:
-            raise ValueError(f"{name}.noise must be >= 0; got {noise}")
         self.num_classes, self.channels, self.image_size, self.patch_size = n_classes, 1, image_size, patch_size
         self.class_names = list(SHAPES[:n_classes])
         self.group_names = [f"shade_of_{c}" for c in self.class_names]
@@ -60,13 +53,7 @@ class DecoyShapes(ImageDataset):
         base = (self.seed * 2 + self.SPLITS.index(name)) * 5 + 1000003
         gen_labels, gen_fg, gen_patch, gen_noise = (torch.Generator().manual_seed(base + i) for i in range(4))
         n, k, s, p = self.n[name], self.num_classes, self.image_size, self.patch_size
-        if name == "test":
-            idx = torch.arange(n)
-            labels, shades = idx % k, (idx // k) % k
-        else:
-            labels = torch.randint(k, (n,), generator=gen_labels)
-            other = (labels + torch.randint(1, k, (n,), generator=gen_labels)) % k
-            shades = torch.where(torch.rand(n, generator=gen_labels) < self.correlation, labels, other)
+        labels, shades = labels_and_groups(name, n, k, self.correlation, gen_labels)
         if variant == "label_shade":
             shades = labels
         masks = shape_masks(labels, s, gen_fg)

@@ -39,6 +39,30 @@ PALETTE = torch.tensor([
 BACKGROUNDS = ("grass", "gravel", "brick", "waves", "diagonals", "grid")
 
 
+def check_shape_knobs(name: str, n_classes: int, n_train: int, n_test: int, foreground_contrast: float, noise: float) -> None:
+    """The checks the shape generators share (``spurious_shapes`` and ``decoy``), one line each."""
+    if not 2 <= n_classes <= len(SHAPES):
+        raise ValueError(f"{name}.n_classes must be between 2 and {len(SHAPES)}; got {n_classes}")
+    if n_train < 1 or n_test < 1:
+        raise ValueError(f"{name}.n_train and {name}.n_test must be positive; got {n_train} and {n_test}")
+    if not 0.0 < foreground_contrast <= 1.0:
+        raise ValueError(f"{name}.foreground_contrast must be in (0, 1]; got {foreground_contrast}")
+    if noise < 0:
+        raise ValueError(f"{name}.noise must be >= 0; got {noise}")
+
+
+def labels_and_groups(split: str, n: int, k: int, correlation: float, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Labels and spurious groups (background or shade) of a split: the test split is a balanced grid of every
+    (label, group) pair; in the train split the group equals the label with probability ``correlation``,
+    else it is another class's."""
+    if split == "test":
+        idx = torch.arange(n)
+        return idx % k, (idx // k) % k
+    labels = torch.randint(k, (n,), generator=gen)
+    other = (labels + torch.randint(1, k, (n,), generator=gen)) % k
+    return labels, torch.where(torch.rand(n, generator=gen) < correlation, labels, other)
+
+
 class SpuriousShapes(ImageDataset):
     VARIANTS = ("original", "only_foreground", "only_background", "same_class_background", "other_class_background")
     has_masks = True
@@ -58,18 +82,11 @@ class SpuriousShapes(ImageDataset):
         seed: int | None = None,
     ) -> None:
         name = "dataset"
-        if not 2 <= n_classes <= len(SHAPES):
-            raise ValueError(f"{name}.n_classes must be between 2 and {len(SHAPES)}; got {n_classes}")
+        check_shape_knobs(name, n_classes, n_train, n_test, foreground_contrast, noise)
         if not 16 <= image_size <= 512:
             raise ValueError(f"{name}.image_size must be between 16 and 512 pixels; got {image_size}")
-        if n_train < 1 or n_test < 1:
-            raise ValueError(f"{name}.n_train and {name}.n_test must be positive; got {n_train} and {n_test}")
         if not 0.0 <= spurious_correlation <= 1.0:
             raise ValueError(f"{name}.spurious_correlation must be in [0, 1]; got {spurious_correlation}")
-        if not 0.0 < foreground_contrast <= 1.0:
-            raise ValueError(f"{name}.foreground_contrast must be in (0, 1]; got {foreground_contrast}")
-        if noise < 0:
-            raise ValueError(f"{name}.noise must be >= 0; got {noise}")
         self.backgrounds = textures.check_names(backgrounds, f"{name}.backgrounds", n_classes)[:n_classes]
         self.group_names = list(self.backgrounds)
         self.num_classes, self.channels, self.image_size = n_classes, 3, image_size
@@ -92,13 +109,7 @@ class SpuriousShapes(ImageDataset):
         base = (self.seed * 2 + self.SPLITS.index(name)) * 5
         gen_labels, gen_fg, gen_bg, gen_noise, gen_swap = (torch.Generator().manual_seed(base + i) for i in range(5))
         n, k = self.n[name], self.num_classes
-        if name == "test":
-            idx = torch.arange(n)
-            labels, envs = idx % k, (idx // k) % k
-        else:
-            labels = torch.randint(k, (n,), generator=gen_labels)
-            other = (labels + torch.randint(1, k, (n,), generator=gen_labels)) % k
-            envs = torch.where(torch.rand(n, generator=gen_labels) < self.correlation, labels, other)
+        labels, envs = labels_and_groups(name, n, k, self.correlation, gen_labels)
         if variant == "same_class_background":
             envs = labels
         elif variant == "other_class_background":
