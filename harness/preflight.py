@@ -9,7 +9,6 @@ before any data is generated or any model trained.
 from __future__ import annotations
 
 import importlib
-import itertools
 import warnings
 
 from hydra import compose, initialize_config_module
@@ -117,7 +116,7 @@ def check_launcher(name: str) -> None:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=r"(?s).*is validated against ConfigStore schema", category=UserWarning)
             node = compose("config", overrides=[f"hydra/launcher={name}"], return_hydra_config=True).hydra.launcher
-    except (MissingConfigException, ConfigCompositionException) as error:
+    except (MissingConfigException, ConfigCompositionException):
         options = ", ".join(group_options("hydra/launcher"))
         raise ConfigError(f"unknown hydra/launcher '{name}'; allowed: {options}") from None
     target = str(node.get("_target_", ""))

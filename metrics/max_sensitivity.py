@@ -41,7 +41,7 @@ class MaxSensitivity:
 
     def perturbed(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         """(n_samples, N, C, H, W) perturbed inputs."""
-        n, s, r = inputs.shape[0], self.n_samples, self.radius
+        s, r = self.n_samples, self.radius
         if self.perturbation == "uniform":
             draw_ids = (ids.view(1, -1) * s + torch.arange(s, device=inputs.device).view(-1, 1)).flatten()
             u = uniform(self.seed, 5, draw_ids, tuple(inputs.shape[1:]), inputs.dtype).view(s, *inputs.shape)
