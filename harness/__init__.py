@@ -1,1 +1,17 @@
-"""Declarative, tracked benchmarking of attribution methods; see README.md."""
+"""The harness: it composes a model, a dataset, an attribution method and metrics from ``conf/``, runs them, and tracks them.
+
+Packages, in the order data flows through a run:
+
+* :mod:`harness.datasets`: the dataset contract and the datasets ``conf/dataset`` names;
+* :mod:`harness.models`: the networks ``conf/model`` names and where their weights come from;
+* :mod:`harness.training`: the training loop, accuracies, and a run's cached trained model;
+* (the explainers are the top-level package ``methods``, the metrics ``metrics``;)
+* :mod:`harness.cache`: the content-addressed store of splits, models and attributions, and every key;
+* :mod:`harness.tracking`: the MLflow store, what each run logs, and a local tracking server;
+* :mod:`harness.sweeps`: multirun parent runs, resume, the cost estimate and progress line;
+* :mod:`harness.reports`: the tables and figures a person reads.
+
+Around them: :mod:`harness.preflight` (every check before any work), :mod:`harness.runner`
+(``prepare`` and ``execute`` one job), :mod:`harness.app` (the Hydra entry point) and
+:mod:`harness.build` (the one instantiation wrapper). ``python -m harness`` runs it.
+"""

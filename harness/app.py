@@ -1,8 +1,8 @@
 """The Hydra entry point: compose the config, run one benchmark job, print its table.
 
 In a sweep (``-m``), a job whose config hash already has a FINISHED run is skipped
-when ``sweep.resume`` is true (:mod:`harness.resume`), and every job reports the
-sweep's progress (:func:`harness.progress.record_job`).
+when ``sweep.resume`` is true (:mod:`harness.sweeps.resume`), and every job reports the
+sweep's progress (:func:`harness.sweeps.record_job`).
 """
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from harness import progress, report, tracking
-from harness.runner import config_hash, finished_earlier, run
+from harness import reports, tracking
+from harness.cache import config_hash
+from harness.runner import run
+from harness.sweeps import finished_earlier, record_job
 
 
 @hydra.main(version_base="1.3", config_path="pkg://conf", config_name="config")
@@ -28,21 +30,21 @@ def main(cfg: DictConfig) -> dict[str, float]:
         earlier = finished_earlier(cfg, os.environ.get(tracking.PARENT_RUN_ENV), job)
         if earlier is not None:
             message = f"job {job}: skipped ({overrides}): FINISHED run {earlier.info.run_id} has config hash {config_hash(cfg)}"
-            print(f"\n{message}\n{progress.record_job(sweep_dir, job, 'skipped')}", flush=True)
+            print(f"\n{message}\n{record_job(sweep_dir, job, 'skipped')}", flush=True)
             metrics = earlier.data.metrics
             return {name: metrics[name] for name in earlier.data.tags.get("harness.metrics", "").split(",") if name in metrics}
     try:
         outcome = run(cfg, choices=dict(hc.runtime.choices), overrides=list(hc.overrides.task), job=job)
     except BaseException:
         if multirun:
-            print(progress.record_job(sweep_dir, job, "failed"), flush=True)
+            print(record_job(sweep_dir, job, "failed"), flush=True)
         raise
     label = f"job {job}: " if job else ""
     model = f"model test accuracy {outcome.model_summary.get('test_accuracy', float('nan')):.3f}"
     if "test_accuracy/bg_gap" in outcome.model_summary:  # behaviour beside the attribution metrics (Xiao et al.)
         model += f", worst group {outcome.model_summary['worst_group_accuracy']:.3f}, BG-gap {outcome.model_summary['test_accuracy/bg_gap']:.3f}"
     print(f"\n{label}{overrides} | {model} | MLflow run {outcome.run_id}")
-    print(report.render_summary(outcome.summary), flush=True)
+    print(reports.render_summary(outcome.summary), flush=True)
     if multirun:
-        print(progress.record_job(sweep_dir, job, "finished"), flush=True)
+        print(record_job(sweep_dir, job, "finished"), flush=True)
     return outcome.headline()

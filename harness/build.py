@@ -27,18 +27,40 @@ def one_line(error: BaseException) -> str:
     return text or type(error).__name__
 
 
-def build(node: DictConfig, where: str, seed: int | None = None, **kwargs: Any) -> Any:
-    """Instantiate ``node`` (the config at ``where``, e.g. ``method``), filling a null ``seed``."""
+def missing_members(obj: Any, contract: type) -> list[str]:
+    """The members of the ``typing.Protocol`` ``contract`` that ``obj`` lacks (empty when it conforms)."""
+    return [name for name in sorted(contract.__protocol_attrs__ if hasattr(contract, "__protocol_attrs__") else _protocol_attrs(contract))
+            if not hasattr(obj, name)]
+
+
+def _protocol_attrs(contract: type) -> set[str]:  # Python < 3.12 keeps them private
+    from typing import _get_protocol_attrs  # type: ignore[attr-defined]
+
+    return set(_get_protocol_attrs(contract))
+
+
+def build(node: DictConfig, where: str, seed: int | None = None, contract: type | None = None, **kwargs: Any) -> Any:
+    """Instantiate ``node`` (the config at ``where``, e.g. ``method``), filling a null ``seed``.
+
+    With ``contract`` (a runtime-checkable ``typing.Protocol``: :class:`methods.Explainer`,
+    :class:`metrics.Metric`, :class:`harness.datasets.Dataset`) the object must implement it,
+    else a one-line :class:`ConfigError` names what it lacks.
+    """
     if not isinstance(node, DictConfig) or "_target_" not in node:
         raise ConfigError(f"{where} has no _target_: every config under conf/ must name the class or function it builds")
     if seed is not None and "seed" in node and node.seed is None:
         kwargs["seed"] = seed
     try:
-        return instantiate(node, _convert_="all", **kwargs)
+        built = instantiate(node, _convert_="all", **kwargs)
     except InstantiationException as error:
         message = one_line(error)
         qualified = "." in message.split(" ", 1)[0]  # already names its key, e.g. "deletion.steps must ..."
         raise ConfigError(message if qualified else f"{where}: {message}") from error
+    lacking = missing_members(built, contract) if contract is not None else []
+    if lacking:
+        raise ConfigError(f"{where}: {node._target_} does not implement the {contract.__module__}.{contract.__name__} contract; "
+                          f"it lacks {', '.join(lacking)}")
+    return built
 
 
 def plain(node: DictConfig) -> dict:

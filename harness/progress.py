@@ -1,26 +1,21 @@
-"""Progress while it runs: tqdm bars with ETA, and a sweep-wide progress line.
+"""Progress bars with rate and ETA (tqdm), for training epochs, attribution batches and metric chunks.
 
-Bars (:func:`bar`) go to stderr and show on a terminal; ``HARNESS_PROGRESS=1`` forces
-them on (e.g. into a Slurm log), ``HARNESS_PROGRESS=0`` off. A sweep's jobs may run in
-other processes or on other machines, so the sweep as a whole is tracked in a file in
-the Hydra sweep folder: every finished, failed or skipped job appends one line (under
-an ``fcntl`` lock) and prints ``sweep: k/N jobs done ..., ETA ...``, where N is the
-job count the sweep callback computed and the ETA extrapolates the wall time so far.
+Bars go to stderr and show on a terminal; ``HARNESS_PROGRESS=1`` forces them on (e.g.
+into a Slurm log), ``HARNESS_PROGRESS=0`` off. Metrics get :func:`counter` through their
+context (``context["progress"]``), not by importing this module. A sweep's own progress
+line is :mod:`harness.sweeps.progress`.
 """
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import sys
-import time
-from pathlib import Path
-from typing import Iterable, TypeVar
+from collections.abc import Iterable
+from typing import TypeVar
 
 from tqdm.auto import tqdm
 
 T = TypeVar("T")
-JOBS_ENV, START_ENV = "HARNESS_SWEEP_JOBS", "HARNESS_SWEEP_START"
 
 
 def enabled() -> bool:
@@ -44,40 +39,3 @@ def counter(total: int, desc: str, unit: str = "it"):
     with tqdm(total=total, desc=desc, unit=unit, leave=False, dynamic_ncols=True, mininterval=1.0,
               disable=not enabled(), file=sys.stderr) as pbar:
         yield pbar.update
-
-
-def duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-
-
-def record_job(sweep_dir: str | Path, job: str, outcome: str) -> str:
-    """Append ``job``'s outcome (finished, failed, skipped) to the sweep's progress file; the progress line."""
-    path = Path(sweep_dir) / ".harness_progress"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            handle.write(f"{job} {outcome}\n")
-            handle.flush()
-            handle.seek(0)
-            outcomes = [line.split()[-1] for line in handle.read().splitlines() if line.strip()]
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-    done = len(outcomes)
-    total = int(os.environ.get(JOBS_ENV, "0") or 0)
-    parts = [f"sweep: {done}/{total or '?'} jobs done"]
-    counts = [f"{outcomes.count(kind)} {kind}" for kind in ("failed", "skipped") if outcomes.count(kind)]
-    if counts:
-        parts[0] += f" ({', '.join(counts)})"
-    with contextlib.suppress(ValueError):
-        elapsed = time.time() - float(os.environ[START_ENV])
-        parts.append(f"{duration(elapsed)} elapsed")
-        computed = done - outcomes.count("skipped")
-        if total > done and computed > 0:
-            parts.append(f"ETA {duration(elapsed / done * (total - done))}")
-    return ", ".join(parts)

@@ -1,0 +1,35 @@
+"""Attribution methods ("explainers"): what every ``conf/method/*.yaml`` names. Depends on nothing of the harness.
+
+Public names:
+
+* the contract: :class:`Explainer` and the optional :class:`HasBaseline` (:mod:`methods.types`);
+* gradients: :class:`Gradient`, :class:`Saliency`, :class:`Sensitivity`, :class:`GradientXInput`,
+  :class:`IntegratedGradients`, :class:`SmoothGrad`, :class:`GuidedBackprop`, :class:`Deconvnet`;
+* class activation maps: :class:`CAM`, :class:`GradCAM`, :class:`GradCAMpp`;
+* relevance propagation: :class:`LRP` (:mod:`methods.lrp`: rules, composites, canonizers);
+* perturbation: :class:`Occlusion`, :class:`RISE`, :class:`KernelSHAP`, :class:`LIME`;
+* control maps: :class:`Random`, :class:`Sobel`.
+
+Helpers the metrics share: :mod:`methods.validation` (argument checks), :mod:`methods.model_state`
+(``untouched``/``frozen``), :mod:`methods.layer_types` (module-type groups). Modules whose
+names start with ``_`` are private.
+"""
+from methods.cam import CAM, GradCAM, GradCAMpp
+from methods.controls import Random, Sobel
+from methods.gradient import Gradient, GradientXInput, Sensitivity
+from methods.guided_backprop import Deconvnet, GuidedBackprop
+from methods.integrated_gradients import IntegratedGradients
+from methods.kernel_shap import KernelSHAP
+from methods.lime import LIME
+from methods.lrp import LRP
+from methods.occlusion import Occlusion
+from methods.rise import RISE
+from methods.saliency import Saliency
+from methods.smoothgrad import SmoothGrad
+from methods.types import Explainer, HasBaseline
+
+__all__ = [
+    "CAM", "LIME", "LRP", "RISE", "Deconvnet", "Explainer", "GradCAM", "GradCAMpp", "Gradient", "GradientXInput",
+    "GuidedBackprop", "HasBaseline", "IntegratedGradients", "KernelSHAP", "Occlusion", "Random", "Saliency",
+    "Sensitivity", "SmoothGrad", "Sobel",
+]

@@ -20,9 +20,9 @@ import torch
 from skimage import segmentation as skseg
 from torch import nn
 
-from methods._autograd import check_batch_size, check_int, check_seed
 from methods._perturbation import check_score, masked_scores
 from methods.baselines import Baseline
+from methods.validation import check_int, check_seed
 
 SEGMENTATIONS = ("patches", "slic", "quickshift", "felzenszwalb")
 SPREADS = ("feature", "area")
@@ -106,12 +106,16 @@ class CoalitionExplainer:
         check_int(self.name, "n_samples", n_samples, self.min_samples)
         check_features(self.name, segmentation, n_segments, patch_size, spread)
         check_score(self.name, score)
-        check_batch_size(f"{self.name}.batch_size", batch_size)
+        check_int(self.name, "batch_size", batch_size, allow_none=True)
         check_seed(self.name, seed)
         self.n_samples, self.segmentation, self.n_segments = n_samples, segmentation, n_segments
         self.compactness, self.patch_size, self.spread, self.score = float(compactness), patch_size, spread, score
         self.batch_size, self.seed = batch_size, seed
         self.baseline = Baseline(baseline, self.name, seed, blur_sigma)
+
+    def forward_passes_per_sample(self, shape: tuple[int, int, int]) -> int:
+        """Images per input through the model (for the sweep's cost estimate): one per sampled coalition."""
+        return self.n_samples
 
     def features(self, inputs: torch.Tensor):
         """(N, H, W) feature ids and (N,) feature counts of the images."""

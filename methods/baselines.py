@@ -20,7 +20,8 @@ import math
 import torch
 from torchvision.transforms.functional import gaussian_blur
 
-from methods._autograd import check_seed, cpu_generator
+from methods._autograd import cpu_generator
+from methods.validation import check_seed
 
 KINDS = ("zero", "mean", "blur", "uniform")
 

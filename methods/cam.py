@@ -28,14 +28,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from methods._autograd import check_batch, frozen
+from methods._autograd import check_batch
 from methods._hooks import recorded_outputs
+from methods.layer_types import ELEMENTWISE, LINEAR
+from methods.model_state import frozen
 
-_ELEMENTWISE = (nn.modules.batchnorm._BatchNorm, nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU,
-                nn.Dropout, nn.Dropout2d, nn.Identity, nn.Tanh, nn.Sigmoid, nn.ReLU6)
-
-
-_FOUND: "weakref.WeakKeyDictionary[nn.Module, dict]" = weakref.WeakKeyDictionary()
+_FOUND: weakref.WeakKeyDictionary[nn.Module, dict] = weakref.WeakKeyDictionary()
 
 
 def find_target_layer(model: nn.Module, inputs: torch.Tensor) -> nn.Module:
@@ -68,7 +66,7 @@ def _probe_target_layer(model: nn.Module, inputs: torch.Tensor) -> nn.Module:
         raise ValueError("cam: the model has no nn.Conv2d layer; give cam.layer explicitly")
     i = convs[-1]
     shape = order[i][1]
-    while i + 1 < len(order) and isinstance(order[i + 1][0], _ELEMENTWISE) and order[i + 1][1] == shape:
+    while i + 1 < len(order) and isinstance(order[i + 1][0], ELEMENTWISE) and order[i + 1][1] == shape:
         i += 1
     return order[i][0]
 
@@ -113,6 +111,10 @@ class _ActivationMap:
             maps = self.combine(model, acts.detach(), grads, targets)
         return maps.clamp(min=0) if self.relu else maps
 
+    def forward_passes_per_sample(self, shape: tuple[int, int, int]) -> int:
+        """Images per input through the model (for the sweep's cost estimate): one forward pass and a backward pass to the target layer."""
+        return 1
+
     def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         maps = self.layer_map(model, inputs, targets)
         kwargs = {} if self.upsample == "nearest" else {"align_corners": False}
@@ -131,7 +133,7 @@ class CAM(_ActivationMap):
 
     def combine(self, model, acts, grads, targets):
         if self.classifier is None:
-            linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+            linears = [m for m in model.modules() if isinstance(m, LINEAR)]
             if not linears:
                 raise ValueError("cam needs a linear classifier after global average pooling; the model has no nn.Linear")
             head = linears[-1]

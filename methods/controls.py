@@ -16,13 +16,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from methods._autograd import check_batch, check_seed, cpu_generator
+from methods._autograd import check_batch, cpu_generator
+from methods.validation import check_seed
 
 
 class Random:
     def __init__(self, seed: int | None = None) -> None:
         check_seed("random", seed)
         self.seed = seed
+
+    def forward_passes_per_sample(self, shape: tuple[int, int, int]) -> int:
+        """Images per input through the model (for the sweep's cost estimate): none, a control map never runs the model."""
+        return 0
 
     def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         check_batch(inputs, targets)
@@ -32,6 +37,10 @@ class Random:
 
 
 class Sobel:
+    def forward_passes_per_sample(self, shape: tuple[int, int, int]) -> int:
+        """Images per input through the model (for the sweep's cost estimate): none, a control map never runs the model."""
+        return 0
+
     def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         check_batch(inputs, targets)
         grey = inputs.detach().mean(dim=1, keepdim=True)

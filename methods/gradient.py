@@ -21,14 +21,16 @@ import contextlib
 import torch
 from torch import nn
 
-from methods._autograd import batched_gradients, check_batch, check_batch_size, frozen
+from methods._autograd import batched_gradients, check_batch
+from methods.model_state import frozen
+from methods.validation import check_int
 
 
 class Gradient:
     name = "gradient"
 
     def __init__(self, batch_size: int | None = None) -> None:
-        check_batch_size(f"{self.name}.batch_size", batch_size)
+        check_int(self.name, "batch_size", batch_size, allow_none=True)
         self.batch_size = batch_size
 
     def transform(self, grads: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
@@ -37,6 +39,10 @@ class Gradient:
     def _backward_rules(self, model: nn.Module) -> contextlib.AbstractContextManager:
         """Context that modifies the backward pass (none for the plain gradient)."""
         return contextlib.nullcontext()
+
+    def forward_passes_per_sample(self, shape: tuple[int, int, int]) -> int:
+        """Images per input through the model (for the sweep's cost estimate): one forward and backward pass."""
+        return 1
 
     def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         targets = check_batch(inputs, targets)

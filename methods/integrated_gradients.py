@@ -21,9 +21,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from methods._autograd import check_batch, check_batch_size, check_int, frozen
+from methods._autograd import check_batch
 from methods._path import path_gradients
 from methods.baselines import Baseline
+from methods.model_state import frozen
+from methods.validation import check_int
 
 RULES = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre")
 
@@ -58,11 +60,15 @@ class IntegratedGradients:
             raise ValueError(f"integrated_gradients.method must be one of {', '.join(RULES)}; got {method!r}")
         if method == "riemann_trapezoid" and n_steps < 2:
             raise ValueError(f"integrated_gradients.n_steps must be >= 2 for riemann_trapezoid; got {n_steps}")
-        check_batch_size("integrated_gradients.internal_batch_size", internal_batch_size)
+        check_int("integrated_gradients", "internal_batch_size", internal_batch_size, allow_none=True)
         self.n_steps, self.method = n_steps, method
         self.internal_batch_size, self.seed = internal_batch_size, seed
         self.baseline = Baseline(baseline, "integrated_gradients", seed, blur_sigma)
         self.nodes, self.weights = quadrature(method, n_steps)
+
+    def forward_passes_per_sample(self, shape: tuple[int, int, int]) -> int:
+        """Images per input through the model (for the sweep's cost estimate): one forward and backward pass per quadrature node."""
+        return self.n_steps
 
     def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         targets = check_batch(inputs, targets)

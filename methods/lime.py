@@ -16,8 +16,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from methods._autograd import check_batch, cpu_generator, frozen
+from methods._autograd import check_batch, cpu_generator
 from methods._surrogate import CoalitionExplainer, to_pixels
+from methods.model_state import frozen
 
 
 class LIME(CoalitionExplainer):

@@ -16,9 +16,11 @@ import math
 import torch
 from torch import nn
 
-from methods._autograd import check_batch, check_batch_size, check_int, frozen
+from methods._autograd import check_batch
 from methods._perturbation import check_score, masked_scores, target_scores, weighted_mask_sum
 from methods.baselines import Baseline
+from methods.model_state import frozen
+from methods.validation import check_int
 
 
 def _window_starts(size: int, patch: int, stride: int) -> torch.Tensor:
@@ -41,7 +43,7 @@ class Occlusion:
         if stride > patch_size:
             raise ValueError(f"occlusion.stride must be <= patch_size ({patch_size}) so every pixel is covered; got {stride}")
         check_score("occlusion", score)
-        check_batch_size("occlusion.batch_size", batch_size)
+        check_int("occlusion", "batch_size", batch_size, allow_none=True)
         self.patch_size, self.stride, self.score, self.batch_size = patch_size, stride, score, batch_size
         self.baseline = Baseline(baseline, "occlusion", seed, blur_sigma)
 
@@ -55,6 +57,11 @@ class Occlusion:
         in_rows = (r >= rows[:, None]) & (r < rows[:, None] + self.patch_size)  # (R, H)
         in_cols = (c >= cols[:, None]) & (c < cols[:, None] + self.patch_size)  # (Q, W)
         return (in_rows[:, None, :, None] & in_cols[None, :, None, :]).flatten(0, 1).unsqueeze(1)
+
+    def forward_passes_per_sample(self, shape: tuple[int, int, int]) -> int:
+        """Images per input through the model (for the sweep's cost estimate): the clean image and one per window position."""
+        _, height, width = shape
+        return 1 + len(_window_starts(height, self.patch_size, self.stride)) * len(_window_starts(width, self.patch_size, self.stride))
 
     def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         targets = check_batch(inputs, targets)

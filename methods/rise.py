@@ -20,9 +20,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from methods._autograd import check_batch, check_batch_size, check_int, check_seed, cpu_generator, frozen
+from methods._autograd import check_batch, cpu_generator
 from methods._perturbation import check_score, masked_scores, weighted_mask_sum
 from methods.baselines import Baseline
+from methods.model_state import frozen
+from methods.validation import check_int, check_seed
 
 
 class RISE:
@@ -42,7 +44,7 @@ class RISE:
         if not 0 < p <= 1:
             raise ValueError(f"rise.p must be in (0, 1]; got {p!r}")
         check_score("rise", score)
-        check_batch_size("rise.batch_size", batch_size)
+        check_int("rise", "batch_size", batch_size, allow_none=True)
         check_seed("rise", seed)
         self.n_masks, self.cell_size, self.p, self.score = n_masks, cell_size, float(p), score
         self.batch_size, self.seed = batch_size, seed
@@ -66,6 +68,10 @@ class RISE:
             return up.gather(3, col_idx)
 
         return mask_fn
+
+    def forward_passes_per_sample(self, shape: tuple[int, int, int]) -> int:
+        """Images per input through the model (for the sweep's cost estimate): one per mask."""
+        return self.n_masks
 
     def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         targets = check_batch(inputs, targets)

@@ -17,8 +17,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from methods._autograd import check_batch, check_batch_size, check_int, check_seed, cpu_generator
+from methods._autograd import check_batch, cpu_generator
 from methods.gradient import Gradient
+from methods.validation import check_int, check_seed
 
 VARIANTS = ("mean", "squared", "vargrad")
 
@@ -40,7 +41,7 @@ class SmoothGrad:
         check_int("smoothgrad", "n_samples", n_samples)
         if not noise_level >= 0:
             raise ValueError(f"smoothgrad.noise_level must be >= 0; got {noise_level}")
-        check_batch_size("smoothgrad.batch_size", batch_size)
+        check_int("smoothgrad", "batch_size", batch_size, allow_none=True)
         check_seed("smoothgrad", seed)
         self.explainer = explainer if explainer is not None else Gradient()
         self.variant, self.n_samples, self.noise_level = variant, n_samples, float(noise_level)
@@ -49,6 +50,10 @@ class SmoothGrad:
     def _noise(self, draw: int, inputs: torch.Tensor) -> torch.Tensor:
         gen = cpu_generator((0 if self.seed is None else self.seed) * 1_000_003 + draw)
         return torch.randn(inputs.shape, generator=gen, dtype=inputs.dtype).to(inputs.device)
+
+    def forward_passes_per_sample(self, shape: tuple[int, int, int]) -> int:
+        """Images per input through the model (for the sweep's cost estimate): the inner explainer's passes for each noisy copy."""
+        return self.n_samples * self.explainer.forward_passes_per_sample(shape)
 
     def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         targets = check_batch(inputs, targets)

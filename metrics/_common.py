@@ -1,6 +1,7 @@
-"""Plumbing shared by the metrics: model guarding, counter-based randomness, validation.
+"""Plumbing shared by the metrics: model guarding, counter-based randomness, map and mask checks.
 
-* :func:`untouched` runs a block with the model in eval mode and restores every
+* argument checks are :mod:`methods.validation`'s, shared with the explainers;
+* :func:`untouched` (:mod:`methods.model_state`) runs a block with the model in eval mode and restores every
   module's training flag and every parameter's ``requires_grad`` in ``finally``.
 * :func:`uniform` / :func:`normal` draw seeded random numbers from a counter-based
   hash of (seed, stream, sample id, element index). Sample i's numbers depend only on
@@ -9,12 +10,14 @@
 """
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
 
-from methods._autograd import untouched  # noqa: F401  (one implementation, shared with the explainers)
+from methods.model_state import untouched  # noqa: F401  (one implementation, shared with the explainers)
 
 _M32 = 0xFFFFFFFF
 
@@ -64,33 +67,6 @@ def sample_ids(n: int, context: dict, device: torch.device) -> torch.Tensor:
     return ids
 
 
-def choice(name: str, key: str, value, allowed: tuple) -> str:
-    if value not in allowed:
-        raise ValueError(f"{name}.{key} must be one of {', '.join(map(str, allowed))}; got {value!r}")
-    return value
-
-
-def positive_int(name: str, key: str, value, allow_none: bool = False) -> int | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        extra = " or null" if allow_none else ""
-        raise ValueError(f"{name}.{key} must be a positive integer{extra}; got {value!r}")
-    return int(value)
-
-
-def positive_float(name: str, key: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or not math.isfinite(value):
-        raise ValueError(f"{name}.{key} must be a positive number; got {value!r}")
-    return float(value)
-
-
-def seed_value(name: str, seed) -> int | None:
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise ValueError(f"{name}.seed must be an integer or null; got {seed!r}")
-    return seed
-
-
 def check_maps(name: str, inputs: torch.Tensor, attributions: torch.Tensor) -> torch.Tensor:
     """Attributions as float on the inputs' device, checked against the inputs' batch and spatial size."""
     if inputs.dim() != 4:
@@ -129,6 +105,12 @@ def check_masks(name: str, masks, inputs: torch.Tensor) -> torch.Tensor:
     if masks.shape != (inputs.shape[0], *inputs.shape[-2:]):
         raise ValueError(f"{name}: masks of shape {tuple(masks.shape)} do not match inputs of shape {tuple(inputs.shape)}")
     return masks.bool()
+
+
+@contextlib.contextmanager
+def no_progress(total: int, desc: str, unit: str = "it") -> Iterator[Callable[[int], None]]:
+    """The progress reporter used when the context brings none (``context["progress"]``): reports nothing."""
+    yield lambda n: None
 
 
 def predictions(model: nn.Module, inputs: torch.Tensor, chunk: int = 256) -> torch.Tensor:

@@ -60,11 +60,11 @@ import torch
 from torch import nn
 from torchvision.transforms.functional import gaussian_blur
 
-from harness import progress
-from metrics._common import (POOLINGS, check_maps, choice, normal, pool_channels, positive_float, positive_int,
-                             random_keys, sample_ids, seed_value, uniform, untouched)
+from methods.validation import check_choice, check_int, check_positive, check_seed
+from metrics._common import POOLINGS, check_maps, no_progress, normal, pool_channels, random_keys, sample_ids, uniform, untouched
 from metrics.result import MetricResult
 from metrics.road_imputation import NOISE_STD, noisy_linear_impute
+from metrics.types import Progress
 
 SUBSTRATES = ("mean", "zero", "blur", "noise", "road")
 SHARED_SUBSTRATES = ("mean", "zero")   # substrates that are one image for every sample
@@ -78,6 +78,8 @@ _TUNING: dict[tuple, tuple] = {}  # unfinished searches: (next size, best size, 
 
 
 class AblationCurve:
+    needs: tuple[str, ...] = ()
+
     """Deletion (``mode='deletion'``) or insertion (``mode='insertion'``) curves and their AUC."""
 
     def __init__(
@@ -102,23 +104,23 @@ class AblationCurve:
         name: str | None = None,
     ) -> None:
         self.name = name = name or mode
-        self.mode = choice(name, "mode", mode, ("deletion", "insertion"))
+        self.mode = check_choice(name, "mode", mode, ("deletion", "insertion"))
         if isinstance(steps, bool) or not isinstance(steps, (int, float)) or not 0 < steps <= 1:
             raise ValueError(f"{name}.steps must be in (0, 1] (the fraction of features changed per step); got {steps}")
         self.steps = float(steps)
-        self.substrate = choice(name, "substrate", substrate, SUBSTRATES)
-        self.granularity = choice(name, "granularity", granularity, GRANULARITIES)
-        self.patch_size = positive_int(name, "patch_size", patch_size)
-        self.n_segments = positive_int(name, "n_segments", n_segments)
-        self.compactness = positive_float(name, "compactness", compactness)
-        self.pooling = choice(name, "pooling", pooling, POOLINGS)
-        self.score = choice(name, "score", score, SCORES)
-        self.target = choice(name, "target", target, TARGETS)
-        self.order = choice(name, "order", order, ORDERS)
+        self.substrate = check_choice(name, "substrate", substrate, SUBSTRATES)
+        self.granularity = check_choice(name, "granularity", granularity, GRANULARITIES)
+        self.patch_size = check_int(name, "patch_size", patch_size)
+        self.n_segments = check_int(name, "n_segments", n_segments)
+        self.compactness = check_positive(name, "compactness", compactness)
+        self.pooling = check_choice(name, "pooling", pooling, POOLINGS)
+        self.score = check_choice(name, "score", score, SCORES)
+        self.target = check_choice(name, "target", target, TARGETS)
+        self.order = check_choice(name, "order", order, ORDERS)
         if not isinstance(abpc, bool):
             raise ValueError(f"{name}.abpc must be true or false; got {abpc!r}")
         self.abpc = abpc
-        self.blur_sigma = positive_float(name, "blur_sigma", blur_sigma)
+        self.blur_sigma = check_positive(name, "blur_sigma", blur_sigma)
         if isinstance(road_noise, bool) or not isinstance(road_noise, (int, float)) or road_noise < 0:
             raise ValueError(f"{name}.road_noise must be a number >= 0 (std on the [0, 1] pixel scale); got {road_noise!r}")
         self.road_noise = float(road_noise)
@@ -128,8 +130,8 @@ class AblationCurve:
                 raise ValueError(f"{name}.fractions must be a non-empty increasing list of values in [0, 1]; got {list(fractions)}")
             fractions = fr
         self.fractions = fractions
-        self.chunk_size = positive_int(name, "chunk_size", chunk_size, allow_none=True)
-        self.seed = seed_value(name, seed)
+        self.chunk_size = check_int(name, "chunk_size", chunk_size, allow_none=True)
+        self.seed = check_seed(name, seed)
 
     # -- features and their order ----------------------------------------------------------
     def feature_map(self, inputs: torch.Tensor, context: dict) -> tuple[torch.Tensor, torch.Tensor]:
@@ -253,9 +255,9 @@ class AblationCurve:
             budget = max(budget, torch.cuda.mem_get_info(inputs.device)[0] // 2)
         return max(1, budget // (inputs[0].numel() * inputs.element_size() * 16))
 
-    def _evaluate(self, model, total: int, build, read, key: tuple, cap: int, device) -> None:
-        """Call ``read(lo, hi, model(build(lo, hi)))`` over [0, total) in chunks (fixed or tuned), with a progress bar."""
-        with progress.counter(total, desc=self.name, unit="image") as tick:
+    def _evaluate(self, model, total: int, build, read, key: tuple, cap: int, device, progress: Progress) -> None:
+        """Call ``read(lo, hi, model(build(lo, hi)))`` over [0, total) in chunks (fixed or tuned), reporting progress."""
+        with progress(total, self.name, "image") as tick:
             def read_and_tick(lo: int, hi: int, out: torch.Tensor) -> None:
                 read(lo, hi, out)
                 tick(hi - lo)
@@ -323,6 +325,7 @@ class AblationCurve:
         maps = check_maps(self.name, inputs, attributions)
         n = inputs.shape[0]
         ids = sample_ids(n, context, inputs.device)
+        progress = context.get("progress") or no_progress
         inputs = inputs.detach()
         finite = torch.isfinite(maps).flatten(1).all(1).cpu()
         pooled = pool_channels(torch.nan_to_num(maps, nan=0.0, posinf=0.0, neginf=0.0), self.pooling)
@@ -337,12 +340,12 @@ class AblationCurve:
             out = {}
             for o in orders:
                 rank = self.ranks(pooled, fmap, n_feat, ids, o).unsqueeze(1)
-                c = self._curves(model, inputs, substrate, std, rank, counts, n_feat, cls, clean_value, ids)
+                c = self._curves(model, inputs, substrate, std, rank, counts, n_feat, cls, clean_value, ids, progress)
                 c[~finite] = math.nan
                 out[o] = c
         return out, x.cpu()
 
-    def _curves(self, model, inputs, substrate, std, rank, counts, n_feat, cls, clean_value, ids) -> torch.Tensor:
+    def _curves(self, model, inputs, substrate, std, rank, counts, n_feat, cls, clean_value, ids, progress: Progress) -> torch.Tensor:
         n, k1 = counts.shape
         counts = counts.to(rank.dtype)
         # (sample, step) pairs whose image differs from the clean input; the others reuse the clean pass.
@@ -387,7 +390,7 @@ class AblationCurve:
 
         n_params = sum(p.numel() for p in model.parameters())
         key = (type(model).__name__, n_params, shape, str(inputs.device), inputs.dtype, self.substrate == "road")
-        self._evaluate(model, len(pairs), build, read, key, self._cap(inputs), inputs.device)
+        self._evaluate(model, len(pairs), build, read, key, self._cap(inputs), inputs.device, progress)
         return values.view(n, k1).cpu()
 
     def _value(self, logits: torch.Tensor, cls: torch.Tensor) -> torch.Tensor:

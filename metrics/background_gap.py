@@ -19,25 +19,41 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from metrics._common import positive_int, predictions, untouched
+from methods.validation import check_int
+from metrics._common import predictions, untouched
 from metrics.result import MetricResult
+from metrics.types import BackgroundVariants
 
-NEEDED = ("same_class_background", "other_class_background", "only_foreground")
+SAME, OTHER = "same_class_background", "other_class_background"
+NEEDED = (SAME, OTHER, "only_foreground")
+
+
+def background_gap(correct_same: torch.Tensor, correct_other: torch.Tensor) -> torch.Tensor:
+    """Per-sample BG-gap: 1[correct on a same-class background] - 1[correct on an other-class one].
+
+    The one definition of the gap: its mean is the BG-gap of the metric and of the model
+    summary the harness logs beside it (``test_accuracy/bg_gap``).
+    """
+    return correct_same.float() - correct_other.float()
 
 
 class BackgroundGap:
-    needs = ("background_variants",)  # checked against the dataset before any work (harness.runner.prepare)
+    needs: tuple[str, ...] = ("background_variants",)  # checked against the dataset in pre-flight
     def __init__(self, split: str = "test", batch_size: int = 256) -> None:
         if split not in ("train", "test"):
             raise ValueError(f"background_gap.split must be one of train, test; got {split!r}")
         self.split = split
-        self.batch_size = positive_int("background_gap", "batch_size", batch_size)
+        self.batch_size = check_int("background_gap", "batch_size", batch_size)
+
+    def forward_passes_per_sample(self, shape: tuple[int, int, int]) -> int:
+        """Images per input through the model in one call (for the sweep's cost estimate): the inputs and their three background variants."""
+        return 1 + len(NEEDED)
 
     def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor | None = None, **context) -> MetricResult:
         dataset = context.get("dataset")
-        variants = getattr(dataset, "VARIANTS", ())
-        if dataset is None or not callable(getattr(dataset, "split", None)) or not all(v in variants for v in NEEDED):
-            raise ValueError(f"background_gap needs a dataset with background-swapped variants ({', '.join(NEEDED)}) in the context; got {type(dataset).__name__}")
+        if not isinstance(dataset, BackgroundVariants) or not all(v in dataset.VARIANTS for v in NEEDED):
+            raise ValueError(f"background_gap needs a dataset with background-swapped variants ({', '.join(NEEDED)}) "
+                             f"in the context; got {type(dataset).__name__}")
         n = inputs.shape[0]
         idx = context.get("indices")
         idx = torch.arange(n) if idx is None else torch.as_tensor(idx).long().cpu().reshape(-1)
@@ -51,7 +67,7 @@ class BackgroundGap:
         with untouched(model):
             correct = {v: predictions(model, s.images[idx].to(inputs), self.batch_size) == labels for v, s in splits.items()}
             correct["original"] = predictions(model, inputs.detach(), self.batch_size) == labels
-        scores = correct["same_class_background"].float() - correct["other_class_background"].float()
+        scores = background_gap(correct[SAME], correct[OTHER])
         extras = {"correct_same": correct["same_class_background"], "correct_other": correct["other_class_background"],
                   "correct_original": correct["original"], "correct_only_foreground": correct["only_foreground"]}
         return MetricResult(scores=scores.cpu(), higher_is_better=False, extras={k: v.float().cpu() for k, v in extras.items()})

@@ -36,7 +36,9 @@ import warnings
 import torch
 from torch import nn
 
-from metrics._common import check_maps, choice, untouched
+from methods.types import HasBaseline
+from methods.validation import check_choice, check_int
+from metrics._common import check_maps, untouched
 from metrics.result import MetricResult
 
 REFERENCES = ("auto", "baseline", "zero_output")
@@ -69,30 +71,36 @@ def bias_share(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) ->
 
 
 class Conservation:
+    needs: tuple[str, ...] = ()
+
     def __init__(self, reference: str = "auto", tolerance: float = 0.05, bias_share: bool = True, batch_size: int | None = None) -> None:
         name = "conservation"
-        self.reference = choice(name, "reference", reference, REFERENCES)
+        self.reference = check_choice(name, "reference", reference, REFERENCES)
         if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not tolerance >= 0:
             raise ValueError(f"{name}.tolerance must be a number >= 0 (relative error); got {tolerance!r}")
         if not isinstance(bias_share, bool):
             raise ValueError(f"{name}.bias_share must be true or false; got {bias_share!r}")
-        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
-            raise ValueError(f"{name}.batch_size must be a positive integer or null; got {batch_size!r}")
+        check_int(name, "batch_size", batch_size, allow_none=True)
         self.tolerance, self.with_bias, self.batch_size = float(tolerance), bias_share, batch_size
+
+    def forward_passes_per_sample(self, shape: tuple[int, int, int]) -> int:
+        """Images per input through the model in one call (for the sweep's cost estimate): f(x), f(baseline), and one forward-mode pass for the bias share."""
+        return 2 + int(self.with_bias)
 
     def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor, **context) -> MetricResult:
         maps = check_maps("conservation", inputs, attributions)
         inputs = inputs.detach()
         targets = torch.as_tensor(targets, device=inputs.device).long().reshape(-1)
         explainer = context.get("explainer")
-        has_baseline = explainer is not None and callable(getattr(explainer, "baseline", None))
+        has_baseline = isinstance(explainer, HasBaseline)
         if self.reference == "baseline" and not has_baseline:
             raise ValueError("conservation.reference=baseline needs an explainer with a .baseline(inputs) method in the context")
         use_baseline = self.reference == "baseline" or (self.reference == "auto" and has_baseline)
         # An explainer whose baseline() is None (LRP-style relevance) conserves f(x) itself: reference 0.
         base = explainer.baseline(inputs) if use_baseline else None
         if base is None and self.reference == "baseline":
-            raise ValueError(f"conservation.reference=baseline, but {type(explainer).__name__} has no baseline (it returned None); use reference=auto or zero_output")
+            raise ValueError(f"conservation.reference=baseline, but {type(explainer).__name__} has no baseline (it returned None); "
+                             "use reference=auto or zero_output")
         use_baseline = base is not None
         size = self.batch_size or inputs.shape[0]
         with untouched(model):

@@ -19,22 +19,29 @@ import math
 import torch
 from torch import nn
 
-from metrics._common import check_maps, choice, normal, positive_float, positive_int, sample_ids, seed_value, untouched
+from methods.validation import check_choice, check_int, check_positive, check_seed
+from metrics._common import check_maps, normal, sample_ids, untouched
 from metrics.result import MetricResult
 
 
 class Infidelity:
+    needs: tuple[str, ...] = ()
+
     def __init__(self, noise_std: float = 0.1, n_perturbations: int = 16, normalize: bool = False, score: str = "logit",
                  batch_size: int | None = 1024, seed: int | None = None) -> None:
         name = "infidelity"
-        self.noise_std = positive_float(name, "noise_std", noise_std)
-        self.n = positive_int(name, "n_perturbations", n_perturbations)
+        self.noise_std = check_positive(name, "noise_std", noise_std)
+        self.n = check_int(name, "n_perturbations", n_perturbations)
         if not isinstance(normalize, bool):
             raise ValueError(f"{name}.normalize must be true or false; got {normalize!r}")
         self.normalize = normalize
-        self.score = choice(name, "score", score, ("logit", "softmax"))
-        self.batch_size = positive_int(name, "batch_size", batch_size, allow_none=True)
-        self.seed = seed_value(name, seed)
+        self.score = check_choice(name, "score", score, ("logit", "softmax"))
+        self.batch_size = check_int(name, "batch_size", batch_size, allow_none=True)
+        self.seed = check_seed(name, seed)
+
+    def forward_passes_per_sample(self, shape: tuple[int, int, int]) -> int:
+        """Images per input through the model in one call (for the sweep's cost estimate): the clean input and each perturbed copy."""
+        return 1 + self.n
 
     def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor, **context) -> MetricResult:
         maps = check_maps("infidelity", inputs, attributions).double()

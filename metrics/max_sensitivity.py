@@ -25,19 +25,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from metrics._common import check_maps, choice, positive_float, positive_int, sample_ids, seed_value, uniform, untouched
+from methods.validation import check_choice, check_int, check_positive, check_seed
+from metrics._common import check_maps, sample_ids, uniform, untouched
 from metrics.result import MetricResult
 
 
 class MaxSensitivity:
+    needs: tuple[str, ...] = ()
+
     def __init__(self, radius: float = 0.02, n_samples: int = 10, perturbation: str = "uniform",
                  batch_size: int | None = None, seed: int | None = None) -> None:
         name = "max_sensitivity"
-        self.radius = positive_float(name, "radius", radius)
-        self.n_samples = positive_int(name, "n_samples", n_samples)
-        self.perturbation = choice(name, "perturbation", perturbation, ("uniform", "fgsm"))
-        self.batch_size = positive_int(name, "batch_size", batch_size, allow_none=True)
-        self.seed = seed_value(name, seed)
+        self.radius = check_positive(name, "radius", radius)
+        self.n_samples = check_int(name, "n_samples", n_samples)
+        self.perturbation = check_choice(name, "perturbation", perturbation, ("uniform", "fgsm"))
+        self.batch_size = check_int(name, "batch_size", batch_size, allow_none=True)
+        self.seed = check_seed(name, seed)
 
     def perturbed(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         """(n_samples, N, C, H, W) perturbed inputs."""
@@ -56,6 +59,10 @@ class MaxSensitivity:
                 x = (x + (r / s) * grad.sign()).detach()
                 out.append(x)
         return torch.stack(out)
+
+    def forward_passes_per_sample(self, shape: tuple[int, int, int]) -> int:
+        """Images per input through the model in one call (for the sweep's cost estimate): one explanation of each perturbed copy, counted as one pass each."""
+        return self.n_samples
 
     def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor, **context) -> MetricResult:
         explainer = context.get("explainer")

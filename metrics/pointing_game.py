@@ -17,17 +17,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from metrics._common import POOLINGS, check_maps, check_masks, choice, pool_channels
+from methods.validation import check_choice
+from metrics._common import POOLINGS, check_maps, check_masks, pool_channels
 from metrics.result import MetricResult
 
 
 class PointingGame:
-    needs = ("masks",)  # checked against the dataset before any work (harness.runner.prepare)
+    needs: tuple[str, ...] = ("masks",)  # checked against the dataset in pre-flight
     def __init__(self, pooling: str = "sum", tolerance: int = 0) -> None:
-        self.pooling = choice("pointing_game", "pooling", pooling, POOLINGS)
+        self.pooling = check_choice("pointing_game", "pooling", pooling, POOLINGS)
         if isinstance(tolerance, bool) or not isinstance(tolerance, int) or tolerance < 0:
             raise ValueError(f"pointing_game.tolerance must be an integer >= 0 (pixels); got {tolerance!r}")
         self.tolerance = tolerance
+
+    def forward_passes_per_sample(self, shape: tuple[int, int, int]) -> int:
+        """Images per input through the model in one call (for the sweep's cost estimate): none, it reads the maps and masks only."""
+        return 0
 
     def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor, **context) -> MetricResult:
         pooled = pool_channels(check_maps("pointing_game", inputs, attributions), self.pooling)

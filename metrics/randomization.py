@@ -38,7 +38,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from metrics._common import POOLINGS, check_maps, choice, pool_channels, positive_int, seed_value
+from methods.validation import check_choice, check_int, check_seed
+from metrics._common import POOLINGS, check_maps, pool_channels
 from metrics.result import MetricResult
 
 SIMILARITIES = ("spearman_abs", "spearman", "ssim")
@@ -85,16 +86,18 @@ def batch_ssim(a: torch.Tensor, b: torch.Tensor, win_size: int = 7) -> torch.Ten
 
 
 class Randomization:
+    needs: tuple[str, ...] = ()
+
     def __init__(self, similarity: str = "spearman_abs", pooling: str = "sum", cascade: bool = True,
                  max_layers: int | None = None, seed: int | None = None) -> None:
         name = "randomization"
-        self.similarity = choice(name, "similarity", similarity, SIMILARITIES)
-        self.pooling = choice(name, "pooling", pooling, POOLINGS)
+        self.similarity = check_choice(name, "similarity", similarity, SIMILARITIES)
+        self.pooling = check_choice(name, "pooling", pooling, POOLINGS)
         if not isinstance(cascade, bool):
             raise ValueError(f"{name}.cascade must be true or false; got {cascade!r}")
         self.cascade = cascade
-        self.max_layers = positive_int(name, "max_layers", max_layers, allow_none=True)
-        self.seed = seed_value(name, seed)
+        self.max_layers = check_int(name, "max_layers", max_layers, allow_none=True)
+        self.seed = check_seed(name, seed)
 
     @staticmethod
     def layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -108,6 +111,12 @@ class Randomization:
                 if not s > 0:
                     s = max(float(p.abs().mean()), 0.01)
                 p.copy_((torch.randn(p.shape, generator=gen, dtype=torch.float64) * s).to(p))
+
+    def forward_passes_per_sample(self, shape: tuple[int, int, int]) -> int:
+        """Images per input through the model in one call (for the sweep's cost estimate): one re-explanation
+        per randomised layer, counted as one pass each; the layer count is ``max_layers`` (the model is not
+        built yet; without a cap counted as 1)."""
+        return self.max_layers or 1
 
     def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor, **context) -> MetricResult:
         explainer = context.get("explainer")

@@ -16,14 +16,19 @@ import math
 import torch
 from torch import nn
 
-from metrics._common import check_maps, check_masks, choice
+from methods.validation import check_choice
+from metrics._common import check_maps, check_masks
 from metrics.result import MetricResult
 
 
 class RelevanceMass:
-    needs = ("masks",)  # checked against the dataset before any work (harness.runner.prepare)
+    needs: tuple[str, ...] = ("masks",)  # checked against the dataset in pre-flight
     def __init__(self, variant: str = "signed") -> None:
-        self.variant = choice("relevance_mass", "variant", variant, ("signed", "absolute"))
+        self.variant = check_choice("relevance_mass", "variant", variant, ("signed", "absolute"))
+
+    def forward_passes_per_sample(self, shape: tuple[int, int, int]) -> int:
+        """Images per input through the model in one call (for the sweep's cost estimate): none, it reads the maps and masks only."""
+        return 0
 
     def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor, **context) -> MetricResult:
         maps = check_maps("relevance_mass", inputs, attributions).double()

@@ -15,15 +15,20 @@ import math
 import torch
 from torch import nn
 
-from metrics._common import POOLINGS, check_maps, check_masks, choice, pool_channels, sample_ids, seed_value, uniform
+from methods.validation import check_choice, check_seed
+from metrics._common import POOLINGS, check_maps, check_masks, pool_channels, sample_ids, uniform
 from metrics.result import MetricResult
 
 
 class RelevanceRank:
-    needs = ("masks",)  # checked against the dataset before any work (harness.runner.prepare)
+    needs: tuple[str, ...] = ("masks",)  # checked against the dataset in pre-flight
     def __init__(self, pooling: str = "sum", seed: int | None = None) -> None:
-        self.pooling = choice("relevance_rank", "pooling", pooling, POOLINGS)
-        self.seed = seed_value("relevance_rank", seed)
+        self.pooling = check_choice("relevance_rank", "pooling", pooling, POOLINGS)
+        self.seed = check_seed("relevance_rank", seed)
+
+    def forward_passes_per_sample(self, shape: tuple[int, int, int]) -> int:
+        """Images per input through the model in one call (for the sweep's cost estimate): none, it reads the maps and masks only."""
+        return 0
 
     def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor, **context) -> MetricResult:
         flat = pool_channels(check_maps("relevance_rank", inputs, attributions), self.pooling).flatten(1).double()

@@ -21,7 +21,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from metrics._common import POOLINGS, choice, positive_int, seed_value
+from methods.validation import check_choice, check_int, check_seed
+from metrics._common import POOLINGS
 from metrics.ablation import AblationCurve
 from metrics.result import MetricResult
 from metrics.road_imputation import NOISE_STD
@@ -30,6 +31,8 @@ DEFAULT_PERCENTAGES = (10, 20, 30, 40, 50, 70, 90)
 
 
 class ROAD:
+    needs: tuple[str, ...] = ()
+
     def __init__(self, percentages=DEFAULT_PERCENTAGES, order: str = "morf", score: str = "correct", target: str = "label",
                  pooling: str = "sum", noise: float = NOISE_STD, chunk_size: int | None = None, seed: int | None = None) -> None:
         name = "road"
@@ -42,13 +45,18 @@ class ROAD:
         if isinstance(noise, bool) or not isinstance(noise, (int, float)) or noise < 0:
             raise ValueError(f"road.noise must be a number >= 0 (std on the [0, 1] pixel scale); got {noise!r}")
         self.percentages = pct
-        self.order = choice(name, "order", order, ("morf", "lerf"))
+        self.order = check_choice(name, "order", order, ("morf", "lerf"))
         self.engine = AblationCurve(
             mode="deletion", substrate="road", granularity="pixel", fractions=[p / 100 for p in pct],
-            score=choice(name, "score", score, ("correct", "softmax", "logit")),
-            target=choice(name, "target", target, ("label", "predicted", "explained")),
-            pooling=choice(name, "pooling", pooling, POOLINGS), road_noise=float(noise),
-            chunk_size=positive_int(name, "chunk_size", chunk_size, allow_none=True), seed=seed_value(name, seed), name=name)
+            score=check_choice(name, "score", score, ("correct", "softmax", "logit")),
+            target=check_choice(name, "target", target, ("label", "predicted", "explained")),
+            pooling=check_choice(name, "pooling", pooling, POOLINGS), road_noise=float(noise),
+            chunk_size=check_int(name, "chunk_size", chunk_size, allow_none=True), seed=check_seed(name, seed), name=name)
+
+    def forward_passes_per_sample(self, shape: tuple[int, int, int]) -> int:
+        """Images per input through the model in one call (for the sweep's cost estimate): one imputed image
+        per percentage, in both orders, and the clean input."""
+        return 2 * len(self.percentages) + 1
 
     def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor, **context) -> MetricResult:
         curves, x = self.engine.curves(model, inputs, targets, attributions, ["morf", "lerf"], **context)

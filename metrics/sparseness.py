@@ -15,13 +15,20 @@ import math
 import torch
 from torch import nn
 
-from metrics._common import check_maps, choice
+from methods.validation import check_choice
+from metrics._common import check_maps
 from metrics.result import MetricResult
 
 
 class Sparseness:
+    needs: tuple[str, ...] = ()
+
     def __init__(self, pooling: str = "none") -> None:
-        self.pooling = choice("sparseness", "pooling", pooling, ("none", "abs_sum", "abs_max"))
+        self.pooling = check_choice("sparseness", "pooling", pooling, ("none", "abs_sum", "abs_max"))
+
+    def forward_passes_per_sample(self, shape: tuple[int, int, int]) -> int:
+        """Images per input through the model in one call (for the sweep's cost estimate): none, it reads the maps and masks only."""
+        return 0
 
     def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor, **context) -> MetricResult:
         maps = check_maps("sparseness", inputs, attributions).double().abs()

@@ -21,7 +21,7 @@ import torchvision
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.small_cnn import SmallCNN  # noqa: E402
+from harness.models import SmallCNN  # noqa: E402
 from methods.cam import CAM, GradCAM, GradCAMpp, find_target_layer  # noqa: E402
 from methods.controls import Random, Sobel  # noqa: E402
 from methods.gradient import Gradient, GradientXInput, Sensitivity  # noqa: E402
@@ -48,9 +48,9 @@ def build_model(name: str) -> torch.nn.Module:
 def cases(model, x, t, quick: bool):
     """(name, ours, reference or None) with equal settings on both sides."""
     import captum.attr as ca
+    from zennit.canonizers import SequentialMergeBatchNorm
     from zennit.composites import EpsilonPlus
     from zennit.torchvision import ResNetCanonizer
-    from zennit.canonizers import SequentialMergeBatchNorm
 
     n = x.shape[0]
     steps, samples, draws, masks = (16, 128, 8, 256) if quick else (50, 512, 50, 2000)

@@ -40,9 +40,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.mlp import MLP  # noqa: E402
-from harness.small_cnn import SmallCNN  # noqa: E402
-from harness.spurious_shapes import SpuriousShapes  # noqa: E402
+from harness.datasets import SpuriousShapes  # noqa: E402
+from harness.models import (
+    MLP,  # noqa: E402
+    SmallCNN,  # noqa: E402
+)
 from metrics import ablation  # noqa: E402
 from metrics.deletion import Deletion  # noqa: E402
 from metrics.insertion import Insertion  # noqa: E402

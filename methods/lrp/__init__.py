@@ -23,16 +23,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from methods._autograd import check_batch, check_batch_size, frozen
+from methods._autograd import check_batch
 from methods._hooks import rewritten_outputs
+from methods.layer_types import ACTIVATION, AVERAGE_POOLING, BATCH_NORM, CONVOLUTION, LINEAR
 from methods.lrp.canonizers import ResidualSplit, merged_batchnorm
-from methods.lrp.composites import COMPOSITES, CONV, make_composite
+from methods.lrp.composites import COMPOSITES, make_composite
 from methods.lrp.rules import Norm
+from methods.model_state import frozen
+from methods.validation import check_int
 
-POOLS = (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)
-PASS = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.Softplus, nn.ReLU6,
-        nn.modules.batchnorm._BatchNorm)
-
+PASS_THROUGH = (*ACTIVATION, *BATCH_NORM)  # relevance passes through unchanged (BatchNorm: when not folded)
 
 class _Layer:
     """A conv/dense/pooling layer as the rules see it: (folded) parameters and a functional form."""
@@ -57,9 +57,9 @@ class _Layer:
         return self.params[1]
 
     def __call__(self, x, weight, bias):
-        if isinstance(self.module, nn.Linear):
+        if isinstance(self.module, LINEAR):
             return F.linear(x, weight, bias)
-        if isinstance(self.module, CONV):
+        if isinstance(self.module, CONVOLUTION):
             return self.module._conv_forward(x, weight, bias)
         return self.module(x)
 
@@ -109,7 +109,7 @@ class LRP:
                 raise ValueError(f"lrp.{key} must be a number >= 0; got {value!r}")
         if not (isinstance(alpha, (int, float)) and isinstance(beta, (int, float)) and beta >= 0 and abs(alpha - beta - 1) < 1e-9):
             raise ValueError(f"lrp.alpha and lrp.beta must satisfy alpha - beta = 1, beta >= 0; got alpha={alpha!r}, beta={beta!r}")
-        check_batch_size("lrp.batch_size", batch_size)
+        check_int("lrp", "batch_size", batch_size, allow_none=True)
         low = torch.as_tensor(low, dtype=torch.float32)
         high = torch.as_tensor(high, dtype=torch.float32)
         if low.dim() == 1:  # per-channel bounds from YAML lists
@@ -131,22 +131,26 @@ class LRP:
 
         def rewrite(module, args, output):
             source = args[0]
-            if isinstance(module, PASS):
+            if isinstance(module, PASS_THROUGH):
                 if isinstance(module, nn.modules.batchnorm._BatchNorm) and self.canonize and id(source) in produced:
                     produced[id(source)][1].bn = module
                 return _Pass.apply(source, output)
             layer = _Layer(module)
-            rule = Norm(self.stabilizer) if isinstance(module, POOLS) else self.composite.rule(module, source is x)
+            rule = Norm(self.stabilizer) if isinstance(module, AVERAGE_POOLING) else self.composite.rule(module, source is x)
             out = _Relevance.apply(source, output, layer, rule)
             produced[id(out)] = (out, layer)
             return out
 
-        modules = [m for m in model.modules() if isinstance(m, (nn.Linear, *CONV, *POOLS, *PASS))]
+        modules = [m for m in model.modules() if isinstance(m, (*LINEAR, *CONVOLUTION, *AVERAGE_POOLING, *PASS_THROUGH))]
         with torch.enable_grad(), rewritten_outputs(modules, rewrite), ResidualSplit(self.stabilizer):
             logits = model(x)
         onehot = torch.zeros_like(logits).scatter_(1, targets.view(-1, 1), 1.0)
         (relevance,) = torch.autograd.grad(logits, x, onehot * logits.detach())
         return relevance
+
+    def forward_passes_per_sample(self, shape: tuple[int, int, int]) -> int:
+        """Images per input through the model (for the sweep's cost estimate): one forward pass and one relevance backward pass."""
+        return 1
 
     def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         targets = check_batch(inputs, targets)

@@ -28,9 +28,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from methods.layer_types import CONVOLUTION
 from methods.lrp.rules import AlphaBeta, Epsilon, Flat, Gamma, Rule, ZBox, ZPlus
-
-CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
 @dataclass
@@ -41,7 +40,7 @@ class Composite:
     first_conv_only: bool = False
 
     def rule(self, module: nn.Module, is_first: bool) -> Rule:
-        is_conv = isinstance(module, CONV)
+        is_conv = isinstance(module, CONVOLUTION)
         if is_first and self.first is not None and (is_conv or not self.first_conv_only):
             return self.first
         return self.conv if is_conv else self.dense

@@ -1,0 +1,117 @@
+"""Cache keys and the run identity: the one place that says what determines a stored result.
+
+Every key is 16 hex digits of a SHA-256 of canonical JSON (:func:`content_key`) of
+exactly what determines the entry, including the source code of the classes that
+compute it (:func:`target_fingerprint`), so editing a generator, a network or an
+explainer invalidates what it made. Keys chain: the attribution key contains the
+model key, which contains the dataset config, so a new dataset invalidates its
+models and their attributions.
+
+* :func:`split_key`: a generated dataset split (dataset config, seed, split, generator code);
+* :func:`model_key`: trained weights (network, training and dataset configs, weights
+  source, seed, :data:`TRAINING_VERSION`, network and dataset code); a checkpoint's key
+  is ``file:<path>``;
+* :func:`attribution_key`: an explainer's maps (model key, dataset, method config and
+  code, eval settings, seed, device type, :data:`ATTRIBUTION_VERSION`);
+* :func:`config_hash`: a run's identity (tag ``harness.config_hash``; a resumed sweep
+  skips a job whose hash has a FINISHED run): the config without where results are
+  stored or how they are shown (:data:`NOT_RESULTS`).
+"""
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+
+from harness.build import plain
+from harness.models.weights import published_file, weights_source
+
+TRAINING_VERSION = 2     # bump when harness.training changes how a model is trained
+ATTRIBUTION_VERSION = 1  # bump when the runner changes how attributions are computed
+# Config nodes that say where and how results are stored or shown, not what they are.
+NOT_RESULTS = ("paths", "tracking", "cache", "sweep", "hydra")
+
+
+def content_key(identity: Any) -> str:
+    """16 hex digits of the SHA-256 of ``identity`` as canonical JSON (sorted keys)."""
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def code_fingerprint(obj: Any) -> str:
+    """A hash of the source file that defines ``obj``'s class (or ``obj`` itself if it is a class/function).
+
+    Part of a key where the entry is computed by that code (a dataset generator, an
+    explainer): editing the code then invalidates the entries it made.
+    """
+    target = obj if inspect.isclass(obj) or inspect.isfunction(obj) else type(obj)
+    try:
+        source = Path(inspect.getsourcefile(target) or "").read_bytes()
+    except (TypeError, OSError):
+        return f"{target.__module__}.{target.__qualname__}"
+    return hashlib.sha256(source).hexdigest()[:16]
+
+
+def target_fingerprint(node: Any) -> str:
+    """:func:`code_fingerprint` of the class or function a config node's ``_target_`` names."""
+    target = str(node.get("_target_", "")) if isinstance(node, DictConfig | dict) else ""
+    if not target:
+        return ""
+    try:
+        from hydra.utils import get_object
+
+        return code_fingerprint(get_object(target))
+    except Exception:  # not importable here: the name still identifies it
+        return target
+
+
+def split_key(dataset_cfg: DictConfig, seed: int, split: str) -> str:
+    """Key of a generated dataset split."""
+    return content_key({"dataset": plain(dataset_cfg), "seed": seed, "split": split, "code": target_fingerprint(dataset_cfg)})
+
+
+def model_key(model_cfg: DictConfig, dataset_cfg: DictConfig, seed: int) -> str:
+    """Key of a model's weights: ``file:<path>`` for a checkpoint, else a hash of everything that determines them."""
+    source = weights_source(model_cfg)
+    if source is not None and source != "DEFAULT":
+        return f"file:{Path(source).expanduser()}"
+    identity = {
+        "network": plain(model_cfg.network),
+        "training": plain(model_cfg.training),
+        "weights": None if source is None else f"DEFAULT:{published_file(str(model_cfg.network.architecture)).name}",
+        "dataset": plain(dataset_cfg),
+        "seed": seed,
+        "version": TRAINING_VERSION,
+        "code": [target_fingerprint(model_cfg.network), target_fingerprint(dataset_cfg)],
+    }
+    return content_key(identity)
+
+
+def attribution_key(cfg: DictConfig, model: str, device: torch.device) -> str:
+    """Key of the attributions of run ``cfg`` on the model whose key is ``model``.
+
+    A checkpoint's identity is its path with its size and modification time, so
+    overwriting the file invalidates the maps computed from it.
+    """
+    if model.startswith("file:"):
+        stat = Path(model[5:]).stat()
+        model += f":{stat.st_size}:{stat.st_mtime_ns}"
+    return content_key({
+        "model": model, "dataset": plain(cfg.dataset), "dataset_code": target_fingerprint(cfg.dataset),
+        "method": plain(cfg.method), "method_code": target_fingerprint(cfg.method),
+        "eval": {k: cfg.eval[k] for k in ("n_samples", "batch_size", "target")}, "seed": cfg.seed,
+        "device": device.type, "version": ATTRIBUTION_VERSION,
+    })
+
+
+def config_hash(cfg: DictConfig) -> str:
+    """Hash of exactly what determines a run's results (the tag ``harness.config_hash``; resume matches on it).
+
+    Leaves out where things are stored and how they are shown (:data:`NOT_RESULTS`:
+    paths, tracking URI/experiment/run name, heat-map count, cache and sweep settings).
+    """
+    return content_key({k: v for k, v in plain(cfg).items() if k not in NOT_RESULTS})

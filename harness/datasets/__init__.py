@@ -1,0 +1,21 @@
+"""Datasets: what a ``conf/dataset/*.yaml`` instantiates into, and the generators behind them.
+
+Public names:
+
+* the contract: :class:`Dataset` (a ``typing.Protocol``), its base class :class:`ImageDataset`
+  and the split it returns, :class:`ImageSplit`;
+* datasets (each a ``dataset._target_``): :class:`SpuriousShapes` (shapes on textured
+  backgrounds with a tunable spurious correlation), :class:`DecoyShapes` (a Decoy-MNIST-style
+  corner patch), :class:`Photos` (scikit-image's photographs), :class:`ImageFolder` (a user's
+  class folders), :class:`CIFAR10` and :class:`MNIST` (torchvision's files on disk).
+
+The modules ``shapes`` and ``textures`` are the drawing helpers the synthetic datasets share.
+"""
+from harness.datasets.base import Dataset, ImageDataset, ImageSplit
+from harness.datasets.decoy import DecoyShapes
+from harness.datasets.image_folder import ImageFolder
+from harness.datasets.photos import Photos
+from harness.datasets.spurious_shapes import SpuriousShapes
+from harness.datasets.torchvision_sets import CIFAR10, MNIST
+
+__all__ = ["CIFAR10", "MNIST", "Dataset", "DecoyShapes", "ImageDataset", "ImageFolder", "ImageSplit", "Photos", "SpuriousShapes"]

@@ -1,0 +1,105 @@
+"""The dataset contract: what every ``conf/dataset/*.yaml`` instantiates into.
+
+A dataset object is cheap to build (it validates its settings and generates or reads
+nothing); ``split("train" | "test")`` returns an :class:`ImageSplit` of normalised
+images with labels and, where the dataset has them, exact foreground masks, group
+ids and masks of a planted spurious feature. ``mean`` and ``std`` are the
+normalisation statistics of the dataset config, so substrates such as "mean" or
+"black" know what those mean in input space.
+
+Groups follow Sagawa et al. (ICLR 2020, "Distributionally robust neural networks"):
+``groups[i]`` is the environment (e.g. background) of sample i, named by
+``group_names``; the group of sample i in the sense of worst-group accuracy is the
+pair (``labels[i]``, ``groups[i]``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import torch
+
+
+@dataclass
+class ImageSplit:
+    images: torch.Tensor                 # (N, C, H, W), normalised
+    labels: torch.Tensor                 # (N,) long
+    masks: torch.Tensor | None = None    # (N, 1, H, W) bool: the object (foreground)
+    groups: torch.Tensor | None = None   # (N,) long: e.g. the background environment
+    spurious_masks: torch.Tensor | None = None  # (N, 1, H, W) bool: a planted shortcut (e.g. a decoy patch)
+
+    def __len__(self) -> int:
+        return self.labels.shape[0]
+
+    def head(self, n: int) -> ImageSplit:
+        return self.select(slice(0, n))
+
+    def select(self, index) -> ImageSplit:
+        """The samples at ``index`` (a slice, an index tensor or a boolean mask), every field alike."""
+        pick = lambda t: None if t is None else t[index]  # noqa: E731
+        return ImageSplit(self.images[index], self.labels[index], pick(self.masks), pick(self.groups), pick(self.spurious_masks))
+
+
+@runtime_checkable
+class Dataset(Protocol):
+    """What the runner, training and metrics rely on in a dataset (``ImageDataset`` implements it)."""
+
+    num_classes: int
+    channels: int
+    image_size: int
+    class_names: list[str]
+    mean: torch.Tensor                  # (C,) normalisation statistics of the pixels in [0, 1]
+    std: torch.Tensor
+    group_names: list[str] | None       # names of the ``groups`` ids, or None without groups
+    has_masks: bool                     # splits carry exact foreground masks
+    VARIANTS: tuple[str, ...]           # "original" and any background-swapped test variants
+
+    def split(self, name: str, variant: str = "original") -> ImageSplit: ...
+
+    def split_size(self, name: str) -> int | None: ...
+
+    def denormalise(self, images: torch.Tensor) -> torch.Tensor: ...
+
+
+class ImageDataset:
+    """Base class of the :class:`Dataset` contract: subclasses set the attributes below and implement ``split``."""
+
+    num_classes: int
+    channels: int
+    image_size: int
+    class_names: list[str]
+    mean: torch.Tensor
+    std: torch.Tensor
+    group_names: list[str] | None = None   # names of the ``groups`` ids, where the dataset has groups
+    has_masks: bool = False                 # splits carry exact foreground masks (metrics may need them)
+    SPLITS = ("train", "test")
+    VARIANTS: tuple[str, ...] = ("original",)
+
+    def split(self, name: str, variant: str = "original") -> ImageSplit:
+        """``variant`` names a background-swapped version where the dataset has them (see SpuriousShapes)."""
+        raise NotImplementedError
+
+    def split_size(self, name: str) -> int | None:
+        """Images in split ``name`` when known without reading or generating any (for the cost estimate); None if not."""
+        return None
+
+    def check_split(self, name: str, variant: str = "original") -> None:
+        if name not in self.SPLITS:
+            raise ValueError(f"dataset split must be one of {', '.join(self.SPLITS)}; got {name!r}")
+        if variant not in self.VARIANTS:
+            raise ValueError(f"dataset variant must be one of {', '.join(self.VARIANTS)}; got {variant!r}")
+
+    def normalise(self, pixels: torch.Tensor) -> torch.Tensor:
+        return (pixels - self.mean.view(1, -1, 1, 1)) / self.std.view(1, -1, 1, 1)
+
+    def denormalise(self, images: torch.Tensor) -> torch.Tensor:
+        return images * self.std.view(1, -1, 1, 1).to(images) + self.mean.view(1, -1, 1, 1).to(images)
+
+    @staticmethod
+    def check_stats(name: str, mean, std, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
+        mean_t, std_t = torch.as_tensor(list(mean), dtype=torch.float32), torch.as_tensor(list(std), dtype=torch.float32)
+        if mean_t.numel() != channels or std_t.numel() != channels:
+            raise ValueError(f"{name}.mean and {name}.std need {channels} values (one per channel); got {len(mean_t)} and {len(std_t)}")
+        if bool((std_t <= 0).any()):
+            raise ValueError(f"{name}.std values must be positive; got {std_t.tolist()}")
+        return mean_t, std_t

@@ -1,0 +1,75 @@
+"""Decoy shapes: a Decoy-MNIST-style shortcut, a corner patch whose shade encodes the label.
+
+After Decoy-MNIST (Ross, Hughes & Doshi-Velez, IJCAI 2017, "Right for the right
+reasons"): each grey-level image shows a light shape (the label, as in
+:mod:`harness.datasets.shapes`) on a dark noisy background, plus a
+``patch_size`` x ``patch_size`` patch in a randomly chosen corner. The patch's shade
+is that of "shade class" g, ``shade(g) = 1 - 0.8 g / (k - 1)`` (Ross et al. use
+255 - 25 y). In the training split g equals the label with probability
+``decoy_correlation`` (else another class, uniformly); in the test split (label, g)
+cycles through all pairs, so the shade is uninformative and the split balanced.
+
+``masks`` marks the shape (the object); ``spurious_masks`` marks the patch (the
+decoy); ``groups`` holds the shade class g (``group_names``: ``shade_of_<class>``).
+Test variants: ``label_shade`` (the patch shade encodes the label, as in training)
+and ``no_patch`` (the patch is not drawn; the background shows through).
+"""
+from __future__ import annotations
+
+import torch
+
+from harness.datasets.base import ImageDataset, ImageSplit
+from harness.datasets.shapes import SHAPES, check_shape_knobs, labels_and_groups, shape_masks
+
+
+class DecoyShapes(ImageDataset):
+    VARIANTS = ("original", "label_shade", "no_patch")
+    has_masks = True
+
+    def __init__(self, n_classes: int = 4, image_size: int = 28, n_train: int = 4000, n_test: int = 512,
+                 patch_size: int = 4, decoy_correlation: float = 1.0, foreground_contrast: float = 0.8,
+                 noise: float = 0.05, mean=(0.2,), std=(0.3,), seed: int | None = None) -> None:
+        name = "dataset"
+        check_shape_knobs(name, n_classes, n_train, n_test, foreground_contrast, noise)
+        if image_size < 16:
+            raise ValueError(f"{name}.image_size must be at least 16 pixels; got {image_size}")
+        if not 1 <= patch_size <= image_size // 4:
+            raise ValueError(f"{name}.patch_size must be between 1 and image_size / 4 = {image_size // 4} pixels; got {patch_size}")
+        if not 0.0 <= decoy_correlation <= 1.0:
+            raise ValueError(f"{name}.decoy_correlation must be in [0, 1]; got {decoy_correlation}")
+        self.num_classes, self.channels, self.image_size, self.patch_size = n_classes, 1, image_size, patch_size
+        self.class_names = list(SHAPES[:n_classes])
+        self.group_names = [f"shade_of_{c}" for c in self.class_names]
+        self.n = {"train": n_train, "test": n_test}
+        self.correlation, self.contrast, self.noise = decoy_correlation, foreground_contrast, noise
+        self.mean, self.std = self.check_stats(name, mean, std, 1)
+        self.seed = 0 if seed is None else int(seed)
+
+    def split_size(self, name: str) -> int | None:
+        return self.n[name]
+
+    def shade(self, g: torch.Tensor) -> torch.Tensor:
+        return 1 - 0.8 * g.float() / (self.num_classes - 1)
+
+    def split(self, name: str, variant: str = "original") -> ImageSplit:
+        self.check_split(name, variant)
+        base = (self.seed * 2 + self.SPLITS.index(name)) * 5 + 1000003
+        gen_labels, gen_fg, gen_patch, gen_noise = (torch.Generator().manual_seed(base + i) for i in range(4))
+        n, k, s, p = self.n[name], self.num_classes, self.image_size, self.patch_size
+        labels, shades = labels_and_groups(name, n, k, self.correlation, gen_labels)
+        if variant == "label_shade":
+            shades = labels
+        masks = shape_masks(labels, s, gen_fg)
+        brightness = self.contrast * (0.75 + 0.25 * torch.rand(n, 1, 1, 1, generator=gen_fg))
+        corner = torch.randint(4, (n,), generator=gen_patch)
+        top = torch.where(corner // 2 == 0, 1, s - p - 1)                      # one pixel in from the edges
+        left = torch.where(corner % 2 == 0, 1, s - p - 1)
+        coords = torch.arange(s)
+        inside_y = (coords.view(1, -1) >= top.view(-1, 1)) & (coords.view(1, -1) < (top + p).view(-1, 1))
+        inside_x = (coords.view(1, -1) >= left.view(-1, 1)) & (coords.view(1, -1) < (left + p).view(-1, 1))
+        patch = (inside_y.view(n, 1, s, 1) & inside_x.view(n, 1, 1, s)) & ~masks    # the shape stays on top
+        pixels = torch.where(masks, brightness, torch.zeros(()))
+        if variant != "no_patch":
+            pixels = torch.where(patch, self.shade(shades).view(n, 1, 1, 1), pixels)
+        pixels = (pixels + self.noise * torch.randn(pixels.shape, generator=gen_noise)).clamp(0, 1)
+        return ImageSplit(self.normalise(pixels), labels, masks, shades, spurious_masks=patch)

@@ -1,0 +1,149 @@
+"""A user's own images, one folder per class, with optional foreground masks in a parallel folder.
+
+Layout (the one ``torchvision.datasets.ImageFolder`` reads)::
+
+    root/train/<class>/<name>.<ext>   and   root/test/<class>/<name>.<ext>
+    or  root/<class>/<name>.<ext>     (split by a seeded draw: ``test_fraction`` of each class to test)
+
+Classes are the folder names, sorted. With ``masks_root`` set, the mask of
+``root/[split/]<class>/<name>.<ext>`` is ``masks_root/[split/]<class>/<name>.<any image ext>``:
+a grey image whose pixels above half brightness mark the object. Each image (and
+its mask alike) is centre-cropped to a square and resized to ``image_size``.
+
+Building the dataset lists the folders (cheap) and stops, in one line, when the
+root, a class or a mask is missing. Reading happens when a split is first asked
+for; an unreadable or truncated file stops the run with a one-line error naming the
+file, or, with ``on_error: skip``, is left out with a warning.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from harness.datasets.base import ImageDataset, ImageSplit
+
+EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+ON_ERROR = ("raise", "skip")
+log = logging.getLogger(__name__)
+
+
+class ImageFolder(ImageDataset):
+    def __init__(self, root: str | None = None, image_size: int = 64, channels: int = 3, masks_root: str | None = None,
+                 test_fraction: float = 0.2, on_error: str = "raise",
+                 mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), seed: int | None = None) -> None:
+        if root is None:
+            raise ValueError("dataset.root is required: the folder of class folders (root/<class>/<image>), e.g. dataset.root=~/pictures")
+        self.root = Path(str(root)).expanduser()
+        if not self.root.is_dir():
+            raise ValueError(f"dataset.root: no folder at {self.root}; give a folder of class folders (root/<class>/<image>)")
+        if channels not in (1, 3):
+            raise ValueError(f"dataset.channels must be 1 (grey) or 3 (RGB); got {channels}")
+        if not 8 <= image_size <= 1024:
+            raise ValueError(f"dataset.image_size must be between 8 and 1024 pixels; got {image_size}")
+        if on_error not in ON_ERROR:
+            raise ValueError(f"dataset.on_error must be one of {', '.join(ON_ERROR)}; got {on_error!r}")
+        self.masks_root = None if masks_root is None else Path(str(masks_root)).expanduser()
+        if self.masks_root is not None and not self.masks_root.is_dir():
+            raise ValueError(f"dataset.masks_root: no folder at {self.masks_root}; give the folder of masks parallel to dataset.root, or null")
+        self.channels, self.image_size, self.on_error = int(channels), int(image_size), on_error
+        self.has_masks = self.masks_root is not None
+        self.mean, self.std = self.check_stats("dataset", mean, std, self.channels)
+        self.seed = 0 if seed is None else int(seed)
+        presplit = (self.root / "train").is_dir() and (self.root / "test").is_dir()
+        self.class_names = self.classes(self.root / "train" if presplit else self.root)
+        self.num_classes = len(self.class_names)
+        if presplit:
+            self.files = {s: self.listing(self.root / s, Path(s)) for s in self.SPLITS}
+        else:
+            if not 0 < test_fraction < 1:
+                raise ValueError(f"dataset.test_fraction must be in (0, 1); got {test_fraction}")
+            self.files = self.seeded_split(self.listing(self.root, Path()), test_fraction)
+        for s, files in self.files.items():
+            if not files:
+                raise ValueError(f"dataset.root: no {s} images (extensions {', '.join(EXTENSIONS)}) under {self.root}")
+        self._cache: dict[str, ImageSplit] = {}
+
+    @staticmethod
+    def classes(folder: Path) -> list[str]:
+        names = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+        if not names:
+            raise ValueError(f"dataset.root: {folder} has no class folders; expected {folder}/<class>/<image>")
+        return names
+
+    def listing(self, folder: Path, relative: Path) -> list[tuple[Path, int, Path | None]]:
+        """(image file, class index, mask file or None) of every image under ``folder``, in sorted order."""
+        out = []
+        for label, name in enumerate(self.class_names):
+            class_dir = folder / name
+            if not class_dir.is_dir():
+                raise ValueError(f"dataset.root: class folder {class_dir} is missing (classes are {', '.join(self.class_names)})")
+            for path in sorted(p for p in class_dir.iterdir() if p.suffix.lower() in EXTENSIONS):
+                out.append((path, label, self.mask_of(relative / name, path)))
+        return out
+
+    def mask_of(self, relative: Path, image: Path) -> Path | None:
+        if self.masks_root is None:
+            return None
+        found = [p for p in (self.masks_root / relative).glob(image.stem + ".*") if p.suffix.lower() in EXTENSIONS]
+        if not found:
+            raise ValueError(f"dataset.masks_root: no mask for {image} (expected {self.masks_root / relative / image.stem}.png)")
+        return found[0]
+
+    def seeded_split(self, files, test_fraction: float) -> dict[str, list]:
+        gen = torch.Generator().manual_seed(self.seed)
+        out: dict[str, list] = {"train": [], "test": []}
+        for label in range(self.num_classes):
+            mine = [f for f in files if f[1] == label]
+            order = torch.randperm(len(mine), generator=gen).tolist()
+            n_test = round(len(mine) * test_fraction) if len(mine) > 1 else 0
+            out["test"] += [mine[i] for i in sorted(order[:n_test])]
+            out["train"] += [mine[i] for i in sorted(order[n_test:])]
+        return out
+
+    def load(self, path: Path, mode: str) -> torch.Tensor:
+        """The file as (C, S, S) floats in [0, 1], centre-cropped and resized; errors name the file."""
+        from PIL import Image, ImageFile
+
+        lenient, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False  # a truncated file is an error, whatever another library set
+        try:
+            with Image.open(path) as image:
+                image.load()
+                pixels = np.asarray(image.convert(mode), dtype=np.float32) / 255
+        except Exception as error:  # noqa: BLE001 - any decoder failure is a bad file
+            reason = " ".join(str(error).split()) or type(error).__name__
+            raise ValueError(f"dataset: cannot read image {path} ({reason}); fix or remove it, or set dataset.on_error=skip") from None
+        finally:
+            ImageFile.LOAD_TRUNCATED_IMAGES = lenient
+        tensor = torch.from_numpy(pixels).view(pixels.shape[0], pixels.shape[1], -1).permute(2, 0, 1)
+        side = min(tensor.shape[1:])
+        top, left = (tensor.shape[1] - side) // 2, (tensor.shape[2] - side) // 2
+        square = tensor[:, top:top + side, left:left + side][None]
+        return F.interpolate(square, size=(self.image_size,) * 2, mode="bilinear", antialias=True, align_corners=False)[0].clamp(0, 1)
+
+    def split(self, name: str, variant: str = "original") -> ImageSplit:
+        self.check_split(name, variant)
+        if name in self._cache:
+            return self._cache[name]
+        images, labels, masks = [], [], []
+        for path, label, mask_path in self.files[name]:
+            try:
+                image = self.load(path, "RGB" if self.channels == 3 else "L")
+                mask = None if mask_path is None else self.load(mask_path, "L") > 0.5
+            except ValueError as error:
+                if self.on_error == "raise":
+                    raise
+                log.warning("skipping: %s", error)
+                continue
+            images.append(image)
+            labels.append(label)
+            masks.append(mask)
+        if not images:
+            raise ValueError(f"dataset: every {name} image under {self.root} was unreadable and skipped")
+        split = ImageSplit(self.normalise(torch.stack(images)), torch.tensor(labels, dtype=torch.long),
+                           None if self.masks_root is None else torch.stack(masks))
+        self._cache[name] = split
+        return split

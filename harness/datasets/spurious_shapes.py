@@ -1,0 +1,118 @@
+"""Spurious shapes: a controlled spurious-correlation image benchmark with exact masks.
+
+Each image shows one foreground shape whose kind is the label (circle, square,
+triangle, cross, diamond, ring) drawn in a random light tint over a background texture
+("environment"). Environment e has its own texture (``backgrounds[e]``: natural
+scikit-image textures such as grass, gravel, brick, or procedural patterns; see
+:mod:`harness.datasets.textures`) and its own two colours. In the training
+split the environment equals the label with probability ``spurious_correlation``
+and is otherwise one of the other environments, uniformly; the test split is
+balanced: every (class, environment) group has the same number of images, listed
+in the order (class, environment) cycles, so any prefix of the split is balanced.
+
+This follows the design of Waterbirds (Sagawa et al. 2020) and BAM (Yang & Kim 2019):
+the background is a shortcut the model may or may not take, and the exact foreground
+mask tells how much attribution lands on the object. ``groups`` holds the environment,
+so the Waterbirds-style group of sample i is (``labels[i]``, ``groups[i]``).
+How hard the true signal is to read is set by ``foreground_contrast`` (the shape's
+colour is blended with the background by this weight) and ``noise``.
+
+Generation is batched in torch and seeded: the same settings and seed give the same bytes.
+"""
+from __future__ import annotations
+
+import torch
+
+from harness.datasets import textures
+from harness.datasets.base import ImageDataset, ImageSplit
+from harness.datasets.shapes import SHAPES, check_shape_knobs, labels_and_groups, shape_masks
+
+# Two colours (RGB in [0, 1]) per environment index; the texture comes from ``backgrounds``.
+PALETTE = torch.tensor([
+    [[0.15, 0.45, 0.15], [0.35, 0.70, 0.30]],   # green
+    [[0.45, 0.45, 0.45], [0.70, 0.70, 0.70]],   # grey
+    [[0.55, 0.35, 0.20], [0.80, 0.60, 0.40]],   # brick red
+    [[0.20, 0.30, 0.60], [0.45, 0.60, 0.85]],   # water blue
+    [[0.60, 0.20, 0.45], [0.85, 0.50, 0.70]],   # pink
+    [[0.55, 0.55, 0.15], [0.85, 0.85, 0.40]],   # sand
+])
+BACKGROUNDS = ("grass", "gravel", "brick", "waves", "diagonals", "grid")
+
+
+class SpuriousShapes(ImageDataset):
+    VARIANTS = ("original", "only_foreground", "only_background", "same_class_background", "other_class_background")
+    has_masks = True
+
+    def __init__(
+        self,
+        n_classes: int = 4,
+        image_size: int = 32,
+        n_train: int = 2000,
+        n_test: int = 512,
+        spurious_correlation: float = 0.9,
+        foreground_contrast: float = 0.6,
+        noise: float = 0.05,
+        backgrounds=BACKGROUNDS,
+        mean=(0.5, 0.5, 0.5),
+        std=(0.25, 0.25, 0.25),
+        seed: int | None = None,
+    ) -> None:
+        name = "dataset"
+        check_shape_knobs(name, n_classes, n_train, n_test, foreground_contrast, noise)
+        if not 16 <= image_size <= 512:
+            raise ValueError(f"{name}.image_size must be between 16 and 512 pixels; got {image_size}")
+        if not 0.0 <= spurious_correlation <= 1.0:
+            raise ValueError(f"{name}.spurious_correlation must be in [0, 1]; got {spurious_correlation}")
+        self.backgrounds = textures.check_names(backgrounds, f"{name}.backgrounds", n_classes)[:n_classes]
+        self.group_names = list(self.backgrounds)
+        self.num_classes, self.channels, self.image_size = n_classes, 3, image_size
+        self.class_names = list(SHAPES[:n_classes])
+        self.n = {"train": n_train, "test": n_test}
+        self.correlation, self.contrast, self.noise = spurious_correlation, foreground_contrast, noise
+        self.mean, self.std = self.check_stats(name, mean, std, 3)
+        self.seed = 0 if seed is None else int(seed)
+
+    def split_size(self, name: str) -> int | None:
+        return self.n[name]
+
+    def split(self, name: str, variant: str = "original") -> ImageSplit:
+        """A split, or a background-swapped variant of it with the same foregrounds (Xiao et al. 2021).
+
+        ``variant``: ``original``; ``only_foreground`` (the shape on the dataset-mean grey);
+        ``only_background`` (the texture alone; the mask still marks where the shape was);
+        ``same_class_background`` (environment = label); ``other_class_background``
+        (a seeded environment of another class). The foreground of sample i (shape,
+        position, colour) is the same in every variant.
+        """
+        self.check_split(name, variant)
+        base = (self.seed * 2 + self.SPLITS.index(name)) * 5
+        gen_labels, gen_fg, gen_bg, gen_noise, gen_swap = (torch.Generator().manual_seed(base + i) for i in range(5))
+        n, k = self.n[name], self.num_classes
+        labels, envs = labels_and_groups(name, n, k, self.correlation, gen_labels)
+        if variant == "same_class_background":
+            envs = labels
+        elif variant == "other_class_background":
+            envs = (labels + torch.randint(1, k, (n,), generator=gen_swap)) % k
+        masks, colour = self.shapes(labels, gen_fg)
+        background = self.textures(envs, gen_bg)
+        if variant == "only_foreground":
+            background = self.mean.view(1, 3, 1, 1).expand_as(background)
+        foreground = (1 - self.contrast) * background + self.contrast * colour
+        drawn = masks if variant != "only_background" else torch.zeros_like(masks)
+        pixels = torch.where(drawn, foreground, background)
+        pixels = (pixels + self.noise * torch.randn(pixels.shape, generator=gen_noise)).clamp(0, 1)
+        return ImageSplit(self.normalise(pixels), labels, masks, envs)
+
+    # -- drawing --------------------------------------------------------------------------
+    def shapes(self, labels: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Foreground masks (N, 1, S, S) of the labelled shapes and their random light colours (N, 3, 1, 1)."""
+        masks = shape_masks(labels, self.image_size, gen)
+        colour = 0.75 + 0.25 * torch.rand(len(labels), 3, 1, 1, generator=gen)   # light, randomly tinted: independent of the class
+        return masks, colour
+
+    def textures(self, envs: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """Background pixels (N, 3, S, S) in [0, 1] of the given environments."""
+        n = len(envs)
+        t = textures.draw(self.backgrounds, envs, self.image_size, gen)         # (N, 1, S, S) in [0, 1]
+        low, high = PALETTE[envs, 0].view(n, 3, 1, 1), PALETTE[envs, 1].view(n, 3, 1, 1)
+        return low + (high - low) * t

@@ -1,0 +1,129 @@
+"""CIFAR-10 (Krizhevsky 2009) and MNIST (LeCun et al. 1998), read from torchvision's on-disk layout.
+
+``root`` is the folder torchvision would use: CIFAR-10 lives in
+``<root>/cifar-10-batches-py/`` (the python pickle batches), MNIST in
+``<root>/MNIST/raw/`` (the uncompressed idx files). Building the dataset only checks
+that those files exist (cheap: no reading), so a run with ``download: false`` and
+absent files stops at once, in one line naming where the files are expected. With
+``download: true`` torchvision downloads (and verifies) them into ``root`` when the
+first split is read. ``n_train``/``n_test`` (null: all) take a seeded random subset of
+the training split and the first images of the test split. Normalisation statistics
+are the usual per-channel ones of each training set.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from harness.datasets.base import ImageDataset, ImageSplit
+
+
+class TorchvisionDataset(ImageDataset):
+    """Shared checks and subsetting; subclasses name their files and read them."""
+
+    NAME = ""
+
+    def __init__(self, root: str, download: bool, n_train: int | None, n_test: int | None, mean, std, seed: int | None) -> None:
+        self.root = Path(str(root)).expanduser()
+        self.download = bool(download)
+        for key, value in (("n_train", n_train), ("n_test", n_test)):
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"dataset.{key} must be a positive integer or null (all); got {value!r}")
+        self.n = {"train": n_train, "test": n_test}
+        self.mean, self.std = self.check_stats("dataset", mean, std, self.channels)
+        self.seed = 0 if seed is None else int(seed)
+        missing = [f for f in self.files() if not f.is_file()]
+        if missing and not self.download:
+            raise ValueError(f"dataset.root: {self.NAME} files not found under {self.folder()} (first missing: {missing[0].name}); "
+                             f"put torchvision's {self.NAME} files there, point dataset.root at them, or set dataset.download=true")
+        self._cache: dict[str, ImageSplit] = {}
+
+    def split_size(self, name: str) -> int | None:
+        return self.n[name]
+
+    def folder(self) -> Path:
+        raise NotImplementedError
+
+    def files(self) -> list[Path]:
+        raise NotImplementedError
+
+    def fetch(self) -> None:
+        raise NotImplementedError
+
+    def read(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pixels (N, C, H, W) in [0, 1] and labels (N,) of split ``name``."""
+        raise NotImplementedError
+
+    def split(self, name: str, variant: str = "original") -> ImageSplit:
+        self.check_split(name, variant)
+        if name not in self._cache:
+            if self.download and not all(f.is_file() for f in self.files()):
+                self.fetch()
+            pixels, labels = self.read(name)
+            n = self.n[name]
+            if n is not None and n < len(labels):
+                pick = torch.randperm(len(labels), generator=torch.Generator().manual_seed(self.seed))[:n] if name == "train" else torch.arange(n)
+                pixels, labels = pixels[pick], labels[pick]
+            self._cache[name] = ImageSplit(self.normalise(pixels), labels)
+        return self._cache[name]
+
+
+class CIFAR10(TorchvisionDataset):
+    NAME = "cifar10"
+
+    def __init__(self, root: str, download: bool = False, n_train: int | None = None, n_test: int | None = None,
+                 mean=(0.4914, 0.4822, 0.4465), std=(0.2470, 0.2435, 0.2616), seed: int | None = None) -> None:
+        from torchvision.datasets import CIFAR10 as Source
+        self.source = Source
+        self.num_classes, self.channels, self.image_size = 10, 3, 32
+        self.class_names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+        super().__init__(root, download, n_train, n_test, mean, std, seed)
+
+    def folder(self) -> Path:
+        return self.root / self.source.base_folder
+
+    def files(self) -> list[Path]:
+        return [self.folder() / name for name, _ in self.source.train_list + self.source.test_list]
+
+    def fetch(self) -> None:
+        self.source(str(self.root), train=True, download=True)
+
+    def read(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        batches = self.source.train_list if name == "train" else self.source.test_list
+        data, labels = [], []
+        for file_name, _ in batches:
+            with open(self.folder() / file_name, "rb") as f:
+                entry = pickle.load(f, encoding="latin1")
+            data.append(np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            labels += list(entry["labels"] if "labels" in entry else entry["fine_labels"])
+        return torch.from_numpy(np.concatenate(data)).float() / 255, torch.tensor(labels, dtype=torch.long)
+
+
+class MNIST(TorchvisionDataset):
+    NAME = "mnist"
+    FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"), "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+
+    def __init__(self, root: str, download: bool = False, n_train: int | None = None, n_test: int | None = None,
+                 mean=(0.1307,), std=(0.3081,), seed: int | None = None) -> None:
+        self.num_classes, self.channels, self.image_size = 10, 1, 28
+        self.class_names = [str(d) for d in range(10)]
+        super().__init__(root, download, n_train, n_test, mean, std, seed)
+
+    def folder(self) -> Path:
+        return self.root / "MNIST" / "raw"
+
+    def files(self) -> list[Path]:
+        return [self.folder() / f for pair in self.FILES.values() for f in pair]
+
+    def fetch(self) -> None:
+        from torchvision.datasets import MNIST as Source
+        Source(str(self.root), train=True, download=True)
+
+    def read(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        from torchvision.datasets.mnist import read_image_file, read_label_file
+        images, labels = (os.fspath(self.folder() / f) for f in self.FILES[name])
+        return read_image_file(images).unsqueeze(1).float() / 255, read_label_file(labels).long()

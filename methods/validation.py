@@ -1,0 +1,44 @@
+"""Argument checks shared by every explainer and metric: one line naming the key, the rule and the value.
+
+Each check returns the value it accepted, so a constructor reads
+``self.n_steps = check_int("integrated_gradients", "n_steps", n_steps)``. The owner
+is the config name (``integrated_gradients``), so the message points at the key a
+user would override (``method.n_steps`` / ``metric.deletion.steps``).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def check_int(owner: str, key: str, value: Any, minimum: int = 1, allow_none: bool = False) -> int | None:
+    """``{owner}.{key} must be an integer >= minimum [or null]``; bools are not integers."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        extra = " or null" if allow_none else ""
+        raise ValueError(f"{owner}.{key} must be an integer >= {minimum}{extra}; got {value!r}")
+    return int(value)
+
+
+def check_positive(owner: str, key: str, value: Any) -> float:
+    """``{owner}.{key} must be a positive number`` (finite, > 0)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or not math.isfinite(value):
+        raise ValueError(f"{owner}.{key} must be a positive number; got {value!r}")
+    return float(value)
+
+
+def check_choice(owner: str, key: str, value: T, allowed: tuple) -> T:
+    """``{owner}.{key} must be one of ...``."""
+    if value not in allowed:
+        raise ValueError(f"{owner}.{key} must be one of {', '.join(map(str, allowed))}; got {value!r}")
+    return value
+
+
+def check_seed(owner: str, seed: Any) -> int | None:
+    """``{owner}.seed must be an integer or null`` (null: the run's seed, filled in by the harness, else 0)."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ValueError(f"{owner}.seed must be an integer or null; got {seed!r}")
+    return seed

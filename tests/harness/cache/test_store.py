@@ -1,0 +1,137 @@
+"""The content-addressed cache: keys, atomic entries, cross-process locking, corrupt entries, the command."""
+import multiprocessing
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from harness.build import ConfigError
+from harness.cache import Store, content_key
+from harness.cache.maintenance import command, entries, parse_age
+
+
+def test_key_is_a_hash_of_the_content_independent_of_key_order():
+    assert content_key({"a": 1, "b": [1, 2]}) == content_key({"b": [1, 2], "a": 1})
+    assert content_key({"a": 1, "b": [1, 2]}) != content_key({"a": 1, "b": [2, 1]})
+    assert len(content_key({})) == 16 and int(content_key({}), 16) >= 0
+
+
+def test_fetch_computes_once_then_hits_and_leaves_no_temporary_files(tmp_path):
+    store, calls = Store(tmp_path, "attributions"), []
+    compute = lambda: calls.append(1) or torch.arange(6.0)  # noqa: E731
+    first, hit_first = store.fetch("k1", compute, about="six numbers")
+    second, hit_second = store.fetch("k1", compute)
+    assert (hit_first, hit_second) == (False, True) and len(calls) == 1
+    assert torch.equal(first, second)
+    assert sorted(p.name for p in (tmp_path / "attributions").iterdir()) == ["k1.json", "k1.lock", "k1.pt"]
+    assert entries(tmp_path)[0].about == "six numbers"
+
+
+def test_corrupt_entry_is_recomputed_and_replaced(tmp_path):
+    store = Store(tmp_path, "models")
+    store.fetch("k", lambda: torch.ones(100))
+    path = store.path("k")
+    path.write_bytes(path.read_bytes()[:50])  # truncated, as by a crash elsewhere
+    value, hit = store.fetch("k", lambda: torch.full((100,), 2.0))
+    assert not hit and torch.equal(value, torch.full((100,), 2.0))
+    assert torch.equal(store.fetch("k", lambda: torch.zeros(1))[0], torch.full((100,), 2.0))
+
+
+def _compute_slowly(root, log_path, out_path):
+    def compute():
+        with open(log_path, "a") as log:
+            log.write(f"{os.getpid()}\n")
+        time.sleep(1.0)
+        return torch.arange(1000.0)
+
+    value, hit = Store(root, "attributions").fetch("same", compute)
+    torch.save({"value": value, "hit": hit}, out_path)
+
+
+def test_two_processes_wanting_the_same_entry_compute_it_once(tmp_path):
+    context = multiprocessing.get_context("spawn")
+    log = tmp_path / "computed.log"
+    workers = [context.Process(target=_compute_slowly, args=(tmp_path / "cache", log, tmp_path / f"out{i}.pt")) for i in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+        assert worker.exitcode == 0
+    assert len(log.read_text().split()) == 1  # one computation; the other process waited and read it
+    outs = [torch.load(tmp_path / f"out{i}.pt") for i in range(2)]
+    assert sorted(o["hit"] for o in outs) == [False, True]
+    assert torch.equal(outs[0]["value"], outs[1]["value"])
+
+
+def test_waiting_longer_than_the_lock_timeout_fails_in_one_line(tmp_path):
+    holder, waiter = Store(tmp_path, "models"), Store(tmp_path, "models", lock_timeout_s=0.3)
+    with holder.lock("busy"):
+        with pytest.raises(TimeoutError) as info:
+            waiter.fetch("busy", lambda: torch.zeros(1))
+    message = str(info.value)
+    assert "\n" not in message and "cache.lock_timeout_s" in message and f"pid {os.getpid()}" in message
+    assert waiter.fetch("busy", lambda: torch.zeros(1))[1] is False  # lock released: computes now
+
+
+@pytest.mark.parametrize("text, seconds", [("30s", 30), ("15m", 900), ("2h", 7200), ("7d", 604800), ("1w", 604800), ("0.5d", 43200)])
+def test_ages_parse_to_seconds(text, seconds):
+    assert parse_age(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["7", "7x", "d", "-1d"])
+def test_bad_ages_are_one_line_errors(text):
+    with pytest.raises(ConfigError, match="--older-than must be a number with a unit"):
+        parse_age(text)
+
+
+def _cache_command(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "harness.cache", *args], capture_output=True, text=True, cwd=cwd, timeout=120,
+                          env=dict(os.environ, PYTHONPATH=os.getcwd()))
+
+
+def test_command_lists_and_prunes_by_last_use(tmp_path):
+    for kind in ("models", "attributions"):
+        Store(tmp_path, kind).fetch(f"{kind}1", lambda: torch.zeros(10), about=f"a {kind} entry")
+    old = Store(tmp_path, "models").path("models1")
+    os.utime(old, (time.time() - 10 * 86400,) * 2)  # last used ten days ago
+
+    listed = command(["list", "--dir", str(tmp_path)])
+    assert "a models entry" in listed and "2 entries" in listed
+    dry = command(["prune", "--older-than", "7d", "--dry-run", "--dir", str(tmp_path)])
+    assert "would delete models/models1" in dry and old.exists()
+    pruned = command(["prune", "--older-than", "7d", "--dir", str(tmp_path)])
+    assert "deleted 1 of 2 entries" in pruned
+    assert not old.exists() and Store(tmp_path, "attributions").path("attributions1").exists()
+
+
+def test_prune_removes_temporary_files_of_killed_writers_but_not_fresh_ones(tmp_path):
+    Store(tmp_path, "models").fetch("m", lambda: torch.zeros(1))
+    stale, fresh = tmp_path / "models" / ".m.abc.tmp", tmp_path / "models" / ".m.def.tmp"
+    stale.write_bytes(b"half an entry")
+    fresh.write_bytes(b"being written now")
+    os.utime(stale, (time.time() - 2 * 86400,) * 2)  # older than the 1d asked for
+    assert "removed 1 temporary files" in command(["prune", "--older-than", "1d", "--dir", str(tmp_path)])
+    assert not stale.exists() and fresh.exists() and Store(tmp_path, "models").path("m").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["prune"], "prune needs exactly one of --older-than AGE (e.g. 7d) or --all"),
+    (["prune", "--all", "--older-than", "1d"], "prune needs exactly one of"),
+    (["prune", "--older-than", "soon"], "--older-than must be a number with a unit"),
+    (["lst"], "argument action: invalid choice: 'lst'"),
+    (["list", "--kind", "weights"], "argument --kind: invalid choice: 'weights'"),
+    (["list", "--all"], "--older-than, --all and --dry-run belong to prune, not list"),
+])
+def test_command_bad_arguments_are_one_line_errors(args, message, tmp_path):
+    with pytest.raises(ConfigError) as info:
+        command([*args, "--dir", str(tmp_path)])
+    assert str(info.value).startswith(message) and "\n" not in str(info.value)
+
+
+def test_command_line_exits_2_with_the_one_line(tmp_path):
+    done = _cache_command("prune", "--older-than", "7", "--dir", str(tmp_path), cwd=os.getcwd())
+    assert done.returncode == 2
+    assert done.stderr == "error: --older-than must be a number with a unit s, m, h, d or w (e.g. 7d); got '7'\n"

@@ -1,0 +1,47 @@
+"""Every dataset config composes and builds through pre-flight; the new ones run end to end."""
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+import conf
+from harness.build import ConfigError
+from harness.preflight import check
+from harness.runner import run
+
+DATASETS = sorted(p.stem for p in (Path(conf.__file__).parent / "dataset").glob("*.yaml"))
+NEEDS_FILES = {
+    "photos": "metric spurious_background needs foreground masks, which dataset Photos does not have; leave it out (metric=[deletion,insertion])",
+    "image_folder": "dataset.root is required: the folder of class folders",
+    "cifar10": "dataset.root: cifar10 files not found under ",
+    "mnist": "dataset.root: mnist files not found under ",
+}
+
+
+def test_the_dataset_registry_holds_the_issue_datasets():
+    assert {"spurious_shapes", "decoy", "photos", "image_folder", "cifar10", "mnist"} <= set(DATASETS)
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_dataset_config_passes_preflight_or_names_what_it_needs(name, harness_home):
+    if name in NEEDS_FILES:
+        with pytest.raises(ConfigError) as info:
+            check([f"dataset={name}"])
+        assert NEEDS_FILES[name] in str(info.value) and "\n" not in str(info.value)
+    else:
+        check([f"dataset={name}"])
+
+
+@pytest.mark.slow
+def test_grey_decoy_data_runs_end_to_end_and_logs_the_decoy_accuracies(make_cfg):
+    outcome = run(make_cfg("dataset=decoy", "model=mlp", "model.network.hidden=[32]"))
+    metrics = MlflowClient().get_run(outcome.run_id).data.metrics
+    assert {"deletion", "test_accuracy/label_shade", "test_accuracy/no_patch", "worst_group_accuracy"} <= set(metrics)
+
+
+@pytest.mark.slow
+def test_photos_run_end_to_end(make_cfg):
+    cfg = make_cfg("dataset=photos", "dataset.image_size=32", "dataset.labels=photos", "model.training.epochs=1", "metric=[deletion,insertion]",
+                   "eval.n_samples=5", "tracking.heatmaps=5", tiny=False)
+    outcome = run(cfg)
+    assert len(outcome.results["deletion"].scores) == 5

@@ -1,0 +1,95 @@
+"""A user's folder of class folders: classes, masks, splits, and bad files named in one line."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from harness.datasets import ImageFolder
+
+
+def _write(path, pixels):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path)
+
+
+def _folder(tmp_path, n=5, size=20, with_masks=True):
+    """Class 'dark' images are 40 grey, class 'light' 200; each has a white square mask at a known place."""
+    root, masks = tmp_path / "images", tmp_path / "masks"
+    for cls, value in (("dark", 40), ("light", 200)):
+        for i in range(n):
+            _write(root / cls / f"img{i}.png", np.full((size, size, 3), value, dtype=np.uint8))
+            if with_masks:
+                mask = np.zeros((size, size), dtype=np.uint8)
+                mask[i: i + 5, 2:8] = 255
+                _write(masks / cls / f"img{i}.png", mask)
+    return root, masks
+
+
+def test_classes_labels_pixels_and_masks(tmp_path):
+    root, masks = _folder(tmp_path)
+    d = ImageFolder(root, image_size=20, masks_root=masks, test_fraction=0.4, mean=[0, 0, 0], std=[1, 1, 1])
+    assert d.class_names == ["dark", "light"] and d.num_classes == 2
+    train, test = d.split("train"), d.split("test")
+    assert len(train) == 6 and len(test) == 4 and sorted(test.labels.tolist()) == [0, 0, 1, 1]
+    for split in (train, test):
+        expected = torch.where(split.labels == 0, 40 / 255, 200 / 255).view(-1, 1, 1, 1)
+        assert torch.allclose(split.images, expected.expand_as(split.images), atol=1e-5)
+        assert split.masks.shape == (len(split), 1, 20, 20) and split.masks.flatten(1).sum(1).eq(30).all()
+    # the same seed draws the same split; the splits do not overlap
+    again = ImageFolder(root, image_size=20, masks_root=masks, test_fraction=0.4)
+    assert again.files == d.files
+    assert not {f[0] for f in d.files["train"]} & {f[0] for f in d.files["test"]}
+
+
+def test_presplit_folders_are_used_as_they_are(tmp_path):
+    for split, n in (("train", 3), ("test", 2)):
+        for cls in ("a", "b"):
+            for i in range(n):
+                _write(tmp_path / split / cls / f"{i}.jpg", np.zeros((8, 12, 3), dtype=np.uint8))
+    d = ImageFolder(tmp_path, image_size=8)
+    assert len(d.split("train")) == 6 and len(d.split("test")) == 4 and d.split("test").masks is None
+
+
+def test_unreadable_images_are_named_in_one_line_or_skipped(tmp_path):
+    for split in ("train", "test"):
+        for cls in ("a", "b"):
+            for i in range(3):
+                noise = np.random.default_rng(i).integers(0, 256, (16, 16, 3), dtype=np.uint8)  # incompressible
+                _write(tmp_path / split / cls / f"{i}.png", noise)
+    truncated = tmp_path / "test" / "b" / "1.png"
+    truncated.write_bytes(truncated.read_bytes()[:400])      # cut off mid-file, as after a failed copy
+    (tmp_path / "test" / "a" / "notes.png").write_text("not an image")
+    d = ImageFolder(tmp_path, image_size=8)                    # building reads nothing: cheap, no error yet
+    assert len(d.split("train")) == 6
+    with pytest.raises(ValueError) as info:
+        d.split("test")
+    message = str(info.value)
+    assert message.startswith("dataset: cannot read image ") and "\n" not in message
+    assert str(tmp_path / "test" / "a" / "notes.png") in message   # the first bad file in sorted order
+    assert "dataset.on_error=skip" in message
+    skipping = ImageFolder(tmp_path, image_size=8, on_error="skip")
+    assert skipping.split("test").labels.tolist() == [0, 0, 0, 1, 1]   # notes.png and the truncated 1.png left out
+
+
+def test_truncated_image_alone_is_named(tmp_path):
+    root, _ = _folder(tmp_path, with_masks=False)
+    bad = root / "light" / "img3.png"
+    _write(bad, np.random.default_rng(0).integers(0, 256, (20, 20, 3), dtype=np.uint8))
+    bad.write_bytes(bad.read_bytes()[:500])
+    d = ImageFolder(root, image_size=16, test_fraction=0.2)
+    with pytest.raises(ValueError, match="cannot read image .*img3.png"):
+        d.split("train"), d.split("test")
+
+
+@pytest.mark.parametrize("setup, kwargs, message", [
+    (lambda p: None, {"root": "/nonexistent/pics"}, "dataset.root: no folder at /nonexistent/pics"),
+    (lambda p: (p / "empty").mkdir(), {"root": "ROOT/empty"}, "has no class folders; expected"),
+    (lambda p: _folder(p, with_masks=False), {"root": "ROOT/images", "masks_root": "ROOT"}, "dataset.masks_root: no mask for"),
+    (lambda p: _folder(p), {"root": "ROOT/images", "on_error": "ignore"}, "dataset.on_error must be one of raise, skip; got 'ignore'"),
+])
+def test_bad_folders_fail_at_construction_in_one_line(tmp_path, setup, kwargs, message):
+    setup(tmp_path)
+    kwargs = {k: v.replace("ROOT", str(tmp_path)) if isinstance(v, str) else v for k, v in kwargs.items()}
+    with pytest.raises(ValueError) as info:
+        ImageFolder(**kwargs)
+    assert message in str(info.value) and "\n" not in str(info.value)
