@@ -52,7 +52,7 @@ class IntegratedGradients:
         method: str = "gausslegendre",
         baseline="zero",
         blur_sigma: float = 5.0,
-        internal_batch_size: int | None = None,
+        internal_batch_size: int | None = 512,
         seed: int | None = None,
     ) -> None:
         check_int("integrated_gradients", "n_steps", n_steps)

@@ -31,7 +31,7 @@ class SmoothGrad:
         variant: str = "mean",
         n_samples: int = 50,
         noise_level: float = 0.15,
-        batch_size: int | None = None,
+        batch_size: int | None = 512,
         seed: int | None = None,
     ) -> None:
         if explainer is not None and not callable(explainer):
