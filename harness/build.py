@@ -29,14 +29,12 @@ def one_line(error: BaseException) -> str:
 
 def missing_members(obj: Any, contract: type) -> list[str]:
     """The members of the ``typing.Protocol`` ``contract`` that ``obj`` lacks (empty when it conforms)."""
-    return [name for name in sorted(contract.__protocol_attrs__ if hasattr(contract, "__protocol_attrs__") else _protocol_attrs(contract))
-            if not hasattr(obj, name)]
+    members = getattr(contract, "__protocol_attrs__", None)  # Python >= 3.12
+    if members is None:
+        from typing import _get_protocol_attrs  # type: ignore[attr-defined]  # Python 3.10, 3.11
 
-
-def _protocol_attrs(contract: type) -> set[str]:  # Python < 3.12 keeps them private
-    from typing import _get_protocol_attrs  # type: ignore[attr-defined]
-
-    return set(_get_protocol_attrs(contract))
+        members = _get_protocol_attrs(contract)
+    return [name for name in sorted(members) if not hasattr(obj, name)]
 
 
 def build(node: DictConfig, where: str, seed: int | None = None, contract: type | None = None, **kwargs: Any) -> Any:

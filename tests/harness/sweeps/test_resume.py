@@ -100,6 +100,17 @@ def test_cost_of_a_deletion_job_is_its_curve_length_per_sample(make_cfg):
     assert job.warnings == []
 
 
+def test_the_cost_estimate_finds_exactly_what_a_run_cached(make_cfg):
+    """The estimate and the runner share harness.cache.keys: after a run, its model and attributions count as cached."""
+    cfg = make_cfg("metric=[deletion]", "metric.deletion.abpc=false", "seed=21")
+    before = cost.job_cost(cfg, prepare(cfg))
+    assert not before.model_cached and before.training > 0 and before.attribution == 8
+    run(cfg)
+    after = cost.job_cost(cfg, prepare(cfg))
+    assert after.model_cached and after.training == 0 and after.attribution == 0
+    assert (after.model_key, after.attribution_key) == (before.model_key, before.attribution_key)
+
+
 def test_sweep_estimate_counts_jobs_distinct_models_and_warns_about_pixelwise_deletion(harness_home, capsys):
     from tests.conftest import TINY
 
