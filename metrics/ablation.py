@@ -78,9 +78,60 @@ _TUNING: dict[tuple, tuple] = {}  # unfinished searches: (next size, best size, 
 
 
 class AblationCurve:
-    needs: tuple[str, ...] = ()
+    """Deletion (``mode='deletion'``) or insertion (``mode='insertion'``) curves and their AUC.
 
-    """Deletion (``mode='deletion'``) or insertion (``mode='insertion'``) curves and their AUC."""
+    The engine behind :class:`metrics.Deletion`, :class:`metrics.Insertion` and :class:`metrics.ROAD`:
+    features are changed in relevance order, step by step, and the model's score of the target class
+    is recorded after each step. ``scores`` is the trapezoid area under the ``order`` curve
+    (deletion-MoRF: lower is better; insertion-MoRF: higher is better; LeRF flips both); headline:
+    mean. The conventions are in the module docstring. ``needs`` is empty: any image dataset will do
+    (``target: label`` reads the labels the harness puts in the context).
+
+    Args:
+        mode (str): ``deletion`` (start from the image, replace changed features by the substrate) or
+            ``insertion`` (start from the substrate, restore changed features from the image). Required;
+            :class:`~metrics.Deletion` and :class:`~metrics.Insertion` set it.
+        steps (float, optional): Fraction of the features changed per step, in (0, 1]; not used when
+            ``fractions`` is given. Default: 0.05.
+        substrate (str, optional): What removed features become: ``mean`` (zero in normalised space,
+            as RISE's deletion), ``zero`` (black), ``blur`` (Gaussian, see ``blur_sigma``), ``noise``
+            (seeded U[0, 1] pixel noise) or ``road`` (ROAD's noisy linear imputation, re-solved every
+            step). Default: ``mean`` (:class:`~metrics.Insertion`: ``blur``).
+        granularity (str, optional): The features ranked and changed: ``pixel`` (all channels
+            together), ``patch`` (squares of ``patch_size``) or ``superpixel`` (SLIC, scikit-image).
+            Default: ``pixel``.
+        patch_size (int, optional): Side of a square patch in pixels, >= 1 (``granularity=patch``).
+            Default: 4.
+        n_segments (int, optional): Approximate number of SLIC superpixels, >= 1
+            (``granularity=superpixel``). Default: 64.
+        compactness (float, optional): SLIC compactness, > 0 (``granularity=superpixel``).
+            Default: 10.0.
+        pooling (str, optional): Channel pooling of the attributions before features are ranked:
+            ``sum``, ``abs_sum``, ``max`` or ``abs_max``. Default: ``sum``.
+        score (str, optional): What is recorded for the target class: ``softmax`` (probability),
+            ``logit`` or ``correct`` (1 if still classified as the target). Default: ``softmax``.
+        target (str, optional): The class scored: ``predicted`` (on the clean input), ``label`` (needs
+            ``labels`` in the context) or ``explained`` (the targets the maps explain).
+            Default: ``predicted``.
+        order (str, optional): The order whose curve gives ``scores``: ``morf`` (most relevant first)
+            or ``lerf`` (least relevant first). Default: ``morf``.
+        abpc (bool, optional): Also run the opposite order and log ``auc_morf``, ``auc_lerf`` and
+            ``abpc`` (the area between the curves, positive is good); doubles the cost. Default: True.
+        blur_sigma (float, optional): Sigma of the ``blur`` substrate as a fraction of the image's
+            larger side, > 0 (5 px at 224 px, as RISE). Default: 0.0223.
+        road_noise (float, optional): Std of the ``road`` substrate's imputation noise on the [0, 1]
+            pixel scale, >= 0 (0: no noise). Default: 0.01.
+        fractions (list of float or None, optional): Explicit x-axis, an increasing list of fractions
+            in [0, 1] that replaces the ``steps`` grid; null: use ``steps``. Default: None.
+        chunk_size (int or None, optional): Perturbed images per forward pass, >= 1; null: automatic
+            (tuned for speed, memory-capped, cached per model, image shape and device). Scores do not
+            depend on it beyond float rounding. Default: None.
+        seed (int or None, optional): Tie-breaking of equal relevances and the ``noise`` and ``road``
+            draws; null takes the run's seed (the harness fills it in; 0 outside it). Default: None.
+        name (str or None, optional): The name error messages use; None: ``mode``. Default: None.
+    """
+
+    needs: tuple[str, ...] = ()
 
     def __init__(
         self,

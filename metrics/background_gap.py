@@ -38,6 +38,19 @@ def background_gap(correct_same: torch.Tensor, correct_other: torch.Tensor) -> t
 
 
 class BackgroundGap:
+    """BG-gap: accuracy on same-class minus other-class backgrounds, a behavioural test of reliance on it.
+
+    Per sample 1[correct on a same-class background] - 1[correct on an other-class background], so the
+    headline mean is the gap; lower is better (0: the background is ignored). Attributions are not used.
+    ``needs`` is ``("background_variants",)``: the dataset (``dataset`` in the context) must offer
+    background-swapped versions of its splits, e.g. SpuriousShapes; pre-flight checks it.
+
+    Args:
+        split (str, optional): The split the runner's inputs come from, ``train`` or ``test``, so that
+            the context's ``indices`` pick the matching background-swapped images. Default: ``test``.
+        batch_size (int, optional): Images per forward pass, >= 1. Default: 256.
+    """
+
     needs: tuple[str, ...] = ("background_variants",)  # checked against the dataset in pre-flight
     def __init__(self, split: str = "test", batch_size: int = 256) -> None:
         if split not in ("train", "test"):

@@ -71,6 +71,25 @@ def bias_share(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) ->
 
 
 class Conservation:
+    """Conservation (completeness) error: how far the attributions' sum is from the output change explained.
+
+    Per sample |sum a - (f_c(x) - f_c(x'))| / |f_c(x) - f_c(x')|, in logit space of the explained class
+    c; lower is better; headline: median (the ratio is heavy-tailed where f(x) ~ f(x')). Extras log
+    the signed gap, whether it is within ``tolerance`` and what the biases absorb. ``needs`` is empty;
+    a baseline reference takes the explainer from the context.
+
+    Args:
+        reference (str, optional): What x' is: ``auto`` (the explainer's baseline if it has one, else
+            f(x') = 0), ``baseline`` (the explainer's baseline; an error without one) or
+            ``zero_output`` (f(x') = 0: the relevance should sum to f_c(x)). Default: ``auto``.
+        tolerance (float, optional): Relative error up to which a sample counts as conserved (the
+            extra ``within_tolerance``), >= 0; 5 % as Sundararajan et al. advise. Default: 0.05.
+        bias_share (bool, optional): Also log ``bias_share`` = sum_k b_k df_c/db_k (forward-mode AD;
+            NaN with a warning where it cannot be computed) and ``delta_without_bias``. Default: True.
+        batch_size (int or None, optional): Images per forward pass, >= 1; null: the whole batch.
+            Default: None.
+    """
+
     needs: tuple[str, ...] = ()
 
     def __init__(self, reference: str = "auto", tolerance: float = 0.05, bias_share: bool = True, batch_size: int | None = None) -> None:

@@ -16,6 +16,18 @@ from metrics.ablation import AblationCurve
 
 
 class Deletion(AblationCurve):
+    """Deletion AUC: remove features, most relevant first, and score the model after every step.
+
+    :class:`~metrics.ablation.AblationCurve` with ``mode='deletion'``: changed features are replaced
+    by the ``substrate`` (default ``mean``, zero in normalised space, as RISE). ``scores`` is the area
+    under the target-class curve; lower is better for MoRF (higher for LeRF); headline: mean. The extra
+    ``abpc`` is AUC_LeRF - AUC_MoRF (higher is better). ``needs`` is empty.
+
+    Args:
+        **kwargs: The arguments of :class:`~metrics.ablation.AblationCurve`, documented there, with
+            its defaults; ``mode`` is always ``deletion`` (a ``mode`` passed is ignored).
+    """
+
     def __init__(self, **kwargs) -> None:
         kwargs.pop("mode", None)
         super().__init__(mode="deletion", **kwargs)

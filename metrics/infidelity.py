@@ -25,6 +25,26 @@ from metrics.result import MetricResult
 
 
 class Infidelity:
+    """Infidelity: how badly the attributions predict the output change under random input perturbations.
+
+    Per sample the mean over ``n_perturbations`` seeded draws I ~ N(0, noise_std^2) of
+    (I^T Phi - (f(x) - f(x - I)))^2, f of the explained class; lower is better; headline: mean.
+    ``needs`` is empty.
+
+    Args:
+        noise_std (float, optional): Std of the Gaussian perturbations in normalised input units, > 0.
+            Default: 0.1.
+        n_perturbations (int, optional): Seeded draws per sample (all different), >= 1. Default: 16.
+        normalize (bool, optional): Rescale Phi by the least-squares optimal beta first (the scale-free
+            variant, as Captum's ``normalize``; beta is logged as ``beta``). Default: False.
+        score (str, optional): f, for the target class: ``logit`` or ``softmax`` (probability).
+            Default: ``logit``.
+        batch_size (int or None, optional): Perturbed inputs per forward pass, >= 1; null: all at
+            once. Default: 1024.
+        seed (int or None, optional): The perturbation draws; null takes the run's seed (the harness
+            fills it in). Default: None.
+    """
+
     needs: tuple[str, ...] = ()
 
     def __init__(self, noise_std: float = 0.1, n_perturbations: int = 16, normalize: bool = False, score: str = "logit",

@@ -14,6 +14,22 @@ from metrics.ablation import AblationCurve
 
 
 class Insertion(AblationCurve):
+    """Insertion AUC: restore features onto a substrate, most relevant first, scoring the model at each step.
+
+    :class:`~metrics.ablation.AblationCurve` with ``mode='insertion'``: the curve starts from the
+    ``substrate`` (default a blurred copy of the image, as RISE) and restores the changed features
+    from the image. ``scores`` is the area under the target-class curve; higher is better for MoRF
+    (lower for LeRF); headline: mean. The extra ``abpc`` is AUC_MoRF - AUC_LeRF (higher is better).
+    ``needs`` is empty.
+
+    Args:
+        substrate (str, optional): The start image: ``blur`` (Gaussian, as RISE's insertion), ``mean``
+            (zero in normalised space), ``zero`` (black), ``noise`` (seeded) or ``road`` (ROAD's noisy
+            linear imputation of the pixels not yet restored). Default: ``blur``.
+        **kwargs: The other arguments of :class:`~metrics.ablation.AblationCurve`, documented there,
+            with its defaults; ``mode`` is always ``insertion`` (a ``mode`` passed is ignored).
+    """
+
     def __init__(self, substrate: str = "blur", **kwargs) -> None:
         kwargs.pop("mode", None)
         super().__init__(mode="insertion", substrate=substrate, **kwargs)

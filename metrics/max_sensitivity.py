@@ -31,6 +31,26 @@ from metrics.result import MetricResult
 
 
 class MaxSensitivity:
+    """Max-sensitivity: the largest relative change of the explanation under small input perturbations.
+
+    Per sample the maximum over ``n_samples`` perturbations d with ||d||_inf <= ``radius`` of
+    ||Phi(x + d) - Phi(x)|| / ||Phi(x)||, re-running the explainer (``explainer`` in the context) for
+    the same targets; lower is better; headline: mean; NaN where Phi(x) = 0. ``needs`` is empty.
+
+    Args:
+        radius (float, optional): L-inf radius in normalised input units, > 0 (Captum's default).
+            Default: 0.02.
+        n_samples (int, optional): Perturbations per sample (uniform draws or FGSM iterates), >= 1.
+            Default: 10.
+        perturbation (str, optional): ``uniform`` (seeded draws in the ball) or ``fgsm`` (iterative
+            sign-gradient steps of size radius / n_samples; the maximum over the iterates).
+            Default: ``uniform``.
+        batch_size (int or None, optional): Perturbed inputs per explainer call, >= 1; null: all at
+            once. Default: None.
+        seed (int or None, optional): The uniform draws (``fgsm`` draws nothing); null takes the run's
+            seed (the harness fills it in). Default: None.
+    """
+
     needs: tuple[str, ...] = ()
 
     def __init__(self, radius: float = 0.02, n_samples: int = 10, perturbation: str = "uniform",

@@ -23,6 +23,20 @@ from metrics.result import MetricResult
 
 
 class PointingGame:
+    """Pointing game: a hit if the attribution map's maximum lies inside the foreground mask.
+
+    ``scores``: 1.0 hit, 0.0 miss (with several maximal pixels a hit only if all lie inside;
+    ``hit_any`` logs the lenient reading), NaN for an empty mask or a non-finite map; higher is better;
+    headline: mean (the pointing accuracy). ``needs`` is ``("masks",)``: the dataset must provide exact
+    foreground masks (``masks`` in the context); pre-flight checks it.
+
+    Args:
+        pooling (str, optional): Channel pooling of the attributions: ``sum``, ``abs_sum``, ``max`` or
+            ``abs_max``. Default: ``sum``.
+        tolerance (int, optional): Pixels the mask is dilated by, an integer >= 0 (the original uses
+            15 px at ImageNet scale). Default: 0.
+    """
+
     needs: tuple[str, ...] = ("masks",)  # checked against the dataset in pre-flight
     def __init__(self, pooling: str = "sum", tolerance: int = 0) -> None:
         self.pooling = check_choice("pointing_game", "pooling", pooling, POOLINGS)

@@ -86,6 +86,27 @@ def batch_ssim(a: torch.Tensor, b: torch.Tensor, win_size: int = 7) -> torch.Ten
 
 
 class Randomization:
+    """Cascading parameter randomisation: how similar the maps stay as the model's layers are randomised.
+
+    On a copy of the model the parameterised layers are re-initialised from the logits down and the
+    explainer (``explainer`` in the context) is re-run after each stage; ``scores`` is the chosen
+    similarity to the original map averaged over the stages; lower is better (the maps depend on the
+    parameters); headline: mean. ``needs`` is empty.
+
+    Args:
+        similarity (str, optional): The similarity that gives ``scores``: ``spearman_abs`` (rank
+            correlation of the |maps|), ``spearman`` (of the signed maps) or ``ssim`` (of the min-max
+            normalised |maps|); all three are logged. Default: ``spearman_abs``.
+        pooling (str, optional): Channel pooling before comparing: ``sum``, ``abs_sum``, ``max`` or
+            ``abs_max``. Default: ``sum``.
+        cascade (bool, optional): True: cumulative, from the logits down; False: each layer randomised
+            alone (independent randomisation). Default: True.
+        max_layers (int or None, optional): Randomise at most this many layers, from the top, >= 1;
+            null: all. Default: None.
+        seed (int or None, optional): The re-initialisation; null takes the run's seed (the harness
+            fills it in; 0 outside it). Default: None.
+    """
+
     needs: tuple[str, ...] = ()
 
     def __init__(self, similarity: str = "spearman_abs", pooling: str = "sum", cascade: bool = True,

@@ -22,6 +22,17 @@ from metrics.result import MetricResult
 
 
 class RelevanceMass:
+    """Relevance mass accuracy: the share of the attribution mass inside the foreground mask.
+
+    ``scores`` in [0, 1]; higher is better; headline: mean; NaN where the mask is empty or the map has
+    no (positive) mass. ``needs`` is ``("masks",)``: the dataset must provide exact foreground masks
+    (``masks`` in the context); pre-flight checks it.
+
+    Args:
+        variant (str, optional): The mass counted: ``signed`` (positive part of the channel sum, as
+            Arras et al.) or ``absolute`` (channel sum of |a|). Default: ``signed``.
+    """
+
     needs: tuple[str, ...] = ("masks",)  # checked against the dataset in pre-flight
     def __init__(self, variant: str = "signed") -> None:
         self.variant = check_choice("relevance_mass", "variant", variant, ("signed", "absolute"))

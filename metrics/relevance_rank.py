@@ -21,6 +21,19 @@ from metrics.result import MetricResult
 
 
 class RelevanceRank:
+    """Relevance rank accuracy: the share of the mask among the map's top-K pixels, K the mask's size.
+
+    ``scores`` in [0, 1]; higher is better; headline: mean; NaN where the mask is empty or the map is
+    not finite. ``needs`` is ``("masks",)``: the dataset must provide exact foreground masks (``masks``
+    in the context); pre-flight checks it.
+
+    Args:
+        pooling (str, optional): Channel pooling of the attributions: ``sum``, ``abs_sum``, ``max`` or
+            ``abs_max``. Default: ``sum``.
+        seed (int or None, optional): Tie-breaking at the K-th value; null takes the run's seed (the
+            harness fills it in). Default: None.
+    """
+
     needs: tuple[str, ...] = ("masks",)  # checked against the dataset in pre-flight
     def __init__(self, pooling: str = "sum", seed: int | None = None) -> None:
         self.pooling = check_choice("relevance_rank", "pooling", pooling, POOLINGS)

@@ -15,6 +15,19 @@ import torch
 
 @dataclass
 class MetricResult:
+    """One score per sample, and what else a metric logs beside it (see the module docstring).
+
+    Args:
+        scores (torch.Tensor): 1-D, one score per sample; NaN where the score is undefined.
+        higher_is_better (bool): The direction of ``scores``.
+        curves (torch.Tensor or None, optional): (N, K) per-sample curves of curve metrics. Default: None.
+        curve_x (torch.Tensor or None, optional): (K,) x-axis shared by the curves. Default: None.
+        extras (dict of str to torch.Tensor, optional): Further per-sample quantities to log.
+            Default: empty.
+        headline (str, optional): How :meth:`aggregate` combines the defined scores: ``mean`` or
+            ``median``. Default: ``mean``.
+    """
+
     scores: torch.Tensor
     higher_is_better: bool
     curves: torch.Tensor | None = None

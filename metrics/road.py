@@ -31,6 +31,36 @@ DEFAULT_PERCENTAGES = (10, 20, 30, 40, 50, 70, 90)
 
 
 class ROAD:
+    """ROAD: remove the top (MoRF) or bottom (LeRF) pixels, impute them, score the model; no retraining.
+
+    Runs the :class:`~metrics.ablation.AblationCurve` engine with the ``road`` substrate (noisy linear
+    imputation) at pixel granularity on the ``percentages`` grid, in both orders. ``scores`` is the
+    mean of the ``order`` curve over the percentages (MoRF: lower is better; LeRF: higher is better);
+    headline: mean. ``needs`` is empty (the default ``target: label`` reads the labels the harness
+    puts in the context).
+
+    Args:
+        percentages (list of float, optional): Percent of the pixels removed at each curve point, an
+            increasing list of values in (0, 100). Default: [10, 20, 30, 40, 50, 70, 90] (the paper's
+            CIFAR-10 grid).
+        order (str, optional): The curve that gives ``scores``: ``morf`` (lower is better) or ``lerf``
+            (higher is better); both are computed and logged. Default: ``morf``.
+        score (str, optional): What is recorded for the target class: ``correct`` (1 if the imputed
+            image is classified as the target: the paper's accuracy), ``softmax`` (probability) or
+            ``logit``. Default: ``correct``.
+        target (str, optional): The class scored: ``label`` (as the paper; needs ``labels`` in the
+            context), ``predicted`` (on the clean input) or ``explained`` (the targets the maps
+            explain). Default: ``label``.
+        pooling (str, optional): Channel pooling of the attributions before pixels are ranked: ``sum``,
+            ``abs_sum``, ``max`` or ``abs_max``. Default: ``sum``.
+        noise (float, optional): Std of the imputation noise on the [0, 1] pixel scale, >= 0 (0: no
+            noise). Default: 0.01.
+        chunk_size (int or None, optional): Imputed images per solve and forward pass, >= 1; null:
+            automatic. Default: None.
+        seed (int or None, optional): Tie-breaking and the imputation noise; null takes the run's seed
+            (the harness fills it in). Default: None.
+    """
+
     needs: tuple[str, ...] = ()
 
     def __init__(self, percentages=DEFAULT_PERCENTAGES, order: str = "morf", score: str = "correct", target: str = "label",

@@ -21,6 +21,16 @@ from metrics.result import MetricResult
 
 
 class Sparseness:
+    """Sparseness: the Gini index of the attribution magnitudes.
+
+    ``scores``: G in [0, 1 - 1/n] per sample, 0 for a uniform map; higher is better (sparser);
+    headline: mean; NaN for an all-zero or non-finite map. ``needs`` is empty.
+
+    Args:
+        pooling (str, optional): The features: ``none`` (every channel value of |a|), ``abs_sum`` or
+            ``abs_max`` (of |a| over the channels, per pixel). Default: ``none``.
+    """
+
     needs: tuple[str, ...] = ()
 
     def __init__(self, pooling: str = "none") -> None:

@@ -34,6 +34,20 @@ VARIANTS = ("signed", "absolute")
 
 
 class SpuriousBackground:
+    """Spurious-background ratio: the background's share of the positive attribution mass over its area share.
+
+    SBR = BGF / a: 1 for a uniform map, > 1 when the background is over-attributed, 0 for a map entirely
+    inside the mask; lower is better; headline: mean. ``needs`` is ``("masks",)``: the dataset must
+    provide exact foreground masks (``masks`` in the context; pre-flight checks it), and
+    ``only_correct`` also needs the ``labels``.
+
+    Args:
+        variant (str, optional): The mass counted: ``signed`` (positive part of the channel sum) or
+            ``absolute`` (channel sum of |a|). Default: ``signed``.
+        only_correct (bool, optional): NaN for samples the model misclassifies (needs ``labels`` in the
+            context; an error without them). Default: True.
+    """
+
     needs: tuple[str, ...] = ("masks",)  # checked against the dataset in pre-flight
     def __init__(self, variant: str = "signed", only_correct: bool = True) -> None:
         self.variant = check_choice("spurious_background", "variant", variant, VARIANTS)

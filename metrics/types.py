@@ -34,6 +34,8 @@ NEEDS = ("masks", "background_variants")
 
 @runtime_checkable
 class Metric(Protocol):
+    """What every metric implements: ``needs``, ``forward_passes_per_sample`` and the call (module docstring)."""
+
     needs: tuple[str, ...]
 
     def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor,
