@@ -44,16 +44,14 @@ through the model in chunks; images identical to the clean input (deletion at
 count 0, insertion at count F) reuse the clean forward pass, and the all-substrate image
 of the ``mean`` and ``zero`` substrates (the same for every sample) is passed once, so one
 order costs at most N (K + 1) forward passes (N K + 1 with those substrates).
-``chunk_size: null`` tunes the chunk size for speed (doubling until throughput drops 10 %
-below the best, capped by memory; a search that a short call leaves unfinished goes on in
-the next call) and caches it per (model class and size, image shape, device). Scores do not depend on the chunk
+``chunk_size: null`` tunes the chunk size for speed (:mod:`metrics.chunked`) and caches it
+per (model class and size, image shape, device). Scores do not depend on the chunk
 size or batch composition up to the model's own float non-associativity (~1e-7).
 Samples with non-finite attributions get NaN.
 """
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import torch
@@ -62,6 +60,7 @@ from torchvision.transforms.functional import gaussian_blur
 
 from methods.validation import check_choice, check_int, check_positive, check_seed
 from metrics._common import POOLINGS, check_maps, no_progress, normal, pool_channels, random_keys, sample_ids, uniform, untouched
+from metrics.chunked import evaluate_in_chunks, memory_cap
 from metrics.result import MetricResult
 from metrics.road_imputation import NOISE_STD, noisy_linear_impute
 from metrics.types import Progress
@@ -72,9 +71,6 @@ GRANULARITIES = ("pixel", "patch", "superpixel")
 SCORES = ("softmax", "logit", "correct")
 TARGETS = ("predicted", "label", "explained")
 ORDERS = ("morf", "lerf")
-AUTO_CHUNK_BYTES = 512 * 2**20   # memory cap of the automatic chunk size (input + activation headroom)
-_TUNED: dict[tuple, int] = {}     # automatic chunk sizes found so far
-_TUNING: dict[tuple, tuple] = {}  # unfinished searches: (next size, best size, best rate)
 
 
 class AblationCurve:
@@ -297,15 +293,6 @@ class AblationCurve:
         return gaussian_blur(inputs, [kernel, kernel], [sigma, sigma])
 
     # -- chunked evaluation -------------------------------------------------------------------
-    @staticmethod
-    def _cap(inputs: torch.Tensor) -> int:
-        """Most images per chunk: 16x the input's bytes per image (activation headroom) within the memory budget
-        (512 MiB on the CPU; half the free memory on CUDA)."""
-        budget = AUTO_CHUNK_BYTES
-        if inputs.device.type == "cuda":
-            budget = max(budget, torch.cuda.mem_get_info(inputs.device)[0] // 2)
-        return max(1, budget // (inputs[0].numel() * inputs.element_size() * 16))
-
     def _evaluate(self, model, total: int, build, read, key: tuple, cap: int, device, progress: Progress) -> None:
         """Call ``read(lo, hi, model(build(lo, hi)))`` over [0, total) in chunks (fixed or tuned), reporting progress."""
         with progress(total, self.name, "image") as tick:
@@ -313,48 +300,7 @@ class AblationCurve:
                 read(lo, hi, out)
                 tick(hi - lo)
 
-            self._evaluate_chunks(model, total, build, read_and_tick, key, cap, device)
-
-    def _evaluate_chunks(self, model, total: int, build, read, key: tuple, cap: int, device) -> None:
-        if self.chunk_size is not None:
-            for lo in range(0, total, self.chunk_size):
-                hi = min(lo + self.chunk_size, total)
-                read(lo, hi, model(build(lo, hi)))
-            return
-        size = _TUNED.get(key)
-        lo, trying = 0, size is None
-        if trying:  # a search that a short call left unfinished goes on where it stopped
-            size, best, best_rate = _TUNING.get(key, (min(16, cap), None, 0.0))
-            size = min(size, cap)
-        rate, tries = 0.0, 0
-        sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
-        while lo < total:
-            hi = min(lo + size, total)
-            if trying and hi - lo == size:
-                sync()
-                t0 = time.perf_counter()
-                read(lo, hi, model(build(lo, hi)))
-                sync()
-                # two timed chunks per candidate size, the faster counts (robust to a busy machine)
-                rate, tries = max(rate, size / max(time.perf_counter() - t0, 1e-9)), tries + 1
-                if tries == 2:
-                    if rate > best_rate:
-                        best, best_rate = size, rate
-                    # keep doubling until clearly slower (10 %) than the best so far: a flat stretch of the
-                    # throughput curve (common on CPUs) must not end the search early
-                    if rate >= best_rate * 0.9 and size * 2 <= cap:
-                        size *= 2
-                    else:
-                        size, trying = best, False
-                    rate, tries = 0.0, 0
-                    if not trying:
-                        _TUNED[key] = size
-                        _TUNING.pop(key, None)
-            else:
-                read(lo, hi, model(build(lo, hi)))
-            lo = hi
-        if trying:
-            _TUNING[key] = (size, best, best_rate)
+            evaluate_in_chunks(model, total, build, read_and_tick, key, cap, self.chunk_size, device)
 
     # -- the metric ------------------------------------------------------------------------------
     def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor, **context) -> MetricResult:
@@ -441,7 +387,7 @@ class AblationCurve:
 
         n_params = sum(p.numel() for p in model.parameters())
         key = (type(model).__name__, n_params, shape, str(inputs.device), inputs.dtype, self.substrate == "road")
-        self._evaluate(model, len(pairs), build, read, key, self._cap(inputs), inputs.device, progress)
+        self._evaluate(model, len(pairs), build, read, key, memory_cap(inputs), inputs.device, progress)
         return values.view(n, k1).cpu()
 
     def _value(self, logits: torch.Tensor, cls: torch.Tensor) -> torch.Tensor:

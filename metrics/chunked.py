@@ -1,0 +1,79 @@
+"""Chunked evaluation of many generated images, with an automatically tuned chunk size.
+
+:func:`evaluate_in_chunks` calls ``read(lo, hi, model(build(lo, hi)))`` over ``[0, total)``:
+``build`` makes the images ``lo..hi-1`` on the fly (so memory is bounded by the chunk,
+not by all images of all steps) and ``read`` takes the model's outputs. With a fixed
+``chunk_size`` it walks in steps of that size. With ``chunk_size=None`` the size is tuned
+for throughput: starting at 16 images, each candidate is timed on two chunks (the faster
+counts, robust to a busy machine) and doubled while throughput stays within 10 % of the
+best so far (a flat stretch of the throughput curve, common on CPUs, must not end the
+search early), up to :func:`memory_cap`. The result is remembered per ``key`` (model class
+and size, image shape, device, ...) in :data:`TUNED`; a search a short call leaves
+unfinished goes on in the next call. Results do not depend on the chunk size up to the
+model's own float non-associativity.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+AUTO_CHUNK_BYTES = 512 * 2**20   # memory cap of the automatic chunk size (input + activation headroom)
+TUNED: dict[tuple, int] = {}     # automatic chunk sizes found so far, per key
+_TUNING: dict[tuple, tuple] = {}  # unfinished searches: (next size, best size, best rate)
+
+
+def memory_cap(inputs: torch.Tensor) -> int:
+    """Most images per chunk: 16x the input's bytes per image (activation headroom) within the memory budget
+    (512 MiB on the CPU; half the free memory on CUDA)."""
+    budget = AUTO_CHUNK_BYTES
+    if inputs.device.type == "cuda":
+        budget = max(budget, torch.cuda.mem_get_info(inputs.device)[0] // 2)
+    return max(1, budget // (inputs[0].numel() * inputs.element_size() * 16))
+
+
+def evaluate_in_chunks(model: nn.Module, total: int, build: Callable[[int, int], torch.Tensor],
+                       read: Callable[[int, int, torch.Tensor], None], key: tuple, cap: int, chunk_size: int | None,
+                       device: torch.device) -> None:
+    """``read(lo, hi, model(build(lo, hi)))`` over [0, total) in chunks of ``chunk_size`` (None: tuned, see above)."""
+    if chunk_size is not None:
+        for lo in range(0, total, chunk_size):
+            hi = min(lo + chunk_size, total)
+            read(lo, hi, model(build(lo, hi)))
+        return
+    size = TUNED.get(key)
+    lo, trying = 0, size is None
+    if trying:  # a search that a short call left unfinished goes on where it stopped
+        size, best, best_rate = _TUNING.get(key, (min(16, cap), None, 0.0))
+        size = min(size, cap)
+    rate, tries = 0.0, 0
+    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
+    while lo < total:
+        hi = min(lo + size, total)
+        if trying and hi - lo == size:
+            sync()
+            t0 = time.perf_counter()
+            read(lo, hi, model(build(lo, hi)))
+            sync()
+            # two timed chunks per candidate size, the faster counts (robust to a busy machine)
+            rate, tries = max(rate, size / max(time.perf_counter() - t0, 1e-9)), tries + 1
+            if tries == 2:
+                if rate > best_rate:
+                    best, best_rate = size, rate
+                # keep doubling until clearly slower (10 %) than the best so far: a flat stretch of the
+                # throughput curve (common on CPUs) must not end the search early
+                if rate >= best_rate * 0.9 and size * 2 <= cap:
+                    size *= 2
+                else:
+                    size, trying = best, False
+                rate, tries = 0.0, 0
+                if not trying:
+                    TUNED[key] = size
+                    _TUNING.pop(key, None)
+        else:
+            read(lo, hi, model(build(lo, hi)))
+        lo = hi
+    if trying:
+        _TUNING[key] = (size, best, best_rate)
