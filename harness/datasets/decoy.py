@@ -23,6 +23,38 @@ from harness.datasets.shapes import SHAPES, check_shape_knobs, labels_and_groups
 
 
 class DecoyShapes(ImageDataset):
+    """Grey-level shapes with a corner patch whose shade encodes the label in training (Decoy-MNIST style).
+
+    The label is the shape, drawn light on a dark noisy background; a patch in a random
+    corner has the shade of a "shade class" g, which equals the label with probability
+    ``decoy_correlation`` in the training split and is balanced against it in the test
+    split. Splits carry ``masks`` (the shape), ``spurious_masks`` (the patch) and ``groups`` (g).
+
+    Args:
+        n_classes (int, optional): Number of shape classes, 2 to 6: the first ``n_classes`` of
+            circle, square, triangle, cross, diamond, ring (``shapes.SHAPES``). Default: 4.
+        image_size (int, optional): Side of the square one-channel images in pixels, at least 16.
+            Default: 28.
+        n_train (int, optional): Images in the training split, at least 1. Default: 4000.
+        n_test (int, optional): Images in the test split, at least 1, balanced over the
+            (class, patch shade) groups. Default: 512.
+        patch_size (int, optional): Side of the square corner patch in pixels, 1 to
+            ``image_size // 4``. Default: 4.
+        decoy_correlation (float, optional): In the training split, the probability that the
+            patch has the shade of the sample's class (else another class's, uniformly), in
+            [0, 1]. Default: 1.0.
+        foreground_contrast (float, optional): Brightness of the shape on the dark background,
+            in (0, 1] (each shape gets 0.75 to 1 times it). Default: 0.8.
+        noise (float, optional): Standard deviation of Gaussian pixel noise on the [0, 1] scale,
+            at least 0. Default: 0.05.
+        mean (list of float, optional): Normalisation mean of the one channel (1 value).
+            Default: [0.2].
+        std (list of float, optional): Normalisation standard deviation of the one channel
+            (1 positive value). Default: [0.3].
+        seed (int or None, optional): Seed of the generator; null takes the run's seed (the
+            harness fills it in; built directly, None means 0). Default: None.
+    """
+
     VARIANTS = ("original", "label_shade", "no_patch")
     has_masks = True
 

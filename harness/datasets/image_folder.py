@@ -32,6 +32,40 @@ log = logging.getLogger(__name__)
 
 
 class ImageFolder(ImageDataset):
+    """A user's own images, one folder per class, with optional foreground masks in a parallel folder.
+
+    Reads ``root/<class>/<image>`` (split into train and test by a seeded draw) or, when
+    both exist, ``root/train/<class>/...`` and ``root/test/<class>/...``; the classes are
+    the folder names, sorted. Building lists the files; the images are read when a split
+    is first asked for.
+
+    Args:
+        root (str): The folder of class folders (or of ``train/`` and ``test/`` folders of
+            them); ``~`` is expanded. Images are the files with an extension (any case) in
+            ``image_folder.EXTENSIONS``: .png, .jpg, .jpeg, .bmp, .gif, .tif, .tiff, .webp,
+            .ppm, .pgm. Required: the default null stops the run asking for it. Default: None.
+        masks_root (str or None, optional): A folder parallel to ``root`` with each image's
+            mask at the same relative path and name, with any of those extensions; pixels
+            above half brightness mark the object (white = object). None: no masks.
+            Default: None.
+        image_size (int, optional): Side in pixels, 8 to 1024, to which each image (and mask)
+            is resized after centre-cropping it to a square. Default: 64.
+        channels (int, optional): 3 (RGB) or 1 (grey); every image is converted to it.
+            Default: 3.
+        test_fraction (float, optional): Without ``train/`` and ``test/`` folders, the share of
+            each class held out for the test split by a seeded draw, in (0, 1) (a class with
+            a single image keeps it in train); unused with them. Default: 0.2.
+        on_error (str, optional): What an unreadable or truncated image does, one of
+            ``image_folder.ON_ERROR``: ``raise`` stops the run naming the file; ``skip`` leaves
+            it out with a warning. Default: raise.
+        mean (list of float, optional): Normalisation mean, one value per channel (give one
+            value with ``channels: 1``); ImageNet's by default. Default: [0.485, 0.456, 0.406].
+        std (list of float, optional): Normalisation standard deviation, one positive value per
+            channel. Default: [0.229, 0.224, 0.225].
+        seed (int or None, optional): Seed of the train/test draw; null takes the run's seed
+            (the harness fills it in; built directly, None means 0). Default: None.
+    """
+
     def __init__(self, root: str | None = None, image_size: int = 64, channels: int = 3, masks_root: str | None = None,
                  test_fraction: float = 0.2, on_error: str = "raise",
                  mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), seed: int | None = None) -> None:

@@ -39,6 +39,28 @@ def photo(name: str) -> torch.Tensor:
 
 
 class Photos(ImageDataset):
+    """Colour photographs shipped inside scikit-image (no download), for qualitative heat maps.
+
+    Each photograph is centre-cropped to a square and resized. The train and test splits
+    are the same photographs: this dataset is for explaining models trained elsewhere
+    (published weights or a checkpoint), not for training.
+
+    Args:
+        photos (list of str, optional): The photographs, in order, at least one; each one of
+            astronaut, chelsea, coffee, rocket, motorcycle (``photos.PHOTOS``).
+            Default: [astronaut, chelsea, coffee, rocket, motorcycle].
+        image_size (int, optional): Side of the square images in pixels, 16 to 1024. Default: 224.
+        labels (str, optional): One of ``photos.LABELS``: ``imagenet`` gives each photograph its
+            ImageNet-1k class (1000 classes, for ``model.weights: DEFAULT``); ``photos`` numbers
+            the photographs 0..n-1 as their own classes. Default: imagenet.
+        mean (list of float, optional): Normalisation mean, one value per channel (3); ImageNet's,
+            as torchvision's published weights expect. Default: [0.485, 0.456, 0.406].
+        std (list of float, optional): Normalisation standard deviation, 3 positive values.
+            Default: [0.229, 0.224, 0.225].
+        seed (int or None, optional): Unused (nothing is random); taken so that one run seed
+            seeds every dataset alike. Default: None.
+    """
+
     def __init__(self, photos=PHOTOS, image_size: int = 224, labels: str = "imagenet",
                  mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), seed: int | None = None) -> None:
         self.photos = tuple(str(p) for p in photos)

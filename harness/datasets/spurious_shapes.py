@@ -40,6 +40,41 @@ BACKGROUNDS = ("grass", "gravel", "brick", "waves", "diagonals", "grid")
 
 
 class SpuriousShapes(ImageDataset):
+    """Shapes on textured backgrounds whose texture is a tunable shortcut, with exact foreground masks.
+
+    The label is the shape; the background environment (a texture and two colours) equals
+    the label with probability ``spurious_correlation`` in the training split, and the test
+    split is balanced over (class, environment). Splits carry ``masks`` (the shape) and
+    ``groups`` (the environment); :meth:`split` also gives background-swapped variants.
+
+    Args:
+        n_classes (int, optional): Number of shape classes, 2 to 6: the first ``n_classes`` of
+            circle, square, triangle, cross, diamond, ring (``shapes.SHAPES``). Default: 4.
+        image_size (int, optional): Side of the square RGB images in pixels, 16 to 512.
+            Default: 32.
+        n_train (int, optional): Images in the training split, at least 1. Default: 4000.
+        n_test (int, optional): Images in the test split, at least 1, balanced over the
+            (class, background) groups in cycling order, so any prefix is balanced. Default: 512.
+        spurious_correlation (float, optional): In the training split, the probability that the
+            background is the environment of the sample's class (else another, uniformly), in
+            [0, 1]. Default: 0.95.
+        foreground_contrast (float, optional): Weight with which the shape's colour is blended
+            over the background, in (0, 1] (1: opaque). Default: 1.0.
+        noise (float, optional): Standard deviation of Gaussian pixel noise on the [0, 1] scale,
+            at least 0. Default: 0.05.
+        backgrounds (list of str, optional): One texture per environment, no repeats, at least
+            ``n_classes`` of them (the first ``n_classes`` are used); each one of the natural
+            scikit-image textures grass, gravel, brick or the procedural stripes, waves, checker,
+            dots, diagonals, grid (``textures.TEXTURES``).
+            Default: [grass, gravel, brick, waves, diagonals, grid].
+        mean (list of float, optional): Normalisation mean, one value per channel (3); images are
+            ``(x - mean) / std`` of pixels x in [0, 1]. Default: [0.5, 0.5, 0.5].
+        std (list of float, optional): Normalisation standard deviation, 3 positive values.
+            Default: [0.25, 0.25, 0.25].
+        seed (int or None, optional): Seed of the generator; null takes the run's seed (the
+            harness fills it in; built directly, None means 0). Default: None.
+    """
+
     VARIANTS = ("original", "only_foreground", "only_background", "same_class_background", "other_class_background")
     has_masks = True
 

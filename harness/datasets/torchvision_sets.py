@@ -23,7 +23,25 @@ from harness.datasets.base import ImageDataset, ImageSplit
 
 
 class TorchvisionDataset(ImageDataset):
-    """Shared checks and subsetting; subclasses name their files and read them."""
+    """Shared checks and subsetting; subclasses name their files and read them.
+
+    The arguments :class:`CIFAR10` and :class:`MNIST` share (each documents its own
+    ``mean`` and ``std``). Building checks that the files exist without reading them.
+
+    Args:
+        root (str): The folder torchvision would use (``<root>/cifar-10-batches-py/``,
+            ``<root>/MNIST/raw/``); ``~`` is expanded. Required in Python; the YAML's default
+            is ``${paths.root}/data``.
+        download (bool, optional): True lets torchvision download (and verify) absent files
+            into ``root`` when the first split is read (needs the network); False stops the
+            run at once, naming where the files are expected. Default: False.
+        n_train (int or None, optional): A seeded random subset of this many training images, a
+            positive integer; None: the whole split (CIFAR-10 50000, MNIST 60000). Default: None.
+        n_test (int or None, optional): The first this many test images, a positive integer;
+            None: the whole split (10000). Default: None.
+        seed (int or None, optional): Seed of the ``n_train`` draw; null takes the run's seed
+            (the harness fills it in; built directly, None means 0). Default: None.
+    """
 
     NAME = ""
 
@@ -73,6 +91,18 @@ class TorchvisionDataset(ImageDataset):
 
 
 class CIFAR10(TorchvisionDataset):
+    """CIFAR-10 (Krizhevsky 2009): 32x32 RGB images of 10 classes, from ``<root>/cifar-10-batches-py/``.
+
+    50000 training and 10000 test images (torchvision's python pickle batches). ``root``,
+    ``download``, ``n_train``, ``n_test`` and ``seed`` are documented on :class:`TorchvisionDataset`.
+
+    Args:
+        mean (list of float, optional): Normalisation mean, 3 values (one per channel; CIFAR-10's
+            training-set statistics). Default: [0.4914, 0.4822, 0.4465].
+        std (list of float, optional): Normalisation standard deviation, 3 positive values.
+            Default: [0.2470, 0.2435, 0.2616].
+    """
+
     NAME = "cifar10"
 
     def __init__(self, root: str, download: bool = False, n_train: int | None = None, n_test: int | None = None,
@@ -104,6 +134,18 @@ class CIFAR10(TorchvisionDataset):
 
 
 class MNIST(TorchvisionDataset):
+    """MNIST (LeCun et al. 1998): 28x28 grey-level digits of 10 classes, from ``<root>/MNIST/raw/``.
+
+    60000 training and 10000 test images (the uncompressed idx files). ``root``, ``download``,
+    ``n_train``, ``n_test`` and ``seed`` are documented on :class:`TorchvisionDataset`.
+
+    Args:
+        mean (list of float, optional): Normalisation mean of the one channel (1 value; MNIST's
+            training-set statistic). Default: [0.1307].
+        std (list of float, optional): Normalisation standard deviation, 1 positive value.
+            Default: [0.3081].
+    """
+
     NAME = "mnist"
     FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"), "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
 

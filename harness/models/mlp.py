@@ -11,6 +11,23 @@ from torch import nn
 
 
 class MLP(nn.Module):
+    """A ReLU multi-layer perceptron on flattened pixels: the no-spatial-prior baseline.
+
+    ``features`` flattens the image and applies Linear-ReLU layers of the ``hidden`` widths;
+    ``classifier`` is the linear head.
+
+    Args:
+        in_channels (int, optional): Channels of the input images; filled in by the harness from
+            the dataset. Default: 3.
+        num_classes (int, optional): Outputs of the head; filled in by the harness from the dataset.
+            Default: 4.
+        image_size (int, optional): Side of the square input images in pixels (the first layer
+            takes ``in_channels * image_size ** 2`` inputs); filled in by the harness from the dataset.
+            Default: 32.
+        hidden (list of int, optional): Widths of the hidden Linear-ReLU layers, one or more
+            positive integers. Default: [256, 128].
+    """
+
     def __init__(self, in_channels: int = 3, num_classes: int = 4, image_size: int = 32, hidden=(256, 128)) -> None:
         super().__init__()
         hidden = [int(h) for h in hidden]

@@ -12,6 +12,22 @@ from torch import nn
 
 
 class SmallCNN(nn.Module):
+    """A small ReLU CNN with a global-average-pooled linear head, so Class Activation Mapping applies.
+
+    Five 3x3 conv-ReLU layers of ``width``, ``width``, ``2 width``, ``2 width`` and ``4 width``
+    channels, with a 2x2 max-pool after the second and the fourth; then global average
+    pooling and one linear layer. ``features`` is the trunk, ``classifier`` the head. It
+    takes no ``image_size``: any size of at least 4 pixels works.
+
+    Args:
+        in_channels (int, optional): Channels of the input images; filled in by the harness from
+            the dataset. Default: 3.
+        num_classes (int, optional): Outputs of the head; filled in by the harness from the dataset.
+            Default: 4.
+        width (int, optional): Channels of the first block, a positive integer; doubled after
+            each max-pool. Default: 16.
+    """
+
     def __init__(self, in_channels: int = 3, num_classes: int = 4, width: int = 16) -> None:
         super().__init__()
         if width < 1:
