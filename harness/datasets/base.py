@@ -14,7 +14,9 @@ pair (``labels[i]``, ``groups[i]``).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Protocol, runtime_checkable
 
 import torch
@@ -72,6 +74,7 @@ class ImageDataset:
     std: torch.Tensor
     group_names: list[str] | None = None   # names of the ``groups`` ids, where the dataset has groups
     has_masks: bool = False                 # splits carry exact foreground masks (metrics may need them)
+    n: Mapping[str, int | None] = MappingProxyType({})   # images per split, where known when built
     SPLITS = ("train", "test")
     VARIANTS: tuple[str, ...] = ("original",)
 
@@ -80,8 +83,11 @@ class ImageDataset:
         raise NotImplementedError
 
     def split_size(self, name: str) -> int | None:
-        """Images in split ``name`` when known without reading or generating any (for the cost estimate); None if not."""
-        return None
+        """Images in split ``name`` when known without reading or generating any (for the cost estimate); None if not.
+
+        Subclasses that know their sizes when built keep them in ``self.n`` (``{"train": ..., "test": ...}``).
+        """
+        return self.n.get(name)
 
     def check_split(self, name: str, variant: str = "original") -> None:
         if name not in self.SPLITS:

@@ -77,9 +77,6 @@ class DecoyShapes(ImageDataset):
         self.mean, self.std = self.check_stats(name, mean, std, 1)
         self.seed = 0 if seed is None else int(seed)
 
-    def split_size(self, name: str) -> int | None:
-        return self.n[name]
-
     def shade(self, g: torch.Tensor) -> torch.Tensor:
         return 1 - 0.8 * g.float() / (self.num_classes - 1)
 

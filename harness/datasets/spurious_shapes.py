@@ -107,9 +107,6 @@ class SpuriousShapes(ImageDataset):
         self.mean, self.std = self.check_stats(name, mean, std, 3)
         self.seed = 0 if seed is None else int(seed)
 
-    def split_size(self, name: str) -> int | None:
-        return self.n[name]
-
     def split(self, name: str, variant: str = "original") -> ImageSplit:
         """A split, or a background-swapped variant of it with the same foregrounds (Xiao et al. 2021).
 

@@ -60,9 +60,6 @@ class TorchvisionDataset(ImageDataset):
                              f"put torchvision's {self.NAME} files there, point dataset.root at them, or set dataset.download=true")
         self._cache: dict[str, ImageSplit] = {}
 
-    def split_size(self, name: str) -> int | None:
-        return self.n[name]
-
     def folder(self) -> Path:
         raise NotImplementedError
 
