@@ -81,10 +81,37 @@ def to_pixels(values: torch.Tensor, seg: torch.Tensor, spread: str) -> torch.Ten
 
 
 class CoalitionExplainer:
-    """Settings shared by the coalition-sampling explainers: ``n_samples`` coalitions per image over the
-    interpretable features (``segmentation``, ``n_segments``, ``compactness``, ``patch_size``), the ``baseline``
-    removed features become, how feature values ``spread`` to pixels, the ``score`` explained, the forward
-    ``batch_size`` and the ``seed``. Every value is checked here, before any work."""
+    """Base of the coalition-sampling explainers :class:`~methods.kernel_shap.KernelSHAP` and LIME.
+
+    It holds and checks (before any work) the settings they share: ``n_samples`` coalitions per image over
+    interpretable features (superpixels or patches), scored with the removed features set to the baseline;
+    the subclass fits the feature values. Output (N, 1, H, W).
+
+    Args:
+        n_samples (int, optional): Coalitions per image, one forward pass each; an integer >= 1 (LIME: >= 2).
+            Default: 512.
+        segmentation (str, optional): The interpretable features: ``slic``, ``quickshift`` or
+            ``felzenszwalb`` superpixels (scikit-image, on each image min-max rescaled) or square
+            ``patches``. Default: ``slic``.
+        n_segments (int, optional): Target superpixel count (approximate) for ``slic`` and
+            ``felzenszwalb``, an integer >= 1; unused by ``quickshift`` and ``patches``. Default: 50.
+        compactness (float, optional): ``slic``'s compactness (higher: squarer superpixels); unused by the
+            others. Default: 10.0.
+        patch_size (int, optional): Side in pixels of the square features of ``segmentation=patches``, an
+            integer >= 1. Default: 8.
+        baseline (str, float or Tensor, optional): What removed features become:
+            ``zero``, ``mean``, ``blur`` or ``uniform`` (defined in :mod:`methods.baselines`), a number,
+            or a tensor (a nested list in YAML) broadcastable to (N, C, H, W). Default: ``zero``.
+        blur_sigma (float, optional): Std in pixels of the Gaussian for ``baseline=blur``, > 0. Default: 5.0.
+        spread (str, optional): How feature values become pixels: ``feature`` (each pixel gets its feature's
+            value) or ``area`` (the value divided by the feature's pixel count). Default: ``feature``.
+        score (str, optional): What is explained: the target class's ``logit`` or its softmax
+            ``probability``. Default: ``logit``.
+        batch_size (int or None, optional): Perturbed images per forward pass, an integer >= 1; None: all at
+            once. Default: 256.
+        seed (int or None, optional): Seed of the coalitions (and of ``baseline=uniform``'s noise); None takes
+            the run's seed (the harness fills it in; 0 when called directly). Default: None.
+    """
 
     name = "coalition"
     min_samples = 1

@@ -27,6 +27,16 @@ KINDS = ("zero", "mean", "blur", "uniform")
 
 
 class Baseline:
+    """A baseline spec, checked once; called on inputs (N, C, H, W) it returns the reference x' of that shape.
+
+    Args:
+        spec (str, float or Tensor): ``zero``, ``mean``, ``blur`` or ``uniform`` (see the module docstring),
+            a number, or a tensor (or nested list) broadcastable to (N, C, H, W).
+        owner (str): The explainer's config name, for the error messages (``occlusion.baseline ...``).
+        seed (int or None, optional): Seed of ``uniform``'s noise; None: 0. Default: None.
+        blur_sigma (float, optional): Std in pixels of ``blur``'s Gaussian, > 0. Default: 5.0.
+    """
+
     def __init__(self, spec, owner: str, seed: int | None = None, blur_sigma: float = 5.0) -> None:
         if isinstance(spec, str):
             if spec not in KINDS:

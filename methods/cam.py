@@ -17,8 +17,8 @@ activations, dropout) that run right after it with the same output shape, so the
 map is the rectified feature map that feeds the pooling (e.g. SmallCNN
 ``features.9``, ResNet ``layer4.1.relu``, VGG ``features.N`` ReLU). A module that runs
 several times contributes its last output. ``layer_map`` returns M at layer
-resolution (N, 1, h, w); calling the explainer upsamples it bilinearly
-(align_corners=False) to the input size, shape (N, 1, H, W).
+resolution (N, 1, h, w); calling the explainer upsamples it to the input size (``upsample``,
+bilinear by default, align_corners=False), shape (N, 1, H, W).
 """
 from __future__ import annotations
 
@@ -80,6 +80,23 @@ def _submodule(model: nn.Module, name: str, what: str) -> nn.Module:
 
 
 class _ActivationMap:
+    """Base of the class activation maps: a map at a target layer, rectified and upsampled to the input.
+
+    A subclass defines ``combine``: how the layer's activations A (and, where ``needs_gradient``, the
+    gradients d f_c / d A) become the map. This base finds the layer, records A with one forward pass (and a
+    backward pass down to the layer only), rectifies and upsamples. Output (N, 1, H, W).
+
+    Args:
+        layer (str or None, optional): Name of the target module, as ``model.get_submodule`` takes it
+            (e.g. ``features.9`` or ``layer4``); None: the last ``nn.Conv2d`` to run, followed through the
+            element-wise modules right after it, i.e. the rectified feature map that feeds the pooling.
+            Default: None.
+        relu (bool, optional): Rectify the map, M -> max(M, 0). Default: True (Grad-CAM and Grad-CAM++
+            as their papers; :class:`CAM` overrides it: False).
+        upsample (str, optional): Interpolation of the map to the input size: ``bilinear``, ``bicubic``
+            (both align_corners=False) or ``nearest``. Default: ``bilinear``.
+    """
+
     name = "cam"
     needs_gradient = True
 
@@ -122,6 +139,19 @@ class _ActivationMap:
 
 
 class CAM(_ActivationMap):
+    """Class Activation Mapping: the feature map weighted by the linear head's row of the target class.
+
+    M = sum_k w_ck A_k (Zhou et al. 2016), defined only for a model that ends in global average pooling and
+    one linear layer; no gradient is taken. ``layer`` and ``upsample``: see the base,
+    :class:`methods.cam._ActivationMap`.
+
+    Args:
+        classifier (str or None, optional): Name of the linear head (``model.get_submodule``); it must take
+            as many features as the target layer has channels. None: the model's last ``nn.Linear``.
+            Default: None.
+        relu (bool, optional): Rectify the map; the paper does not. Default: False.
+    """
+
     name = "cam"
     needs_gradient = False
 
@@ -146,6 +176,13 @@ class CAM(_ActivationMap):
 
 
 class GradCAM(_ActivationMap):
+    """Grad-CAM: the feature map weighted by its spatially averaged gradients, then rectified.
+
+    M = ReLU(sum_k alpha_k A_k) with alpha_k = mean_ij d f_c / d A_k,ij (Selvaraju et al. 2017), as Captum's
+    ``LayerGradCam`` with ``relu_attributions``. Arguments ``layer``, ``relu`` and ``upsample``: see the
+    base, :class:`methods.cam._ActivationMap`.
+    """
+
     name = "gradcam"
 
     def combine(self, model, acts, grads, targets):
@@ -154,6 +191,13 @@ class GradCAM(_ActivationMap):
 
 
 class GradCAMpp(_ActivationMap):
+    """Grad-CAM++: the feature map weighted by pixel-wise weighted positive gradients, then rectified.
+
+    The weights of Chattopadhyay et al. (2018) without the exp(S) factor, as in the authors' code (module
+    docstring). Arguments ``layer``, ``relu`` and ``upsample``: see the base,
+    :class:`methods.cam._ActivationMap`.
+    """
+
     name = "gradcam_pp"
 
     def combine(self, model, acts, grads, targets):

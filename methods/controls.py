@@ -21,6 +21,15 @@ from methods.validation import check_seed
 
 
 class Random:
+    """Control map: seeded uniform noise U[0, 1), independent of the model and the input.
+
+    Shape (N, 1, H, W). A metric that cannot tell a method from this map says little about the method.
+
+    Args:
+        seed (int or None, optional): Seed of the noise; None takes the run's seed (the harness fills it in;
+            0 when called directly). Default: None.
+    """
+
     def __init__(self, seed: int | None = None) -> None:
         check_seed("random", seed)
         self.seed = seed
@@ -37,6 +46,14 @@ class Random:
 
 
 class Sobel:
+    """Control map: the input's Sobel edge map (scikit-image's definition), independent of the model.
+
+    Shape (N, 1, H, W); the definition is in the module docstring.
+
+    Args:
+        None. The edge map has no settings.
+    """
+
     def forward_passes_per_sample(self, shape: tuple[int, int, int]) -> int:
         """Images per input through the model (for the sweep's cost estimate): none, a control map never runs the model."""
         return 0

@@ -27,6 +27,18 @@ from methods.validation import check_int
 
 
 class Gradient:
+    """Signed gradient of the target logit with respect to the input, A = d f_c / d x.
+
+    The plain input gradient, kept per channel: the map has the inputs' shape (N, C, H, W). The subclasses
+    :class:`~methods.saliency.Saliency`, :class:`Sensitivity`, :class:`GradientXInput`,
+    :class:`~methods.guided_backprop.GuidedBackprop` and :class:`~methods.guided_backprop.Deconvnet`
+    change only how the gradient is transformed or propagated back, and take exactly these arguments.
+
+    Args:
+        batch_size (int or None, optional): Images per forward and backward pass (bounds memory), an
+            integer >= 1; None passes the whole batch at once. Default: None.
+    """
+
     name = "gradient"
 
     def __init__(self, batch_size: int | None = None) -> None:
@@ -52,6 +64,11 @@ class Gradient:
 
 
 class Sensitivity(Gradient):
+    """Sensitivity analysis: the squared gradient of the target logit, A = (d f_c / d x)^2.
+
+    Shape (N, C, H, W). Arguments: those of :class:`Gradient` (``batch_size``).
+    """
+
     name = "sensitivity"
 
     def transform(self, grads: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
@@ -59,6 +76,12 @@ class Sensitivity(Gradient):
 
 
 class GradientXInput(Gradient):
+    """Gradient x input, A = x * d f_c / d x: the simple Taylor decomposition at the root point 0.
+
+    Shape (N, C, H, W). ``baseline(inputs)`` returns the root point (zeros), so the conservation metric
+    compares sum(A) with f_c(x) - f_c(0). Arguments: those of :class:`Gradient` (``batch_size``).
+    """
+
     name = "gradient_x_input"
 
     def transform(self, grads: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:

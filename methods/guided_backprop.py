@@ -105,6 +105,13 @@ class _ReLUSwap(TorchFunctionMode):
 
 
 class GuidedBackprop(Gradient):
+    """Guided backpropagation: the gradient with every ReLU's backward signal rectified and masked.
+
+    g_in = [x > 0] * max(g_out, 0) at every ReLU the forward pass runs (modules and functional calls),
+    as Captum's ``GuidedBackprop``; shape (N, C, H, W). Arguments: those of
+    :class:`methods.gradient.Gradient` (``batch_size``).
+    """
+
     name = "guided_backprop"
 
     def _backward_rules(self, model: nn.Module) -> contextlib.AbstractContextManager:
@@ -112,6 +119,13 @@ class GuidedBackprop(Gradient):
 
 
 class Deconvnet(Gradient):
+    """Deconvnet: the gradient with every ReLU's backward signal rectified, ignoring the forward activation.
+
+    g_in = max(g_out, 0) at every ReLU the forward pass runs (modules and functional calls), as Captum's
+    ``Deconvolution``; shape (N, C, H, W). Arguments: those of :class:`methods.gradient.Gradient`
+    (``batch_size``).
+    """
+
     name = "deconvnet"
 
     def _backward_rules(self, model: nn.Module) -> contextlib.AbstractContextManager:

@@ -46,6 +46,28 @@ def quadrature(rule: str, n_steps: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class IntegratedGradients:
+    """Integrated Gradients: the input gradients integrated along the straight path from a baseline x'.
+
+    IG = (x - x') * integral_0^1 grad f_c(x' + a (x - x')) da by a quadrature rule, with Captum's
+    conventions; sum(IG) = f_c(x) - f_c(x') up to quadrature error. ``baseline(inputs)`` returns x'.
+    Shape (N, C, H, W).
+
+    Args:
+        n_steps (int, optional): Number of quadrature nodes along the path from the baseline to the input;
+            one forward and backward pass each. An integer >= 1 (>= 2 for ``riemann_trapezoid``).
+            Default: 50.
+        method (str, optional): Quadrature rule: ``riemann_left``, ``riemann_right``, ``riemann_middle``,
+            ``riemann_trapezoid`` or ``gausslegendre``. Default: ``gausslegendre``.
+        baseline (str, float or Tensor, optional): The reference input x':
+            ``zero``, ``mean``, ``blur`` or ``uniform`` (defined in :mod:`methods.baselines`), a number,
+            or a tensor (a nested list in YAML) broadcastable to (N, C, H, W). Default: ``zero``.
+        blur_sigma (float, optional): Std in pixels of the Gaussian for ``baseline=blur``, > 0. Default: 5.0.
+        internal_batch_size (int or None, optional): Interpolated images per forward and backward pass, an
+            integer >= 1; None: all N * n_steps at once. Default: 512.
+        seed (int or None, optional): Seed of ``baseline=uniform``'s noise; None takes the run's seed (the
+            harness fills it in; 0 when called directly). Default: None.
+    """
+
     def __init__(
         self,
         n_steps: int = 50,

@@ -25,7 +25,12 @@ from methods.model_state import frozen
 
 
 class KernelSHAP(CoalitionExplainer):
-    """Settings: see :class:`methods._surrogate.CoalitionExplainer` (``n_samples`` coalitions per image)."""
+    """KernelSHAP: Shapley values of superpixels or patches, by regression on Shapley-kernel coalitions.
+
+    The estimator is in the module docstring; ``n_samples`` coalitions per image are drawn from the Shapley
+    kernel. Efficiency holds by construction: the values sum to f_c(x) - f_c(baseline), and with
+    ``spread=area`` so does the map. Arguments: those of :class:`methods._surrogate.CoalitionExplainer`.
+    """
 
     name = "kernel_shap"
 

@@ -22,7 +22,21 @@ from methods.model_state import frozen
 
 
 class LIME(CoalitionExplainer):
-    """``kernel_width`` and ``alpha`` as above; the other settings: :class:`methods._surrogate.CoalitionExplainer`."""
+    """LIME: the coefficients of a weighted ridge regression of the target score on feature coalitions.
+
+    With the ``lime`` package's image defaults (module docstring). The other arguments (``segmentation``,
+    ``baseline``, ``spread``, ``score``, ``batch_size``, ``seed``, ...) are those of
+    :class:`methods._surrogate.CoalitionExplainer`, passed on through ``**settings``.
+
+    Args:
+        n_samples (int, optional): Perturbed samples per image, an integer >= 2: the first keeps every
+            feature, the others keep each with probability 1/2. Default: 512.
+        kernel_width (float, optional): Width of the exponential kernel on the cosine distance to the full
+            image, > 0 (lime's image default). Default: 0.25.
+        alpha (float, optional): Ridge penalty on the coefficients (not on the intercept), >= 0 (the default
+            of lime's ``Ridge``). Default: 1.0.
+        **settings: The arguments of :class:`methods._surrogate.CoalitionExplainer`.
+    """
 
     name = "lime"
     min_samples = 2

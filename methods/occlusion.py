@@ -28,6 +28,28 @@ def _window_starts(size: int, patch: int, stride: int) -> torch.Tensor:
 
 
 class Occlusion:
+    """Occlusion: the drop of the target score when a sliding window is replaced by the baseline.
+
+    Captum's ``Occlusion`` conventions (module docstring): each pixel gets the mean score drop over the
+    windows that cover it. Shape (N, 1, H, W).
+
+    Args:
+        patch_size (int, optional): Side in pixels of the square window (all channels), an integer >= 1 and
+            at most the image's height and width. Default: 8.
+        stride (int, optional): Step in pixels between window positions, an integer from 1 to ``patch_size``
+            (so every pixel is covered). Default: 4.
+        baseline (str, float or Tensor, optional): What the window becomes:
+            ``zero``, ``mean``, ``blur`` or ``uniform`` (defined in :mod:`methods.baselines`), a number,
+            or a tensor (a nested list in YAML) broadcastable to (N, C, H, W). Default: ``zero``.
+        blur_sigma (float, optional): Std in pixels of the Gaussian for ``baseline=blur``, > 0. Default: 5.0.
+        score (str, optional): What is explained: the target class's ``logit`` or its softmax
+            ``probability``. Default: ``logit``.
+        batch_size (int or None, optional): Occluded images per forward pass, an integer >= 1; None: all at
+            once. Default: 256.
+        seed (int or None, optional): Seed of ``baseline=uniform``'s noise; None takes the run's seed (the
+            harness fills it in; 0 when called directly). Default: None.
+    """
+
     def __init__(
         self,
         patch_size: int = 8,

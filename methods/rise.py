@@ -28,6 +28,28 @@ from methods.validation import check_int, check_seed
 
 
 class RISE:
+    """RISE: the average of random smooth masks, each weighted by the target score of the masked image.
+
+    Petsiuk et al.'s masks and normalisation (module docstring). Shape (N, 1, H, W).
+
+    Args:
+        n_masks (int, optional): Number of random masks, shared by all images of a call; one forward pass
+            per image and mask. An integer >= 1. Default: 2000.
+        cell_size (int, optional): Pixels per grid cell before upsampling, an integer >= 1 (the paper:
+            224 px / 7 cells = 32). Default: 8.
+        p (float, optional): Probability of keeping a cell, in (0, 1]. Default: 0.5.
+        baseline (str, float or Tensor, optional): What masked-out pixels become (RISE: ``zero``):
+            ``zero``, ``mean``, ``blur`` or ``uniform`` (defined in :mod:`methods.baselines`), a number,
+            or a tensor (a nested list in YAML) broadcastable to (N, C, H, W). Default: ``zero``.
+        blur_sigma (float, optional): Std in pixels of the Gaussian for ``baseline=blur``, > 0. Default: 5.0.
+        score (str, optional): What is explained: the target class's softmax ``probability`` (as the paper)
+            or its ``logit``. Default: ``probability``.
+        batch_size (int or None, optional): Masked images per forward pass, an integer >= 1; None: all at
+            once. Default: 256.
+        seed (int or None, optional): Seed of the masks (and of ``baseline=uniform``'s noise); None takes the
+            run's seed (the harness fills it in; 0 when called directly). Default: None.
+    """
+
     def __init__(
         self,
         n_masks: int = 2000,

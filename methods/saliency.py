@@ -12,6 +12,12 @@ from methods.gradient import Gradient
 
 
 class Saliency(Gradient):
+    """Saliency map: the absolute gradient of the target logit, A = | d f_c / d x |.
+
+    As Captum's ``Saliency(abs=True)``; shape (N, C, H, W). Arguments: those of
+    :class:`methods.gradient.Gradient` (``batch_size``).
+    """
+
     name = "saliency"
 
     def transform(self, grads: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:

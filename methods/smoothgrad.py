@@ -25,6 +25,28 @@ VARIANTS = ("mean", "squared", "vargrad")
 
 
 class SmoothGrad:
+    """SmoothGrad, SmoothGrad-squared and VarGrad: a wrapped explainer's maps over noisy copies of the input.
+
+    Gaussian noise of std ``noise_level`` * (max x - min x) per image (the paper's convention), combined as
+    Captum's ``NoiseTunnel`` variants smoothgrad, smoothgrad_sq and vargrad. The map has the wrapped
+    explainer's shape. Each noise draw has its own generator, so the noise does not depend on ``batch_size``.
+
+    Args:
+        explainer (Explainer or None, optional): The wrapped explainer: any explainer of this package (in
+            YAML a nested node with its own ``_target_`` and arguments, e.g. ``methods.saliency.Saliency``,
+            ``methods.gradient.GradientXInput`` or ``methods.guided_backprop.GuidedBackprop``). None: the
+            signed gradient, :class:`methods.gradient.Gradient` (the YAML names it). Default: None.
+        variant (str, optional): ``mean`` (SmoothGrad: the mean map), ``squared`` (SmoothGrad-squared: the
+            mean of the squared maps) or ``vargrad`` (VarGrad: their population variance). Default: ``mean``.
+        n_samples (int, optional): Noisy copies per image, an integer >= 1. Default: 50.
+        noise_level (float, optional): Noise std as a fraction of each image's value range (max - min),
+            >= 0. Default: 0.15.
+        batch_size (int or None, optional): Noisy images per call of the wrapped explainer, an integer >= 1;
+            None: all N * n_samples at once. Default: 512.
+        seed (int or None, optional): Seed of the noise; None takes the run's seed (the harness fills it in;
+            0 when called directly). Default: None.
+    """
+
     def __init__(
         self,
         explainer=None,

@@ -89,6 +89,41 @@ class _Pass(torch.autograd.Function):
 
 
 class LRP:
+    """Layer-wise Relevance Propagation: the target logit redistributed layer by layer down to the pixels.
+
+    Each conv/dense layer gets the rule that ``composite`` assigns it (the table is in
+    :mod:`methods.lrp.composites`, the rules in :mod:`methods.lrp.rules`, named as in zennit). Shape
+    (N, C, H, W); the map sums to f_c(x) minus what biases and stabilisers absorb, so ``baseline(inputs)``
+    returns None.
+
+    Args:
+        composite (str, optional): Which rule each layer gets: ``epsilon`` (``epsilon=0``: LRP-0), ``zplus``,
+            ``alpha_beta``, ``epsilon_plus``, ``epsilon_plus_flat``, ``epsilon_alpha2_beta1``,
+            ``epsilon_alpha2_beta1_flat``, ``epsilon_gamma_box`` or ``epsilon_zbox``.
+            Default: ``epsilon_plus``.
+        epsilon (float, optional): The epsilon rule's stabiliser, >= 0: every layer of ``epsilon`` and of
+            ``epsilon_zbox`` (but the first), the dense layers of the other ``epsilon_*`` composites.
+            Default: 1e-6.
+        gamma (float, optional): The gamma rule's extra weight on positive parameters, >= 0 (the conv layers
+            of ``epsilon_gamma_box``). Default: 0.25.
+        alpha (float, optional): Weight of the positive part in the ``alpha_beta`` composite (the
+            ``epsilon_alpha2_beta1*`` composites fix 2 and 1). alpha - beta must be 1, whatever the
+            composite. Default: 2.0.
+        beta (float, optional): Weight of the negative part in the ``alpha_beta`` composite, >= 0.
+            Default: 1.0.
+        low (float or list of float, optional): Lower bound of the input domain of the z^B (box) rule on the
+            first layer (``epsilon_gamma_box``, ``epsilon_zbox``), in the model's input space: a number or
+            one value per channel. Default: -3.0.
+        high (float or list of float, optional): Upper bound of that domain, above ``low`` everywhere.
+            Default: 3.0.
+        stabilizer (float, optional): Added to the denominators of the other rules (z+, alpha-beta, gamma,
+            z^B, flat), of average pooling and of the residual-add split, >= 0. Default: 1e-6.
+        canonize (bool, optional): Fold each eval-mode BatchNorm that directly follows a conv/dense layer into
+            it (needed for VGG-BN and ResNet); other BatchNorms pass relevance unchanged. Default: True.
+        batch_size (int or None, optional): Images per forward and backward pass, an integer >= 1; None: the
+            whole batch at once. Default: None.
+    """
+
     def __init__(
         self,
         composite: str = "epsilon_plus",
