@@ -32,6 +32,8 @@ from methods.lrp.rules import Norm
 from methods.model_state import frozen
 from methods.validation import check_int
 
+__all__ = ["COMPOSITES", "LRP"]
+
 PASS_THROUGH = (*ACTIVATION, *BATCH_NORM)  # relevance passes through unchanged (BatchNorm: when not folded)
 
 class _Layer:
