@@ -15,3 +15,5 @@ Around them: :mod:`harness.preflight` (every check before any work), :mod:`harne
 (``prepare`` and ``execute`` one job), :mod:`harness.app` (the Hydra entry point) and
 :mod:`harness.build` (the one instantiation wrapper). ``python -m harness`` runs it.
 """
+
+__all__: list[str] = []  # the public names are the subpackages' (each lists its own)
