@@ -37,6 +37,13 @@ def check_choice(owner: str, key: str, value: T, allowed: tuple) -> T:
     return value
 
 
+def check_bool(owner: str, key: str, value: Any) -> bool:
+    """``{owner}.{key} must be true or false`` (a real bool: the string "false" is not one)."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{owner}.{key} must be true or false; got {value!r}")
+    return value
+
+
 def check_seed(owner: str, seed: Any) -> int | None:
     """``{owner}.seed must be an integer or null`` (null: the run's seed, filled in by the harness, else 0)."""
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):

@@ -58,7 +58,7 @@ import torch
 from torch import nn
 from torchvision.transforms.functional import gaussian_blur
 
-from methods.validation import check_choice, check_int, check_positive, check_seed
+from methods.validation import check_bool, check_choice, check_int, check_positive, check_seed
 from metrics._common import POOLINGS, check_maps, no_progress, normal, pool_channels, random_keys, sample_ids, uniform, untouched
 from metrics.chunked import evaluate_in_chunks, memory_cap
 from metrics.result import MetricResult
@@ -164,9 +164,7 @@ class AblationCurve:
         self.score = check_choice(name, "score", score, SCORES)
         self.target = check_choice(name, "target", target, TARGETS)
         self.order = check_choice(name, "order", order, ORDERS)
-        if not isinstance(abpc, bool):
-            raise ValueError(f"{name}.abpc must be true or false; got {abpc!r}")
-        self.abpc = abpc
+        self.abpc = check_bool(name, "abpc", abpc)
         self.blur_sigma = check_positive(name, "blur_sigma", blur_sigma)
         if isinstance(road_noise, bool) or not isinstance(road_noise, (int, float)) or road_noise < 0:
             raise ValueError(f"{name}.road_noise must be a number >= 0 (std on the [0, 1] pixel scale); got {road_noise!r}")

@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from methods.types import HasBaseline
-from methods.validation import check_choice, check_int
+from methods.validation import check_bool, check_choice, check_int
 from metrics._common import check_maps, untouched
 from metrics.result import MetricResult
 
@@ -97,8 +97,7 @@ class Conservation:
         self.reference = check_choice(name, "reference", reference, REFERENCES)
         if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not tolerance >= 0:
             raise ValueError(f"{name}.tolerance must be a number >= 0 (relative error); got {tolerance!r}")
-        if not isinstance(bias_share, bool):
-            raise ValueError(f"{name}.bias_share must be true or false; got {bias_share!r}")
+        check_bool(name, "bias_share", bias_share)
         check_int(name, "batch_size", batch_size, allow_none=True)
         self.tolerance, self.with_bias, self.batch_size = float(tolerance), bias_share, batch_size
 

@@ -19,7 +19,7 @@ import math
 import torch
 from torch import nn
 
-from methods.validation import check_choice, check_int, check_positive, check_seed
+from methods.validation import check_bool, check_choice, check_int, check_positive, check_seed
 from metrics._common import check_maps, normal, sample_ids, untouched
 from metrics.result import MetricResult
 
@@ -52,9 +52,7 @@ class Infidelity:
         name = "infidelity"
         self.noise_std = check_positive(name, "noise_std", noise_std)
         self.n = check_int(name, "n_perturbations", n_perturbations)
-        if not isinstance(normalize, bool):
-            raise ValueError(f"{name}.normalize must be true or false; got {normalize!r}")
-        self.normalize = normalize
+        self.normalize = check_bool(name, "normalize", normalize)
         self.score = check_choice(name, "score", score, ("logit", "softmax"))
         self.batch_size = check_int(name, "batch_size", batch_size, allow_none=True)
         self.seed = check_seed(name, seed)

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from methods.validation import check_choice, check_int, check_seed
+from methods.validation import check_bool, check_choice, check_int, check_seed
 from metrics._common import POOLINGS, check_maps, pool_channels
 from metrics.result import MetricResult
 
@@ -114,9 +114,7 @@ class Randomization:
         name = "randomization"
         self.similarity = check_choice(name, "similarity", similarity, SIMILARITIES)
         self.pooling = check_choice(name, "pooling", pooling, POOLINGS)
-        if not isinstance(cascade, bool):
-            raise ValueError(f"{name}.cascade must be true or false; got {cascade!r}")
-        self.cascade = cascade
+        self.cascade = check_bool(name, "cascade", cascade)
         self.max_layers = check_int(name, "max_layers", max_layers, allow_none=True)
         self.seed = check_seed(name, seed)
 

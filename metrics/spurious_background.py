@@ -26,7 +26,7 @@ import math
 import torch
 from torch import nn
 
-from methods.validation import check_choice
+from methods.validation import check_bool, check_choice
 from metrics._common import check_maps, check_masks, predictions, untouched
 from metrics.result import MetricResult
 
@@ -51,9 +51,7 @@ class SpuriousBackground:
     needs: tuple[str, ...] = ("masks",)  # checked against the dataset in pre-flight
     def __init__(self, variant: str = "signed", only_correct: bool = True) -> None:
         self.variant = check_choice("spurious_background", "variant", variant, VARIANTS)
-        if not isinstance(only_correct, bool):
-            raise ValueError(f"spurious_background.only_correct must be true or false; got {only_correct!r}")
-        self.only_correct = only_correct
+        self.only_correct = check_bool("spurious_background", "only_correct", only_correct)
 
     def forward_passes_per_sample(self, shape: tuple[int, int, int]) -> int:
         """Images per input through the model in one call (for the sweep's cost estimate): none; the correctness filter reads the targets."""
