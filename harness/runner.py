@@ -137,8 +137,9 @@ def execute(cfg: DictConfig, parts: Components, device: torch.device, run_id: st
     start = time.perf_counter()
     trained = trained_model(cfg.model, cfg.dataset, parts.dataset, train_split, test_split, cfg.seed, cache_dir, device, cfg.get("cache"))
     timings["time_model_s"] = time.perf_counter() - start
-    log.info("model %s (%s) test accuracy %.3f", trained.key, "cached" if trained.cached else "trained", trained.summary.get("test_accuracy", float("nan")))
-    mlflow.set_tag("harness.model_cache", "hit" if trained.cached else "trained")
+    log.info("model %s (%s) test accuracy %.3f", trained.key, trained.source, trained.summary.get("test_accuracy", float("nan")))
+    mlflow.set_tags({"harness.model_cache": "hit" if trained.source == "cached" else "trained" if trained.source == "trained" else "not used",
+                     "harness.model_source": trained.source})
     model = trained.model.eval()
 
     data = test_split.head(cfg.eval.n_samples)

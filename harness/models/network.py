@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 
 from hydra.utils import get_object
 from omegaconf import DictConfig
@@ -9,14 +10,16 @@ from torch import nn
 
 from harness.build import build
 from harness.datasets import Dataset
-from harness.models.weights import check_weights
+from harness.models.weights import check_checkpoint_fits, check_weights, weights_source
 
 
 def build_network(cfg: DictConfig, dataset: Dataset) -> nn.Module:
     """The network of ``cfg`` for ``dataset``'s channels and classes (and image size, for networks that take one).
 
     Checks the weights source first (:func:`harness.models.weights.check_weights`), so pre-flight,
-    which calls this, stops on absent weights before any work.
+    which calls this, stops on absent weights before any work; a checkpoint is loaded into the
+    network here too, so one that does not fit stops it in one line
+    (:func:`harness.models.weights.check_checkpoint_fits`).
     """
     check_weights(cfg, dataset)
     sizes = {"in_channels": dataset.channels, "num_classes": dataset.num_classes}
@@ -25,4 +28,8 @@ def build_network(cfg: DictConfig, dataset: Dataset) -> nn.Module:
             sizes["image_size"] = dataset.image_size
     except Exception:  # noqa: BLE001 - an unknown _target_ is reported by build, in one line
         pass
-    return build(cfg.network, "model.network", **sizes)
+    network = build(cfg.network, "model.network", **sizes)
+    source = weights_source(cfg)
+    if source is not None and source != "DEFAULT":
+        check_checkpoint_fits(network, Path(source).expanduser(), str(cfg.get("target") or cfg.network.get("_target_")))
+    return network

@@ -107,6 +107,29 @@ def load_published(cfg: DictConfig, model: nn.Module) -> bool:
     return not missing
 
 
+def check_checkpoint_fits(model: nn.Module, path: Path, target: str) -> None:
+    """Load the checkpoint at ``path`` into ``model``; a one-line :class:`ConfigError` when it cannot be read or does not fit."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - any unpickling failure is a bad file
+        reason = " ".join(str(error).split())[:300] or type(error).__name__
+        raise ConfigError(f"model.weights: cannot read the checkpoint {path} as a state dict with weights_only=True ({reason}); "
+                          "save it with torch.save(model.state_dict(), path)") from None
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ConfigError(f"model.weights: {path} holds a {type(state).__name__}, not a state dict; save it with torch.save(model.state_dict(), path)")
+    own = model.state_dict()
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in own if k in state and hasattr(state[k], "shape")
+             and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or wrong:
+        parts = [f"{label}: {', '.join(names[:4])}{' ...' if len(names) > 4 else ''}" for label, names in
+                 (("missing", missing), ("unexpected", unexpected), ("shape checkpoint vs network", wrong)) if names]
+        raise ConfigError(f"model.weights: the checkpoint {path} does not fit {target} ({'; '.join(parts)}); "
+                          "check model.target and model.kwargs against the network it was saved from")
+
+
 def load_checkpoint(model: nn.Module, path: Path) -> dict:
     """Load a checkpoint (a state dict or ``{"state_dict": ..., "summary": ...}``) into ``model``; its summary."""
     state = torch.load(path, map_location="cpu", weights_only=True)

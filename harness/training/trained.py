@@ -31,6 +31,7 @@ class TrainedModel:
     key: str                 # harness.cache.model_key of the weights
     cached: bool             # True when nothing was trained in this call
     summary: dict[str, float] = field(default_factory=dict)
+    source: str = ""         # for the log: "loaded from <path>", "published weights", "cached" or "trained"
 
 
 def trained_model(
@@ -42,14 +43,17 @@ def trained_model(
     key = model_key(cfg, dataset_cfg, seed)
     model = build_network(cfg, dataset).to(device)
     if source is not None and source != "DEFAULT":
-        load_checkpoint(model, Path(source).expanduser())
-        return TrainedModel(model.eval(), key=key, cached=True, summary=summarise(model, train_split, test_split, device, dataset))
+        path = Path(source).expanduser().resolve()
+        load_checkpoint(model, path)
+        return TrainedModel(model.eval(), key=key, cached=True, summary=summarise(model, train_split, test_split, device, dataset),
+                            source=f"loaded from {path}")
     if source == "DEFAULT":
         torch.manual_seed(seed)
         model = build_network(cfg, dataset)
         if load_published(cfg, model):  # the published head fits: use the weights as they are
             model = model.to(device).eval()
-            return TrainedModel(model, key=key, cached=True, summary=summarise(model, train_split, test_split, device, dataset))
+            return TrainedModel(model, key=key, cached=True, summary=summarise(model, train_split, test_split, device, dataset),
+                                source="published weights")
 
     def compute() -> tuple[nn.Module, dict]:
         torch.manual_seed(seed)
@@ -70,4 +74,4 @@ def trained_model(
     models = store(cache_dir, "models", cache_cfg)
     about = f"{cfg.network.get('_target_', '?').rsplit('.', 1)[-1]} on {dataset_cfg.get('_target_', '?').rsplit('.', 1)[-1]}, seed {seed}"
     (trained, summary), hit = models.fetch(key, compute, load, save, about=about)
-    return TrainedModel(trained.eval(), key=key, cached=hit, summary=summary)
+    return TrainedModel(trained.eval(), key=key, cached=hit, summary=summary, source="cached" if hit else "trained")
