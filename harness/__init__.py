@@ -13,7 +13,25 @@ Packages, in the order data flows through a run:
 
 Around them: :mod:`harness.preflight` (every check before any work), :mod:`harness.runner`
 (``prepare`` and ``execute`` one job), :mod:`harness.app` (the Hydra entry point) and
-:mod:`harness.build` (the one instantiation wrapper). ``python -m harness`` runs it.
-"""
+:mod:`harness.build` (the one instantiation wrapper). ``harness`` (or ``python -m harness``) runs it.
 
-__all__: list[str] = []  # the public names are the subpackages' (each lists its own)
+From Python (:mod:`harness.api`, imported on first use so that ``import harness`` stays cheap):
+
+* :func:`evaluate`: explain and score in-memory tensors or a torch ``Dataset`` with methods and
+  metrics by config name, by name with overrides, or as objects; one tidy row per (method, metric, sample);
+* :func:`explain`: each method's attributions, computed once, seeded as the runner seeds them;
+* :func:`run`: exactly what the command line runs, returning a :class:`RunResult` (summary frame, run id).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["RunResult", "evaluate", "explain", "run"]  # the subpackages list their own public names
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from harness import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'harness' has no attribute {name!r}")

@@ -10,6 +10,7 @@ traceback as ``error.txt``; it never looks finished.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -25,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from harness import progress, reports, tracking
 from harness.build import build
 from harness.cache import cached_attributions, cached_split, config_hash
-from harness.datasets import Dataset
+from harness.datasets import Dataset, evaluation_indices
 from harness.models import build_network
 from harness.preflight.settings import check_needs, check_run_settings, resolve_device
 from harness.seeding import seed_everything
@@ -142,7 +143,9 @@ def execute(cfg: DictConfig, parts: Components, device: torch.device, run_id: st
                      "harness.model_source": trained.source})
     model = trained.model.eval()
 
-    data = test_split.head(cfg.eval.n_samples)
+    picked = evaluation_indices(test_split.labels, cfg.eval.n_samples, cfg.seed, str(cfg.eval.get("sample", "stratified")))
+    data = test_split.select(picked)
+    mlflow.log_text(json.dumps(picked.tolist()), "eval_indices.json")
     inputs, labels = data.images.to(device), data.labels.to(device)
     masks = None if data.masks is None else data.masks.to(device)
     with torch.no_grad():
@@ -156,7 +159,7 @@ def execute(cfg: DictConfig, parts: Components, device: torch.device, run_id: st
     context = {
         "labels": labels, "masks": masks, "groups": None if data.groups is None else data.groups.to(device),
         "explainer": parts.explainer, "mean": parts.dataset.mean.to(device), "std": parts.dataset.std.to(device),
-        "dataset": parts.dataset, "indices": torch.arange(len(data), device=device), "progress": progress.counter,
+        "dataset": parts.dataset, "indices": picked.to(device), "progress": progress.counter,
     }
     results: dict[str, MetricResult] = {}
     for name, metric in progress.bar(parts.metrics.items(), desc="metrics", total=len(parts.metrics), unit="metric"):
@@ -166,5 +169,6 @@ def execute(cfg: DictConfig, parts: Components, device: torch.device, run_id: st
         timings[f"time_{name}_s"] = time.perf_counter() - start
 
     summary = reports.summary(results, seed=cfg.seed)
-    tracking.log_results(cfg, run_id, summary, results, trained.summary, timings, data, predicted, targets, attributions, parts.dataset)
+    tracking.log_results(cfg, run_id, summary, results, trained.summary, timings, data, predicted, targets, attributions, parts.dataset,
+                         indices=picked)
     return Outcome(run_id, summary, results, trained.summary, timings)

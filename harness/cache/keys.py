@@ -32,7 +32,7 @@ from harness.build import plain
 from harness.models.weights import published_file, weights_source
 
 TRAINING_VERSION = 2     # bump when harness.training changes how a model is trained
-ATTRIBUTION_VERSION = 1  # bump when the runner changes how attributions are computed
+ATTRIBUTION_VERSION = 2  # bump when the runner changes how attributions are computed
 # Config nodes that say where and how results are stored or shown, not what they are.
 NOT_RESULTS = ("paths", "tracking", "cache", "sweep", "hydra")
 
@@ -103,7 +103,7 @@ def attribution_key(cfg: DictConfig, model: str, device: torch.device) -> str:
     return content_key({
         "model": model, "dataset": plain(cfg.dataset), "dataset_code": target_fingerprint(cfg.dataset),
         "method": plain(cfg.method), "method_code": target_fingerprint(cfg.method),
-        "eval": {k: cfg.eval[k] for k in ("n_samples", "batch_size", "target")}, "seed": cfg.seed,
+        "eval": {k: cfg.eval[k] for k in ("n_samples", "batch_size", "target")}, "sample": cfg.eval.get("sample", "first"), "seed": cfg.seed,
         "device": device.type, "version": ATTRIBUTION_VERSION,
     })
 

@@ -9,13 +9,19 @@ Public names:
   corner patch), :class:`Photos` (scikit-image's photographs), :class:`ImageFolder` (a user's
   class folders), :class:`CIFAR10` and :class:`MNIST` (torchvision's files on disk).
 
+Which test images a run explains: :func:`evaluation_indices` (class-stratified from the seed).
+
 The modules ``shapes`` and ``textures`` are the drawing helpers the synthetic datasets share.
 """
 from harness.datasets.base import Dataset, ImageDataset, ImageSplit
 from harness.datasets.decoy import DecoyShapes
 from harness.datasets.image_folder import ImageFolder
 from harness.datasets.photos import Photos
+from harness.datasets.sampling import SAMPLING, evaluation_indices
 from harness.datasets.spurious_shapes import SpuriousShapes
 from harness.datasets.torchvision_sets import CIFAR10, MNIST
 
-__all__ = ["CIFAR10", "MNIST", "Dataset", "DecoyShapes", "ImageDataset", "ImageFolder", "ImageSplit", "Photos", "SpuriousShapes"]
+__all__ = [
+    "CIFAR10", "MNIST", "SAMPLING", "Dataset", "DecoyShapes", "ImageDataset", "ImageFolder", "ImageSplit", "Photos", "SpuriousShapes",
+    "evaluation_indices",
+]

@@ -11,7 +11,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from harness.build import ConfigError
-from harness.datasets import Dataset
+from harness.datasets import SAMPLING, Dataset
 from metrics import Metric
 from metrics.background_gap import OTHER, SAME
 
@@ -47,6 +47,8 @@ def check_run_settings(cfg: DictConfig) -> None:
     _positive_int(cfg, "eval.batch_size")
     if cfg.eval.target not in TARGETS:
         raise ConfigError(f"eval.target must be one of {', '.join(TARGETS)}; got {cfg.eval.target!r}")
+    if OmegaConf.select(cfg, "eval.sample", default="stratified") not in SAMPLING:
+        raise ConfigError(f"eval.sample must be one of {', '.join(SAMPLING)}; got {cfg.eval.sample!r}")
     if not cfg.get("metric"):
         raise ConfigError("metric selects no metric; choose at least one, e.g. metric=[deletion,insertion]")
     resolve_device(str(cfg.device))

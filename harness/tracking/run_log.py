@@ -86,7 +86,7 @@ def log_text_frame(frame: pd.DataFrame, path: str) -> None:
 
 def log_results(cfg: DictConfig, run_id: str, summary: pd.DataFrame, results: dict[str, MetricResult], model_summary: dict[str, float],
                 timings: dict[str, float], data: ImageSplit, predicted: torch.Tensor, targets: torch.Tensor,
-                attributions: torch.Tensor, dataset: Dataset) -> None:
+                attributions: torch.Tensor, dataset: Dataset, indices: torch.Tensor | None = None) -> None:
     """Log one run's numbers, tables, curves and heat maps (see the module docstring)."""
     values: dict[str, float] = dict(model_summary) | timings
     for row in summary.itertuples():
@@ -101,7 +101,8 @@ def log_results(cfg: DictConfig, run_id: str, summary: pd.DataFrame, results: di
     log_batch(run_id, {k: v for k, v in values.items() if v == v})  # NaN headlines stay unlogged
 
     frame = pd.DataFrame({
-        "index": range(len(data)), "label": data.labels.numpy(), "predicted": predicted.cpu().numpy(), "target": targets.cpu().numpy(),
+        "index": range(len(data)) if indices is None else indices.cpu().numpy(), "label": data.labels.numpy(),
+        "predicted": predicted.cpu().numpy(), "target": targets.cpu().numpy(),
     })
     if data.groups is not None:
         frame["group"] = data.groups.numpy()

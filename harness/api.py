@@ -1,0 +1,390 @@
+"""The harness from Python: :func:`evaluate` in-memory data with any model, :func:`run` exactly what the command line runs.
+
+``evaluate(model, inputs, ...)`` explains the inputs with each method (by config name, by
+name with overrides, or as an object), computes each method's attributions once, scores
+them with every metric and returns one tidy row per (method, metric, sample). Names are
+composed from ``conf/`` with Hydra's compose API and built by :func:`harness.build.build`,
+exactly as the command line does, so ``methods=["integrated_gradients"]`` here and
+``method=integrated_gradients`` there compute the same thing. Seeding follows the runner:
+the seed is set before each method's attributions and before each metric.
+
+``run(["method=integrated_gradients", "metric=[deletion]"])`` is ``harness
+method=integrated_gradients metric=[deletion]`` from Python: the same pre-flight checks,
+composition, run and MLflow logging; it returns the summary table and the run id.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import torch
+from hydra import compose, initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
+from hydra.errors import ConfigCompositionException, MissingConfigException
+from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf.errors import OmegaConfBaseException
+from torch import nn
+from torch.utils.data import DataLoader
+from torch.utils.data import Dataset as TorchDataset
+
+from harness import progress, reports
+from harness.build import ConfigError, build, missing_members
+from harness.datasets import ImageDataset, ImageSplit
+from harness.preflight.settings import resolve_device, unmet_needs
+from harness.seeding import seed_everything
+from methods import Explainer
+from metrics import Metric, MetricResult
+
+MethodSpec = str | Explainer | Iterable[str | Explainer] | Mapping[str, Mapping[str, Any] | Explainer | None]
+MetricSpec = str | Metric | Iterable[str | Metric] | Mapping[str, Mapping[str, Any] | Metric | None]
+Inputs = torch.Tensor | TorchDataset | DataLoader
+
+
+@dataclass
+class RunResult:
+    """What :func:`run` hands back: the summary table (one row per metric), the MLflow run id, and the runner's outcome."""
+
+    summary: pd.DataFrame
+    run_id: str
+    outcome: Any  # harness.runner.Outcome: per-sample results, model summary, timings
+
+
+def compose_config(overrides: list[str], return_hydra_config: bool = False) -> DictConfig:
+    """The config ``harness <overrides>`` composes (Hydra's compose API over ``pkg://conf``); one-line errors."""
+    from harness.preflight.command_line import explain
+
+    initialised = GlobalHydra.instance().is_initialized()
+    if not initialised:
+        initialize_config_module("conf", version_base="1.3")
+    try:
+        return compose("config", overrides=list(overrides), return_hydra_config=return_hydra_config)
+    except (MissingConfigException, ConfigCompositionException, OmegaConfBaseException) as error:
+        raise ConfigError(explain(error, list(overrides))) from None
+    finally:
+        if not initialised:
+            GlobalHydra.instance().clear()
+
+
+def _named(spec: Any, kind: str, contract: type) -> dict[str, Any]:
+    """``{name: str (a config name) | dict of overrides | object}`` from any accepted form of ``methods=``/``metrics=``."""
+    if isinstance(spec, str) or missing_members(spec, contract) == []:
+        spec = [spec]
+    if isinstance(spec, Mapping):
+        items = {str(name): ({} if value is None else value) for name, value in spec.items()}
+    else:
+        items = {}
+        for entry in spec:
+            name = entry if isinstance(entry, str) else type(entry).__name__
+            if name in items:
+                raise ConfigError(f"{kind}s: {name!r} is given twice; pass a dict {{name: object}} to name them apart")
+            items[name] = {} if isinstance(entry, str) else entry
+    if not items:
+        raise ConfigError(f"{kind}s selects nothing; give at least one, e.g. {kind}s=['saliency']" if kind == "method"
+                          else f"{kind}s selects nothing; give at least one, e.g. {kind}s=['deletion', 'insertion']")
+    return items
+
+
+def _with_overrides(node: DictConfig, overrides: Mapping[str, Any], where: str) -> DictConfig:
+    node = node.copy()
+    OmegaConf.set_struct(node, True)
+    for key, value in overrides.items():
+        if OmegaConf.select(node, str(key), default="__absent__") == "__absent__":
+            keys = ", ".join(k for k in node.keys() if k != "_target_")
+            raise ConfigError(f"unknown key '{key}' for {where}: it has {keys}")
+        OmegaConf.update(node, str(key), value, merge=True)
+    return node
+
+
+def build_components(methods: MethodSpec, metrics: MetricSpec, seed: int = 0) -> tuple[dict[str, Explainer], dict[str, Metric], DictConfig]:
+    """The explainers and metrics ``methods``/``metrics`` name, built as the command line builds them, and their config nodes.
+
+    Returns ``(explainers, metrics, config)``: ``config.method.<name>`` and ``config.metric.<name>``
+    hold the composed node of every component given by name (objects have none).
+    """
+    wanted_methods, wanted_metrics = _named(methods, "method", Explainer), _named(metrics, "metric", Metric)
+    names = [n for n, v in wanted_metrics.items() if isinstance(v, Mapping)]
+    base = compose_config([f"metric=[{','.join(names)}]"] if names else ["metric=[]"])
+    nodes = OmegaConf.create({"method": {}, "metric": {}, "seed": seed, "tracking": OmegaConf.to_container(base.tracking),
+                              "paths": OmegaConf.to_container(base.paths, resolve=True)})
+    explainers: dict[str, Explainer] = {}
+    for name, value in wanted_methods.items():
+        if isinstance(value, Mapping):
+            node = _with_overrides(compose_config([f"method={name}"]).method, value, f"method {name}")
+            nodes.method[name] = node
+            explainers[name] = build(node, "method", seed=seed, contract=Explainer)
+        else:
+            lacking = missing_members(value, Explainer)
+            if lacking:
+                raise ConfigError(f"methods: {name} is neither a config name nor a methods.Explainer (it lacks {', '.join(lacking)})")
+            explainers[name] = value
+    built: dict[str, Metric] = {}
+    for name, value in wanted_metrics.items():
+        if isinstance(value, Mapping):
+            node = _with_overrides(base.metric[name], value, f"metric {name}")
+            nodes.metric[name] = node
+            built[name] = build(node, f"metric.{name}", seed=seed, contract=Metric)
+        else:
+            lacking = missing_members(value, Metric)
+            if lacking:
+                raise ConfigError(f"metrics: {name} is neither a config name nor a metrics.Metric (it lacks {', '.join(lacking)})")
+            built[name] = value
+    return explainers, built, nodes
+
+
+class InMemory(ImageDataset):
+    """The evaluated tensors as a :class:`harness.datasets.Dataset` (for the metrics' context and the logged figures)."""
+
+    def __init__(self, data: ImageSplit, mean: torch.Tensor, std: torch.Tensor, class_names: list[str]) -> None:
+        self.data, self.mean, self.std = data, mean, std
+        self.num_classes, self.channels, self.image_size = len(class_names), data.images.shape[1], data.images.shape[-1]
+        self.class_names, self.has_masks = class_names, data.masks is not None
+        self.n = {"train": 0, "test": len(data)}
+
+    def split(self, name: str, variant: str = "original") -> ImageSplit:
+        self.check_split(name, variant)
+        return self.data
+
+
+def _collect(inputs: Inputs, labels: torch.Tensor | None, masks: torch.Tensor | None) -> tuple[torch.Tensor, Any, Any]:
+    """Images, labels and masks from tensors, or from a Dataset/DataLoader of ``image``, ``(image, label)`` or ``(image, label, mask)``."""
+    if isinstance(inputs, torch.Tensor):
+        return inputs, labels, masks
+    if not isinstance(inputs, (DataLoader, TorchDataset)):
+        raise ConfigError(f"inputs must be a tensor (N, C, H, W), a torch Dataset or a DataLoader; got {type(inputs).__name__}")
+    loader = inputs if isinstance(inputs, DataLoader) else DataLoader(inputs, batch_size=64)
+    fields: list[list[torch.Tensor]] = [[], [], []]
+    for batch in loader:
+        parts = [batch] if isinstance(batch, torch.Tensor) else list(batch)[:3]
+        for store, part in zip(fields, parts):
+            store.append(torch.as_tensor(part))
+    if not fields[0]:
+        raise ConfigError("inputs: the dataset is empty")
+    images = torch.cat(fields[0])
+    return (images, torch.cat(fields[1]) if labels is None and fields[1] else labels,
+            torch.cat(fields[2]) if masks is None and fields[2] else masks)
+
+
+def _targets(model: nn.Module, images: torch.Tensor, targets: Any, labels: torch.Tensor | None, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    with torch.no_grad():
+        predicted = torch.cat([model(x).argmax(1) for x in images.split(batch_size)])
+    if targets is None or (isinstance(targets, str) and targets == "predicted"):
+        return predicted, predicted
+    if isinstance(targets, str) and targets == "label":
+        if labels is None:
+            raise ConfigError("targets='label' needs labels; pass labels=... or a dataset of (image, label) pairs")
+        return labels, predicted
+    if isinstance(targets, str):
+        raise ConfigError(f"targets must be None/'predicted', 'label', an int or a tensor of class indices; got {targets!r}")
+    chosen = torch.as_tensor(targets, dtype=torch.long, device=images.device)
+    chosen = chosen.expand(len(images)) if chosen.dim() == 0 else chosen
+    if chosen.shape != (len(images),):
+        raise ConfigError(f"targets must hold one class per input ({len(images)}); got shape {tuple(chosen.shape)}")
+    return chosen, predicted
+
+
+def explain(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, explainers: Mapping[str, Explainer], *,
+            seed: int = 0, batch_size: int = 64) -> dict[str, torch.Tensor]:
+    """Each explainer's attributions, computed once, batch by batch, seeded as the runner seeds them."""
+    maps = {}
+    for name, explainer in explainers.items():
+        seed_everything(seed)
+        batches = list(zip(inputs.split(batch_size), targets.split(batch_size)))
+        maps[name] = torch.cat([explainer(model, x, t).detach() for x, t in progress.bar(batches, desc=f"{name} attributions", unit="batch")])
+    return maps
+
+
+def evaluate(
+    model: nn.Module,
+    inputs: Inputs,
+    targets: torch.Tensor | int | str | None = None,
+    *,
+    methods: MethodSpec = ("saliency",),
+    metrics: MetricSpec = ("deletion", "insertion"),
+    masks: torch.Tensor | None = None,
+    labels: torch.Tensor | None = None,
+    seed: int = 0,
+    device: str | torch.device = "auto",
+    tracking: str | bool | None = None,
+    mean: Iterable[float] | torch.Tensor | None = None,
+    std: Iterable[float] | torch.Tensor | None = None,
+    batch_size: int = 64,
+    class_names: list[str] | None = None,
+    attributions: Mapping[str, torch.Tensor] | None = None,
+    indices: torch.Tensor | None = None,
+) -> pd.DataFrame:
+    """Explain ``inputs`` with every method, score each method's attributions with every metric.
+
+    Args:
+        model (nn.Module): The classifier to explain; it is moved to ``device`` and put in eval mode.
+        inputs (Tensor, Dataset or DataLoader): Images ``(N, C, H, W)`` as the model takes them
+            (normalised with ``mean``/``std``), or a torch ``Dataset``/``DataLoader`` whose items are
+            ``image``, ``(image, label)`` or ``(image, label, mask)``; all are held in memory.
+        targets (Tensor, int, str or None, optional): The class explained per input: ``None`` or
+            ``"predicted"`` (the model's argmax, the command line's ``eval.target=predicted``),
+            ``"label"`` (the labels), an int for all inputs, or ``(N,)`` class indices. Default: None.
+        methods (str, object, list or dict, optional): Config names (``"integrated_gradients"``),
+            ``methods.Explainer`` objects, a list of either, or a dict ``{name: overrides}``
+            (``{"integrated_gradients": {"n_steps": 100}}``) or ``{name: object}``. Default: ("saliency",).
+        metrics (str, object, list or dict, optional): The same forms for metrics
+            (``{"deletion": {"steps": 10}}``). Default: ("deletion", "insertion").
+        masks (Tensor or None, optional): ``(N, 1, H, W)`` boolean foreground masks, needed by
+            mask-based metrics (``spurious_background``, ``pointing_game``, ...). Default: None.
+        labels (Tensor or None, optional): ``(N,)`` true classes (for ``targets="label"`` and metrics
+            that read them); taken from the dataset's items when they carry them. Default: None.
+        seed (int, optional): Seeds each method's attributions and each metric, as ``seed=`` does on
+            the command line. Default: 0.
+        device (str or torch.device, optional): ``auto`` (CUDA when available), ``cpu``, ``cuda``,
+            ``cuda:N``. Default: auto.
+        tracking (str, bool or None, optional): None/False: nothing logged; True or ``"mlflow"``:
+            one MLflow run per method in the harness's store (``$HARNESS_HOME``, like a command-line
+            run, with ``scores.csv``, curves and heat maps); any other string: that tracking URI.
+            Default: None.
+        mean (sequence of float or None, optional): Per-channel normalisation mean of ``inputs``
+            (what substrates such as ``mean``/``black`` mean in input space); None: 0 (the inputs are
+            pixel values). Default: None.
+        std (sequence of float or None, optional): Per-channel standard deviation; None: 1. Default: None.
+        batch_size (int, optional): Images per explainer call (the command line's ``eval.batch_size``). Default: 64.
+        class_names (list of str or None, optional): Names of the classes, for the logged heat maps;
+            None: ``"0"``, ``"1"``, ... Default: None.
+        attributions (dict or None, optional): Precomputed maps ``{method name: (N, C|1, H, W)}``
+            (e.g. from :func:`explain`), used instead of computing them. Default: None.
+        indices (Tensor or None, optional): ``(N,)`` each input's id in its dataset, which seeds the
+            metrics' per-sample random draws (the command line passes the test-split indices it
+            explains, logged as ``eval_indices.json``); None: 0..N-1. Default: None.
+
+    Returns:
+        pandas.DataFrame: one row per (method, metric, sample), columns ``method``, ``metric``,
+        ``sample`` (``indices``, by default the input's position), ``score`` (NaN where the metric is undefined), ``label``
+        (-1 without labels), ``target``, ``predicted``, ``higher_is_better``. ``frame.attrs["run_ids"]``
+        maps each method to its MLflow run when ``tracking`` is set.
+
+    Raises:
+        ConfigError: (one line, before any work) an unknown name or key, a value out of range,
+            a metric whose needs (masks, background variants) the data does not meet, bad shapes.
+    """
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"seed must be a non-negative integer; got {seed!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"batch_size must be a positive integer; got {batch_size!r}")
+    run_device = resolve_device(str(device))
+    explainers, scorers, nodes = build_components(methods, metrics, seed)
+    images, labels, masks = _collect(inputs, labels, masks)
+    if images.dim() != 4:
+        raise ConfigError(f"inputs must be images of shape (N, C, H, W); got shape {tuple(images.shape)}")
+    n, channels = images.shape[0], images.shape[1]
+    if labels is not None and tuple(torch.as_tensor(labels).shape) != (n,):
+        raise ConfigError(f"labels must have shape ({n},); got {tuple(torch.as_tensor(labels).shape)}")
+    if masks is not None and (masks.dim() != 4 or masks.shape[0] != n or masks.shape[1] != 1 or masks.shape[2:] != images.shape[2:]):
+        raise ConfigError(f"masks must have shape ({n}, 1, {images.shape[2]}, {images.shape[3]}); got {tuple(masks.shape)}")
+    mean_t, std_t = ImageDataset.check_stats("evaluate", [0.0] * channels if mean is None else torch.as_tensor(mean).tolist(),
+                                             [1.0] * channels if std is None else torch.as_tensor(std).tolist(), channels)
+    model = model.to(run_device).eval()
+    images = images.to(run_device)
+    labels = None if labels is None else torch.as_tensor(labels, dtype=torch.long).to(run_device)
+    masks = None if masks is None else masks.to(run_device).bool()
+    chosen, predicted = _targets(model, images, targets, labels, batch_size)
+    n_classes = max(int(predicted.max()), int(chosen.max())) + 1
+    names = class_names or [str(c) for c in range(n_classes)]
+    data = ImageSplit(images.cpu(), (chosen if labels is None else labels).cpu(), None if masks is None else masks.cpu())
+    dataset = InMemory(data, mean_t, std_t, names)
+    for name, metric in scorers.items():
+        lacking = unmet_needs(metric, dataset)
+        if lacking:
+            hint = "pass masks=... (N, 1, H, W)" if lacking == "foreground masks" else "use the command line with a dataset that has them (spurious_shapes)"
+            raise ConfigError(f"metric {name} needs {lacking}, which the given data does not have; {hint}, or leave {name} out")
+    ids = torch.arange(n) if indices is None else torch.as_tensor(indices, dtype=torch.long).flatten()
+    if ids.shape != (n,):
+        raise ConfigError(f"indices must hold one id per input ({n}); got shape {tuple(ids.shape)}")
+    ids = ids.to(run_device)
+    given = dict(attributions or {})
+    for name in given:
+        if name not in explainers:
+            raise ConfigError(f"attributions: {name!r} is not one of the methods ({', '.join(explainers)})")
+    maps = {k: v.to(run_device) for k, v in given.items()} | explain(model, images, chosen, {k: v for k, v in explainers.items() if k not in given},
+                                                                     seed=seed, batch_size=batch_size)
+    context = {"labels": labels, "masks": masks, "groups": None, "mean": mean_t.to(run_device), "std": std_t.to(run_device),
+               "dataset": dataset, "indices": ids, "progress": progress.counter}
+    frames, run_ids = [], {}
+    for method, explainer in explainers.items():
+        results: dict[str, MetricResult] = {}
+        timings: dict[str, float] = {}
+        for name, metric in scorers.items():
+            seed_everything(seed)
+            start = time.perf_counter()
+            results[name] = metric(model, images, chosen, maps[method], explainer=explainer, **context)
+            timings[f"time_{name}_s"] = time.perf_counter() - start
+        for name, result in results.items():
+            frames.append(pd.DataFrame({
+                "method": method, "metric": name, "sample": ids.cpu().numpy(), "score": result.scores.detach().double().cpu().numpy(),
+                "label": -1 if labels is None else labels.cpu().numpy(), "target": chosen.cpu().numpy(),
+                "predicted": predicted.cpu().numpy(), "higher_is_better": bool(result.higher_is_better),
+            }))
+        if tracking:
+            run_ids[method] = _log(tracking, nodes, method, explainer, results, timings, data, predicted, chosen, maps[method], dataset, seed)
+    frame = pd.concat(frames, ignore_index=True)
+    frame.attrs["run_ids"] = run_ids
+    return frame
+
+
+def _log(tracking: str | bool, nodes: DictConfig, method: str, explainer: Explainer, results: dict[str, MetricResult], timings: dict[str, float],
+         data: ImageSplit, predicted: torch.Tensor, targets: torch.Tensor, maps: torch.Tensor, dataset: InMemory, seed: int) -> str:
+    """One MLflow run for ``method``'s results, logged as a command-line run logs them."""
+    import mlflow
+
+    from harness import tracking as store
+
+    cfg = nodes.copy()
+    with open_dict(cfg):
+        if isinstance(tracking, str) and tracking != "mlflow":
+            cfg.tracking.uri = tracking
+        cfg.method = nodes.method.get(method, {"_target_": f"{type(explainer).__module__}.{type(explainer).__qualname__}"})
+    uri = store.tracking_uri(cfg)
+    store.check_tracking(uri)
+    mlflow.set_tracking_uri(uri)
+    experiment = store.experiment_id(uri, cfg.tracking.experiment, store.artifact_root(cfg, uri))
+    tags = {"harness.method": method, "harness.metrics": ",".join(results), "harness.dataset": "in-memory", "harness.model": "in-memory",
+            "harness.entry": "harness.evaluate"}
+    summary = reports.summary(results, seed=seed)
+    with mlflow.start_run(experiment_id=experiment, run_name=f"{method}-evaluate", tags=tags) as active:
+        mlflow.log_params(store.flat_params(OmegaConf.masked_copy(cfg, ["method", "metric", "seed"])))
+        store.log_results(cfg, active.info.run_id, summary, results, {}, timings, data, predicted, targets, maps.cpu(), dataset)
+    return active.info.run_id
+
+
+def run(overrides: list[str]) -> RunResult:
+    """``harness <overrides>`` from Python: the same pre-flight checks, composition, run and MLflow logging.
+
+    Args:
+        overrides (list of str): Command-line overrides, e.g. ``["method=integrated_gradients",
+            "method.n_steps=16", "metric=[deletion]"]``. One job: a sweep (``-m`` or ``a,b``
+            values) is refused; run it with the command line.
+
+    Returns:
+        RunResult: ``summary`` (one row per metric: value, 95 % interval, n, direction), ``run_id``
+        (the MLflow run) and ``outcome`` (per-sample results, model summary, timings).
+
+    Raises:
+        ConfigError: (one line, before any work) whatever the command line would refuse.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from harness.preflight import check
+    from harness.runner import run as run_job
+
+    overrides = [str(o) for o in overrides]
+    if any(o in ("-m", "--multirun") for o in overrides) or any(p.is_sweep_override() for p in OverridesParser.create().parse_overrides(
+            [o for o in overrides if not o.startswith("-")])):
+        raise ConfigError("harness.run runs one job; give one value per key (a sweep runs from the command line: harness -m key=a,b)")
+    check(overrides)
+    cfg = compose_config(overrides, return_hydra_config=True)
+    choices = dict(cfg.hydra.runtime.choices)
+    task = list(cfg.hydra.overrides.task)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    outcome = run_job(cfg, choices=choices, overrides=task)
+    return RunResult(outcome.summary, outcome.run_id, outcome)
