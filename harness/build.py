@@ -8,6 +8,7 @@ A node with ``seed: null`` gets the run's seed, so one ``seed`` seeds everything
 """
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from hydra.errors import InstantiationException
@@ -34,7 +35,8 @@ def missing_members(obj: Any, contract: type) -> list[str]:
         from typing import _get_protocol_attrs  # type: ignore[attr-defined]  # Python 3.10, 3.11
 
         members = _get_protocol_attrs(contract)
-    return [name for name in sorted(members) if not hasattr(obj, name)]
+    absent = object()  # looked up statically: a lazy property (a dataset's computed mean) is not evaluated by the check
+    return [name for name in sorted(members) if inspect.getattr_static(obj, name, absent) is absent]
 
 
 def build(node: DictConfig, where: str, seed: int | None = None, contract: type | None = None, **kwargs: Any) -> Any:

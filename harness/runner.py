@@ -21,14 +21,14 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from harness import progress, reports, tracking
 from harness.build import build
-from harness.cache import cached_attributions, cached_split, config_hash
-from harness.datasets import Dataset, evaluation_indices
+from harness.cache import cached_attributions, cached_split, config_hash, content_key, store
+from harness.datasets import Dataset, FitsNormalisation, evaluation_indices
 from harness.models import build_network
-from harness.preflight.settings import check_needs, check_run_settings, resolve_device
+from harness.preflight.settings import check_needs, check_run_settings, resolve_device, unmet_needs
 from harness.seeding import seed_everything
 from harness.sweeps import resume
 from harness.training import check_training, trained_model
@@ -46,6 +46,7 @@ class Components:
     explainer: Explainer
     metrics: dict[str, Metric]
     uri: str
+    notices: list[str] = field(default_factory=list)   # one line each, e.g. default metrics left out
 
 
 @dataclass
@@ -62,15 +63,40 @@ class Outcome:
         return dict(zip(self.summary["metric"], self.summary["value"]))
 
 
-def prepare(cfg: DictConfig, checked_uris: set[str] | None = None) -> Components:
+def metrics_chosen(overrides: list[str]) -> bool:
+    """Whether the command line chooses the metrics (``metric=[...]`` or an ``experiment``) rather than taking config.yaml's."""
+    keys = [o.lstrip("+~").split("=", 1)[0] for o in overrides]
+    return any(k in ("metric", "experiment") or k.startswith("metric/") for k in keys)
+
+
+def fitting_default_metrics(cfg: DictConfig, metrics: dict[str, Metric], dataset: Dataset) -> list[str]:
+    """Leave out of the default metric selection (in ``metrics`` and ``cfg.metric``) those whose needs the dataset lacks; the notice."""
+    unmet = {name: unmet_needs(metric, dataset) for name, metric in metrics.items()}
+    dropped = [name for name, lacking in unmet.items() if lacking]
+    if not dropped or len(dropped) == len(metrics):
+        return []  # nothing to leave out, or nothing would be left: check_needs says why in one line
+    with open_dict(cfg):
+        for name in dropped:
+            metrics.pop(name)
+            cfg.metric.pop(name)
+    reasons = ", ".join(f"{name} (needs {unmet[name]})" for name in dropped)
+    return [f"notice: dataset {type(dataset).__name__} lacks what some default metrics need; left out {reasons}; "
+            f"running metric=[{','.join(metrics)}]"]
+
+
+def prepare(cfg: DictConfig, checked_uris: set[str] | None = None, overrides: list[str] | None = None) -> Components:
     """Build and validate every component and the tracking store; generates and trains nothing.
 
-    ``checked_uris`` remembers stores already checked (a sweep checks each store once).
+    ``checked_uris`` remembers stores already checked (a sweep checks each store once). With the
+    command line's ``overrides`` given and no metric chosen there (:func:`metrics_chosen`), default
+    metrics the dataset cannot serve (e.g. mask-based ones on a folder without masks) are left out
+    of ``cfg`` with a notice (``Components.notices``); a chosen one stops the command in one line.
     """
     check_run_settings(cfg)
     dataset = build(cfg.dataset, "dataset", seed=cfg.seed, contract=Dataset)
     explainer = build(cfg.method, "method", seed=cfg.seed, contract=Explainer)
     metrics = {name: build(node, f"metric.{name}", seed=cfg.seed, contract=Metric) for name, node in cfg.metric.items()}
+    notices = [] if overrides is None or metrics_chosen(overrides) else fitting_default_metrics(cfg, metrics, dataset)
     check_needs(metrics, dataset)
     check_training(cfg.model)
     build_network(cfg.model, dataset)
@@ -79,7 +105,7 @@ def prepare(cfg: DictConfig, checked_uris: set[str] | None = None) -> Components
         tracking.check_tracking(uri)
         if checked_uris is not None:
             checked_uris.add(uri)
-    return Components(dataset, explainer, metrics, uri)
+    return Components(dataset, explainer, metrics, uri, notices)
 
 
 def choice_names(cfg: DictConfig, choices: dict[str, str] | None) -> dict[str, str]:
@@ -95,7 +121,7 @@ def choice_names(cfg: DictConfig, choices: dict[str, str] | None) -> dict[str, s
 
 def run(cfg: DictConfig, choices: dict[str, str] | None = None, overrides: list[str] | None = None, job: str = "") -> Outcome:
     """Prepare, open the job's MLflow run (a child of the sweep's parent, if any), execute; FAILED with ``error.txt`` on errors."""
-    parts = prepare(cfg)
+    parts = prepare(cfg, overrides=overrides)
     device = resolve_device(str(cfg.device))
     names = choice_names(cfg, choices)
     mlflow.set_tracking_uri(parts.uri)
@@ -114,6 +140,8 @@ def run(cfg: DictConfig, choices: dict[str, str] | None = None, overrides: list[
     with mlflow.start_run(experiment_id=experiment, run_name=run_name,
                           parent_run_id=os.environ.get(tracking.PARENT_RUN_ENV), tags=tags) as active:
         run_id = active.info.run_id
+        if parts.notices:
+            mlflow.set_tag("harness.notices", " | ".join(parts.notices))
         mlflow.log_params(tracking.flat_params(cfg))
         mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
         try:
@@ -126,12 +154,28 @@ def run(cfg: DictConfig, choices: dict[str, str] | None = None, overrides: list[
     return outcome
 
 
+def fit_normalisation(cfg: DictConfig, dataset: Dataset, cache_dir: Path) -> None:
+    """Give a dataset that computes its ``mean``/``std`` (``FitsNormalisation``) the cached values, computing them once."""
+    if not isinstance(dataset, FitsNormalisation) or not dataset.normalisation_pending():
+        return
+    identity = dataset.normalisation_identity()
+    compute = lambda: dict(zip(("mean", "std"), dataset.compute_normalisation()))  # noqa: E731
+    stats, hit = (compute(), False) if not cfg.get("cache", {}).get("datasets", True) else store(cache_dir, "datasets", cfg.get("cache")).fetch(
+        content_key(identity), compute,
+        about=f"{type(dataset).__name__} normalisation from {len(identity['normalisation'])} training images")
+    dataset.set_normalisation(stats["mean"], stats["std"])
+    text = f"mean {[round(v, 4) for v in stats['mean'].tolist()]}, std {[round(v, 4) for v in stats['std'].tolist()]}"
+    log.info("normalisation %s (%s from %d training images)", text, "cached" if hit else "computed", len(identity["normalisation"]))
+    mlflow.set_tag("harness.normalisation", f"{text}, computed from the training images")
+
+
 def execute(cfg: DictConfig, parts: Components, device: torch.device, run_id: str) -> Outcome:
     """Data, model, attributions, every metric, the summary, and everything logged to the open run."""
     timings: dict[str, float] = {}
     seed_everything(cfg.seed)
     cache_dir = Path(str(cfg.paths.cache)).expanduser().resolve()
     start = time.perf_counter()
+    fit_normalisation(cfg, parts.dataset, cache_dir)
     train_split, test_split = (cached_split(cfg, parts.dataset, name, cache_dir) for name in ("train", "test"))
     timings["time_data_s"] = time.perf_counter() - start
 

@@ -63,6 +63,22 @@ class Dataset(Protocol):
     def denormalise(self, images: torch.Tensor) -> torch.Tensor: ...
 
 
+@runtime_checkable
+class FitsNormalisation(Protocol):
+    """A dataset whose ``mean``/``std`` can be computed from its training images (:class:`ImageFolder` when they are not given).
+
+    The runner computes them once per ``normalisation_identity()`` and caches them (:func:`harness.runner.fit_normalisation`).
+    """
+
+    def normalisation_pending(self) -> bool: ...
+
+    def normalisation_identity(self) -> dict: ...
+
+    def compute_normalisation(self) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+    def set_normalisation(self, mean: torch.Tensor, std: torch.Tensor) -> None: ...
+
+
 class ImageDataset:
     """Base class of the :class:`Dataset` contract: subclasses set the attributes below and implement ``split``."""
 

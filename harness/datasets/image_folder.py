@@ -18,6 +18,7 @@ file, or, with ``on_error: skip``, is left out with a warning.
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -58,17 +59,20 @@ class ImageFolder(ImageDataset):
         on_error (str, optional): What an unreadable or truncated image does, one of
             ``image_folder.ON_ERROR``: ``raise`` stops the run naming the file; ``skip`` leaves
             it out with a warning. Default: raise.
-        mean (list of float, optional): Normalisation mean, one value per channel (give one
-            value with ``channels: 1``); ImageNet's by default. Default: [0.485, 0.456, 0.406].
-        std (list of float, optional): Normalisation standard deviation, one positive value per
-            channel. Default: [0.229, 0.224, 0.225].
+        mean (list of float or None, optional): Normalisation mean, one value per channel (one
+            value with ``channels: 1``; ImageNet's is [0.485, 0.456, 0.406]). None: computed from the
+            training images (per channel, over every pixel of every training image, after the
+            resize), when first needed; a run caches it beside the dataset splits. Give both
+            ``mean`` and ``std`` or neither. Default: None.
+        std (list of float or None, optional): Normalisation standard deviation, one positive value
+            per channel (ImageNet's is [0.229, 0.224, 0.225]); None: computed with ``mean``. Default: None.
         seed (int or None, optional): Seed of the train/test draw; null takes the run's seed
             (the harness fills it in; built directly, None means 0). Default: None.
     """
 
     def __init__(self, root: str | None = None, image_size: int = 64, channels: int = 3, masks_root: str | None = None,
                  test_fraction: float = 0.2, on_error: str = "raise",
-                 mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), seed: int | None = None) -> None:
+                 mean=None, std=None, seed: int | None = None) -> None:
         if root is None:
             raise ValueError("dataset.root is required: the folder of class folders (root/<class>/<image>), e.g. dataset.root=~/pictures")
         self.root = Path(str(root)).expanduser()
@@ -85,7 +89,9 @@ class ImageFolder(ImageDataset):
             raise ValueError(f"dataset.masks_root: no folder at {self.masks_root}; give the folder of masks parallel to dataset.root, or null")
         self.channels, self.image_size, self.on_error = int(channels), int(image_size), on_error
         self.has_masks = self.masks_root is not None
-        self.mean, self.std = self.check_stats("dataset", mean, std, self.channels)
+        if (mean is None) != (std is None):
+            raise ValueError("dataset.mean and dataset.std: give both (one value per channel) or neither (null: computed from the training images)")
+        self._stats = None if mean is None else self.check_stats("dataset", mean, std, self.channels)
         self.seed = 0 if seed is None else int(seed)
         presplit = (self.root / "train").is_dir() and (self.root / "test").is_dir()
         self.class_names = self.classes(self.root / "train" if presplit else self.root)
@@ -100,6 +106,57 @@ class ImageFolder(ImageDataset):
             if not files:
                 raise ValueError(f"dataset.root: no {s} images (extensions {', '.join(EXTENSIONS)}) under {self.root}")
         self._cache: dict[str, ImageSplit] = {}
+
+    @property
+    def mean(self) -> torch.Tensor:  # type: ignore[override]
+        return self.statistics()[0]
+
+    @property
+    def std(self) -> torch.Tensor:  # type: ignore[override]
+        return self.statistics()[1]
+
+    def statistics(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(mean, std)``: as given, or computed from the training images the first time they are needed."""
+        if self._stats is None:
+            self.set_normalisation(*self.compute_normalisation())
+        return self._stats  # type: ignore[return-value]
+
+    def normalisation_pending(self) -> bool:
+        """True while ``mean``/``std`` are to be computed from the training images (not given, not yet computed)."""
+        return self._stats is None
+
+    def normalisation_identity(self) -> dict:
+        """What determines the computed statistics: every training file (path, size, modification time) and the reading settings."""
+        files = [(str(path), path.stat().st_size, path.stat().st_mtime_ns) for path, _, _ in self.files["train"]]
+        return {"normalisation": files, "image_size": self.image_size, "channels": self.channels, "on_error": self.on_error}
+
+    def compute_normalisation(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-channel mean and standard deviation of every pixel of the training images, read one at a time (float64 sums)."""
+        total = torch.zeros(self.channels, dtype=torch.float64)
+        squares, count = torch.zeros_like(total), 0
+        for path, _, _ in self.files["train"]:
+            try:
+                pixels = self.load(path, "RGB" if self.channels == 3 else "L").double().flatten(1)
+            except ValueError as error:
+                if self.on_error == "raise":
+                    raise
+                log.warning("skipping: %s", error)
+                continue
+            total += pixels.sum(1)
+            squares += (pixels * pixels).sum(1)
+            count += pixels.shape[1]
+        if count == 0:
+            raise ValueError(f"dataset: every train image under {self.root} was unreadable and skipped")
+        mean = total / count
+        std = (squares / count - mean * mean).clamp_min(0).sqrt()
+        if bool((std <= 1e-6).any()):
+            warnings.warn(f"dataset: the training images are constant in channel(s) {(std <= 1e-6).nonzero().flatten().tolist()}; "
+                          "their std is taken as 1 (give dataset.mean and dataset.std to choose)")
+            std = torch.where(std <= 1e-6, torch.ones_like(std), std)
+        return mean.float(), std.float()
+
+    def set_normalisation(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        self._stats = self.check_stats("dataset", mean.tolist(), std.tolist(), self.channels)
 
     @staticmethod
     def classes(folder: Path) -> list[str]:

@@ -165,20 +165,23 @@ def check(argv: list[str]) -> None:
         launcher = launcher_choice(argv)
         check_launcher(launcher)
         checked_uris: set[str] = set()
-        costs = []
+        costs, notices = [], []
         for combo in combos:
             try:
                 cfg = compose("config", overrides=combo)
             except (MissingConfigException, ConfigCompositionException, OmegaConfBaseException) as error:
                 raise ConfigError(explain(error, combo)) from None
             try:
-                parts = prepare(cfg, checked_uris)
+                parts = prepare(cfg, checked_uris, overrides=combo)
+                notices += [n for n in parts.notices if n not in notices]
                 costs.append(cost.job_cost(cfg, parts))
             except ConfigError:
                 raise
             except OmegaConfBaseException as error:
                 raise ConfigError(one_line(error)) from None
     GlobalHydra.instance().clear()
+    for notice in notices:
+        print(notice, flush=True)
     if multirun or len(combos) > 1:
         variations = [[c for c, v in zip(costs, varied) if v == i] for i in range(max(varied, default=-1) + 1)]
         line, warnings = cost.estimate(costs[0], variations)
