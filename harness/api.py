@@ -54,7 +54,7 @@ class RunResult:
 
 def compose_config(overrides: list[str], return_hydra_config: bool = False) -> DictConfig:
     """The config ``harness <overrides>`` composes (Hydra's compose API over ``pkg://conf``); one-line errors."""
-    from harness.preflight.command_line import explain
+    from harness.preflight.command_line import explain as explain_error
 
     initialised = GlobalHydra.instance().is_initialized()
     if not initialised:
@@ -62,7 +62,7 @@ def compose_config(overrides: list[str], return_hydra_config: bool = False) -> D
     try:
         return compose("config", overrides=list(overrides), return_hydra_config=return_hydra_config)
     except (MissingConfigException, ConfigCompositionException, OmegaConfBaseException) as error:
-        raise ConfigError(explain(error, list(overrides))) from None
+        raise ConfigError(explain_error(error, list(overrides))) from None
     finally:
         if not initialised:
             GlobalHydra.instance().clear()
@@ -98,21 +98,25 @@ def _with_overrides(node: DictConfig, overrides: Mapping[str, Any], where: str) 
     return node
 
 
-def build_components(methods: MethodSpec, metrics: MetricSpec, seed: int = 0) -> tuple[dict[str, Explainer], dict[str, Metric], DictConfig]:
+def build_components(methods: MethodSpec, metrics: MetricSpec, seed: int = 0,
+                     metrics_needed: bool = True) -> tuple[dict[str, Explainer], dict[str, Metric], DictConfig]:
     """The explainers and metrics ``methods``/``metrics`` name, built as the command line builds them, and their config nodes.
 
     Returns ``(explainers, metrics, config)``: ``config.method.<name>`` and ``config.metric.<name>``
     hold the composed node of every component given by name (objects have none).
     """
-    wanted_methods, wanted_metrics = _named(methods, "method", Explainer), _named(metrics, "metric", Metric)
+    wanted_methods = _named(methods, "method", Explainer)
+    wanted_metrics = _named(metrics, "metric", Metric) if metrics_needed else {}
     names = [n for n, v in wanted_metrics.items() if isinstance(v, Mapping)]
-    base = compose_config([f"metric=[{','.join(names)}]"] if names else ["metric=[]"])
+    method_names = [n for n, v in wanted_methods.items() if isinstance(v, Mapping)]
+    # One composition for everything: each method option is added at its own package (+method@api_methods.NAME=NAME).
+    base = compose_config([f"metric=[{','.join(names)}]", *(f"+method@api_methods.{n}={n}" for n in method_names)])
     nodes = OmegaConf.create({"method": {}, "metric": {}, "seed": seed, "tracking": OmegaConf.to_container(base.tracking),
                               "paths": OmegaConf.to_container(base.paths, resolve=True)})
     explainers: dict[str, Explainer] = {}
     for name, value in wanted_methods.items():
         if isinstance(value, Mapping):
-            node = _with_overrides(compose_config([f"method={name}"]).method, value, f"method {name}")
+            node = _with_overrides(base.api_methods[name], value, f"method {name}")
             nodes.method[name] = node
             explainers[name] = build(node, "method", seed=seed, contract=Explainer)
         else:
@@ -185,8 +189,25 @@ def _targets(model: nn.Module, images: torch.Tensor, targets: Any, labels: torch
     return chosen, predicted
 
 
-def explain(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, explainers: Mapping[str, Explainer], *,
-            seed: int = 0, batch_size: int = 64) -> dict[str, torch.Tensor]:
+def explain(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | int | str | None = None, *, methods: MethodSpec = ("saliency",),
+            seed: int = 0, batch_size: int = 64, device: str | torch.device = "auto") -> dict[str, torch.Tensor]:
+    """Each method's attributions ``{name: (N, C|1, H, W)}`` on ``device``, to look at or to pass to :func:`evaluate`.
+
+    ``methods`` and ``targets`` take the forms :func:`evaluate` takes; each method's maps are
+    computed once, batch by batch, after seeding with ``seed`` (as the runner does).
+    """
+    run_device = resolve_device(str(device))
+    explainers, _, _ = build_components(methods, {}, seed, metrics_needed=False)
+    if not isinstance(inputs, torch.Tensor) or inputs.dim() != 4:
+        raise ConfigError(f"inputs must be a tensor of images (N, C, H, W); got {type(inputs).__name__}")
+    model = model.to(run_device).eval()
+    images = inputs.to(run_device)
+    chosen, _ = _targets(model, images, targets, None, batch_size)
+    return _explain(model, images, chosen, explainers, seed=seed, batch_size=batch_size)
+
+
+def _explain(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, explainers: Mapping[str, Explainer], *,
+             seed: int = 0, batch_size: int = 64) -> dict[str, torch.Tensor]:
     """Each explainer's attributions, computed once, batch by batch, seeded as the runner seeds them."""
     maps = {}
     for name, explainer in explainers.items():
@@ -305,8 +326,8 @@ def evaluate(
     for name in given:
         if name not in explainers:
             raise ConfigError(f"attributions: {name!r} is not one of the methods ({', '.join(explainers)})")
-    maps = {k: v.to(run_device) for k, v in given.items()} | explain(model, images, chosen, {k: v for k, v in explainers.items() if k not in given},
-                                                                     seed=seed, batch_size=batch_size)
+    todo = {k: v for k, v in explainers.items() if k not in given}
+    maps = {k: v.to(run_device) for k, v in given.items()} | _explain(model, images, chosen, todo, seed=seed, batch_size=batch_size)
     context = {"labels": labels, "masks": masks, "groups": None, "mean": mean_t.to(run_device), "std": std_t.to(run_device),
                "dataset": dataset, "indices": ids, "progress": progress.counter}
     frames, run_ids = [], {}
