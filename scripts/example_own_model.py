@@ -3,7 +3,9 @@
 No download: the ResNet-18 has torchvision's seeded random initialisation (put your own
 weights in with ``model.load_state_dict(torch.load("ckpt.pt"))``), and the photographs
 ship inside scikit-image. With random weights the maps explain an untrained network,
-so read the numbers as a demonstration of the API, not of the methods.
+so read the numbers as a demonstration of the API, not of the methods. Grad-CAM's map has
+the resolution of the last convolution (``size / 32`` for a ResNet-18: 4x4 at 128 px, one
+value, drawn as a flat square, at the test suite's 32 px).
 
     python scripts/example_own_model.py                      # 128 px, saves example_heatmaps.png
     python scripts/example_own_model.py --size 32 --out /tmp/maps.png --steps 4

@@ -1,7 +1,7 @@
 """A user's own network, named by its import path: ``model=custom model.target=mypkg.MyNet``.
 
 The class (or function returning an ``nn.Module``) is imported from ``target``
-(``package.module.Name``, importable from the working directory or the environment) and
+(``package.module.Name``, importable from the environment or, searched last, the working directory) and
 called with ``kwargs``; it also receives ``in_channels``, ``num_classes`` and
 ``image_size`` from the dataset when its signature takes them and ``kwargs`` does not
 give them. The network is checked on the dataset's input shape (one forward pass of a
@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
+import sys
 from typing import Any
 
 import torch
@@ -21,13 +23,25 @@ from torch import nn
 SIZES = ("in_channels", "num_classes", "image_size")
 
 
+def _import(module_name: str) -> Any:
+    """Import ``module_name`` from the path, or else from the working directory, searched last (never ahead of installed packages)."""
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        cwd = os.getcwd()
+        if error.name != module_name.split(".")[0] or cwd in sys.path:
+            raise
+        sys.path.append(cwd)  # the console script does not put the working directory on the path; a user's mynet.py lives there
+        return importlib.import_module(module_name)
+
+
 def import_target(target: str) -> Any:
     """The object at ``target`` (``package.module.Name``); a one-line ``ValueError`` when it cannot be imported."""
     module_name, _, attribute = str(target).rpartition(".")
     if not module_name:
         raise ValueError(f"model.target must be a dotted import path such as mypkg.MyNet; got {target!r}")
     try:
-        module = importlib.import_module(module_name)
+        module = _import(module_name)
     except Exception as error:  # noqa: BLE001 - any import failure is the user's module
         reason = " ".join(str(error).split()) or type(error).__name__
         raise ValueError(f"model.target: cannot import module {module_name!r} ({reason}); it must be importable from the "
