@@ -121,13 +121,14 @@ def choice_names(cfg: DictConfig, choices: dict[str, str] | None) -> dict[str, s
 
 def run(cfg: DictConfig, choices: dict[str, str] | None = None, overrides: list[str] | None = None, job: str = "") -> Outcome:
     """Prepare, open the job's MLflow run (a child of the sweep's parent, if any), execute; FAILED with ``error.txt`` on errors."""
+    identity = config_hash(cfg)  # of the config as composed, before prepare leaves out default metrics: what a resumed sweep compares
     parts = prepare(cfg, overrides=overrides)
     device = resolve_device(str(cfg.device))
     names = choice_names(cfg, choices)
     mlflow.set_tracking_uri(parts.uri)
     experiment = tracking.experiment_id(parts.uri, cfg.tracking.experiment, tracking.artifact_root(cfg, parts.uri))
     tags = {
-        "harness.config_hash": config_hash(cfg),
+        "harness.config_hash": identity,
         "harness.method": names["method"],
         "harness.model": names["model"],
         "harness.dataset": names["dataset"],

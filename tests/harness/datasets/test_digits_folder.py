@@ -10,7 +10,9 @@ from mlflow.tracking import MlflowClient
 from PIL import Image
 
 import harness
+from harness.api import compose_config
 from harness.build import ConfigError
+from harness.cache import config_hash
 from harness.datasets import ImageFolder, evaluation_indices
 from harness.preflight import check
 
@@ -62,6 +64,7 @@ def test_a_digits_folder_runs_end_to_end(digits_folder, harness_home, capsys):
     tags = client.get_run(result.run_id).data.tags
     assert tags["harness.normalisation"].startswith("mean [") and tags["harness.normalisation"].endswith("computed from the training images")
     assert "left out spurious_background" in tags["harness.notices"]
+    assert tags["harness.config_hash"] == config_hash(compose_config(overrides))  # the composed config's, as a resumed sweep computes it
     picked = json.loads(open(client.download_artifacts(result.run_id, "eval_indices.json")).read())
     test = ImageFolder(digits_folder, image_size=8, channels=1, test_fraction=0.25, mean=[0], std=[1]).split("test")
     assert sorted(test.labels[picked].tolist()) == list(range(10))  # all ten digits, not the first ten files (all zeros)
