@@ -161,6 +161,8 @@ def _collect(inputs: Inputs, labels: torch.Tensor | None, masks: torch.Tensor | 
     loader = inputs if isinstance(inputs, DataLoader) else DataLoader(inputs, batch_size=64)
     fields: list[list[torch.Tensor]] = [[], [], []]
     for batch in loader:
+        if isinstance(batch, Mapping):
+            raise ConfigError(f"inputs: dataset items must be image, (image, label) or (image, label, mask); got a dict with keys {', '.join(map(str, batch))}")
         parts = [batch] if isinstance(batch, torch.Tensor) else list(batch)[:3]
         for store, part in zip(fields, parts):
             store.append(torch.as_tensor(part))
