@@ -113,7 +113,7 @@ def run(cfg: DictConfig, choices: dict[str, str] | None = None, overrides: list[
     with mlflow.start_run(experiment_id=experiment, run_name=run_name,
                           parent_run_id=os.environ.get(tracking.PARENT_RUN_ENV), tags=tags) as active:
         run_id = active.info.run_id
-        mlflow.log_params(tracking.flat_params(cfg))
+        mlflow.log_params(tracking.flat_params(cfg) | tracking.choice_params(names))
         mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
         try:
             outcome = execute(cfg, parts, device, run_id)

@@ -1,6 +1,11 @@
 """What each run logs to MLflow, beside the run itself (opened by :func:`harness.runner.run`).
 
-* params: the composed config, flattened (``flat_params``), and whole as ``config.yaml``;
+* params: the composed config, flattened (``flat_params``), and whole as ``config.yaml``, and the
+  plain names ``method``, ``model``, ``dataset`` beside ``seed`` for grouping in MLflow's UI
+  (``choice_params``);
+* tags: each metric's direction ``harness.better.NAME`` (``higher``/``lower``) and aggregate
+  ``harness.aggregate.NAME`` (``mean``/``median``), which reports read back; the run's
+  description (``mlflow.note.content``) is its headline table, so the headlines are found first;
 * metrics: each metric's headline under the metric's config name (``deletion``) with its
   95 % bootstrap interval (``deletion_ci_low``/``_high``) and sample count, the mean of each
   per-sample extra (``deletion/<extra>``), model accuracies and timings; NaN headlines
@@ -19,7 +24,7 @@ from typing import Any
 import mlflow
 import pandas as pd
 import torch
-from mlflow.entities import Metric
+from mlflow.entities import Metric, RunTag
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
@@ -41,6 +46,29 @@ def flat_params(cfg: DictConfig) -> dict[str, str]:
 
     walk("", data)
     return out
+
+
+def choice_params(names: dict[str, str]) -> dict[str, str]:
+    """The plain params ``method``, ``model``, ``dataset`` (config names) to group runs by in MLflow's UI."""
+    return {key: names[key] for key in ("method", "model", "dataset") if key in names}
+
+
+def metric_tags(summary: pd.DataFrame) -> dict[str, str]:
+    """Each metric's direction and aggregate as tags (``harness.better.NAME``, ``harness.aggregate.NAME``)."""
+    tags = {}
+    for row in summary.itertuples():
+        tags[f"harness.better.{row.metric}"] = row.better
+        tags[f"harness.aggregate.{row.metric}"] = row.aggregate
+    return tags
+
+
+def headline_note(summary: pd.DataFrame, model_summary: dict[str, float]) -> str:
+    """The run's description in MLflow: a Markdown table of its headlines and the model's accuracies."""
+    lines = ["| metric | value | 95% CI | n | better |", "|---|---|---|---|---|"]
+    for row in summary.itertuples():
+        lines.append(f"| {row.metric} | {row.value:.4f} | [{row.ci_low:.4f}, {row.ci_high:.4f}] | {row.n} | {row.better} |")
+    model = [f"{key} {model_summary[key]:.4f}" for key in ("test_accuracy", "worst_group_accuracy", "test_accuracy/bg_gap") if key in model_summary]
+    return "\n".join(lines + ([""] + ["model: " + ", ".join(model)] if model else []))
 
 
 def send(run_id: str, points: list[tuple[str, float, int]]) -> None:
@@ -99,6 +127,8 @@ def log_results(cfg: DictConfig, run_id: str, summary: pd.DataFrame, results: di
                 if valid.numel():
                     values[f"{row.metric}/{extra}"] = float(valid.mean())
     log_batch(run_id, {k: v for k, v in values.items() if v == v})  # NaN headlines stay unlogged
+    tags = metric_tags(summary) | {"mlflow.note.content": headline_note(summary, model_summary)}
+    MlflowClient().log_batch(run_id, tags=[RunTag(key, value) for key, value in tags.items()])
 
     frame = pd.DataFrame({
         "index": range(len(data)), "label": data.labels.numpy(), "predicted": predicted.cpu().numpy(), "target": targets.cpu().numpy(),
