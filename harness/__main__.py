@@ -1,4 +1,8 @@
-"""``python -m harness [overrides]``: check the command line, then hand it to Hydra."""
+"""``python -m harness [overrides]``: check the command line, then hand it to Hydra.
+
+``harness report SOURCE ...`` (a first word ``report``, which no Hydra override is) runs
+the report command instead (:mod:`harness.report.cli`).
+"""
 from __future__ import annotations
 
 import os
@@ -7,6 +11,10 @@ import sys
 
 def main() -> None:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    if sys.argv[1:2] == ["report"]:
+        from harness.report.cli import main as report_main
+
+        sys.exit(report_main(sys.argv[2:]))
     from harness.build import ConfigError
     from harness.preflight import check
 

@@ -15,7 +15,9 @@ From a :class:`harness.report.load.Collection`, :func:`analyse` builds a :class:
 * ``agreement``: Kendall's tau between the rankings of each pair of metrics, and of each
   metric across blocks, with a one-line verdict each;
 * ``header``: per model and dataset, test accuracy, worst-group accuracy and the BG-gap on
-  the whole test split (mean over seeds), beside chance;
+  the whole test split (mean over seeds), beside chance; a metric that gives every method
+  the same scores (``background_gap`` does not look at attributions) is a property of the
+  model, shown here as ``NAME (eval)`` (on the evaluated samples) and not ranked;
 * ``warnings``: one line each (model near chance, a metric no method beats ``random`` on,
   the runs' ``harness.warnings`` tags, skipped runs, assumed directions).
 """
@@ -53,6 +55,7 @@ class Report:
     metrics: list[str]
     methods: list[str]
     alpha: float
+    model_level: list[str]         # metrics that give every method the same scores (e.g. background_gap): shown in the header
     warnings: list[str] = field(default_factory=list)
 
 
@@ -78,11 +81,18 @@ def analyse(collection: Collection, seed: int = 0, n_resamples: int = 2000, alph
     if scores.empty:
         raise ValueError(f"report {collection.source!r}: no run with per-sample scores"
                          + (f" ({'; '.join(collection.skipped[:3])})" if collection.skipped else ""))
-    metrics = list(dict.fromkeys(scores["metric"]))
     methods = sorted(scores["method"].unique(), key=lambda m: (is_control(m), m))
     columns = block_columns(collection)
     varies = [c for c in columns if scores[c].nunique() > 1]
     columns_varying = varies
+    metrics, model_level = [], []
+    for metric in dict.fromkeys(scores["metric"]):
+        matrix, _ = unit_matrix(scores, metric, columns_varying, methods)
+        same = len(methods) > 1 and all(np.array_equal(matrix[:, 0], matrix[:, j], equal_nan=True) for j in range(1, len(methods)))
+        (model_level if same else metrics).append(metric)
+    if not metrics:
+        raise ValueError(f"report {collection.source!r}: every metric ({', '.join(model_level)}) gives every method the same "
+                         "scores; nothing to rank")
     rows, pair_frames, block_rows = [], [], []
     for metric in metrics:
         higher = collection.better[metric] == "higher"
@@ -119,14 +129,14 @@ def analyse(collection: Collection, seed: int = 0, n_resamples: int = 2000, alph
     wide = widen(summary, per_block, methods, metrics)
     pairs = pd.concat(pair_frames, ignore_index=True)
     agreement = agree(summary, per_block, metrics, varies)
-    header = model_header(collection)
+    header = model_header(collection, model_level)
     n_blocks = per_block["block"].nunique()
     if n_blocks > 1:
         ci_kind = (f"95 % two-level bootstrap intervals ({n_resamples} resamples, seed {seed}): the {n_blocks} blocks "
                    f"({', '.join(varies)}) resampled, then samples within each; cells aggregate over {', '.join(varies)}")
     else:
         ci_kind = f"95 % BCa bootstrap intervals over samples (scipy.stats.bootstrap, {n_resamples} resamples, seed {seed}), paired across methods"
-    report = Report(collection, summary, wide, pairs, agreement, header, per_block, varies, ci_kind, metrics, methods, alpha)
+    report = Report(collection, summary, wide, pairs, agreement, header, per_block, varies, ci_kind, metrics, methods, alpha, model_level)
     report.warnings = warn(report)
     return report
 
@@ -176,8 +186,9 @@ def agree(summary: pd.DataFrame, per_block: pd.DataFrame, metrics: list[str], va
     return pd.DataFrame(rows, columns=["kind", "a", "b", "tau", "verdict"])
 
 
-def model_header(collection: Collection) -> pd.DataFrame:
-    """Per model and dataset: accuracy, worst-group accuracy, BG-gap on the whole test split (means over seeds), chance."""
+def model_header(collection: Collection, model_level: list[str]) -> pd.DataFrame:
+    """Per model and dataset: accuracy, worst-group accuracy, BG-gap on the whole test split (means over seeds), chance,
+    and each method-independent metric (``background_gap``: the same BG-gap on the evaluated samples) as ``NAME (eval)``."""
     runs = collection.runs
     if runs.empty:
         return pd.DataFrame()
@@ -186,6 +197,13 @@ def model_header(collection: Collection) -> pd.DataFrame:
         seeds=("seed", "nunique"), test_accuracy=("test_accuracy", "mean"), worst_group_accuracy=("worst_group_accuracy", "mean"),
         bg_gap=("bg_gap", "mean"), n_classes=("n_classes", "max"), n_test=("n_test", "max")).reset_index()
     header["chance"] = 1.0 / header["n_classes"].where(header["n_classes"] > 0)
+    scores = collection.scores
+    first = scores[scores["method"] == scores["method"].iloc[0]]
+    for metric in model_level:
+        part = first[first["metric"] == metric].groupby(["model", "dataset"])["score"]
+        values = part.mean().rename(f"{metric} (eval)").reset_index()
+        counts = part.count().rename(f"{metric}_n (eval)").reset_index()
+        header = header.merge(values, on=["model", "dataset"], how="left").merge(counts, on=["model", "dataset"], how="left")
     return header
 
 

@@ -111,7 +111,7 @@ def sbr_vs_bg_gap(report: Report):
     header = report.header
     right.bar(range(len(header)), header["bg_gap"].fillna(0), color="C3")
     right.set_xticks(range(len(header)), header["model"], rotation=30, fontsize=7)
-    right.set_ylabel("BG-gap (accuracy points / 100)")
+    right.set_ylabel("BG-gap (accuracy same - other background)", fontsize=7)
     right.set_title("model's BG-gap", fontsize=9)
     fig.tight_layout()
     return fig

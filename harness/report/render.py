@@ -71,10 +71,16 @@ def markdown_header(report: Report) -> str:
     header = report.header
     if header.empty:
         return ""
-    lines = ["| model | dataset | seeds | test accuracy | worst-group accuracy | BG-gap (test split) | chance |", "|---|---|---|---|---|---|---|"]
-    for row in header.itertuples():
-        lines.append(f"| {row.model} | {row.dataset} | {row.seeds} | {_num(row.test_accuracy)} | {_num(row.worst_group_accuracy)} | "
-                     f"{_num(row.bg_gap)} | {_num(row.chance)} |")
+    extra = [f"{m} (eval)" for m in report.model_level]
+    heads = ["model", "dataset", "seeds", "test accuracy", "worst-group accuracy", "BG-gap (test split)", "chance"]
+    heads += [f"{m} (eval samples)" for m in report.model_level]
+    lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    for _, row in header.iterrows():
+        n_test = "" if row["n_test"] is None or row["n_test"] != row["n_test"] else f" (n = {int(row['n_test'])})"
+        cells = [row["model"], row["dataset"], str(row["seeds"]), _num(row["test_accuracy"]), _num(row["worst_group_accuracy"]),
+                 _num(row["bg_gap"]) + n_test, _num(row["chance"])]
+        cells += [f"{_num(row[e])} (n = {int(row[e.replace(' (eval)', '_n (eval)')])})" for e in extra]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -86,8 +92,10 @@ def markdown_report(report: Report, figures: list[str]) -> str:
              f"{used} runs, {len(report.methods)} methods, {len(report.metrics)} metrics"
              + (f", aggregated over {', '.join(report.varies)}" if report.varies else "") + f". {report.ci_kind}.", "",
              "## Models", "", markdown_header(report), "",
-             "BG-gap here is the model's, on every image of the test split; the `background_gap` metric (if scored) "
-             "uses the same per-image definition on the evaluated samples only, so the two differ by sampling.", ""]
+             "BG-gap (test split) is the model's, on every image of the test split (`test_accuracy/bg_gap`); the "
+             "`background_gap` metric uses the same per-image definition (`metrics.background_gap.background_gap`) on the "
+             "evaluated samples only, so the two differ by sampling. Metrics that give every method the same scores "
+             "(they do not use the attributions) are shown here and not ranked.", ""]
     if report.warnings:
         parts += ["## Warnings", ""] + [f"- {line}" for line in report.warnings] + [""]
     parts += ["## Leaderboard", "", markdown_leaderboard(report), "",
