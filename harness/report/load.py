@@ -119,24 +119,24 @@ def collect(source: str, uri: str | None = None, curves: bool = True) -> Collect
                for r in runs if r.info.status != "FINISHED"]
     runs, dropped = _newest_per_config([r for r in runs if r.info.status == "FINISHED"])
     notes = [f"{len(dropped)} older run(s) answering the same config as a newer one left out"] if dropped else []
-    overrides = {r.info.run_id: _overrides(r) for r in runs}
-    keys = sorted({k for o in overrides.values() for k in o})
-    swept = [k for k in keys if k not in NAMED and len({o.get(k) for o in overrides.values()}) > 1]
-
-    rows, long, curve_rows = [], [], []
+    rows, long, curve_rows, tables = [], [], [], {}
     better: dict[str, str] = {}
     aggregate: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for run in runs:
-            run_id, tags = run.info.run_id, run.data.tags
-            metrics = [m for m in tags.get("harness.metrics", "").split(",") if m]
             try:
-                path = client.download_artifacts(run_id, "scores.csv", tmp)
-                table = pd.read_csv(path)
+                path = client.download_artifacts(run.info.run_id, "scores.csv", tmp)
+                tables[run.info.run_id] = pd.read_csv(path)
+                Path(path).unlink(missing_ok=True)
             except Exception:
-                skipped.append(f"run {run_id} ({tags.get('harness.method', '?')}): no per-sample scores (scores.csv)")
-                continue
-            Path(path).unlink(missing_ok=True)
+                skipped.append(f"run {run.info.run_id} ({run.data.tags.get('harness.method', '?')}): no per-sample scores (scores.csv)")
+        runs = [r for r in runs if r.info.run_id in tables]
+        overrides = {r.info.run_id: _overrides(r) for r in runs}
+        keys = sorted({k for o in overrides.values() for k in o})
+        swept = [k for k in keys if k not in NAMED and len({o.get(k) for o in overrides.values()}) > 1]
+        for run in runs:
+            run_id, tags, table = run.info.run_id, run.data.tags, tables[run.info.run_id]
+            metrics = [m for m in tags.get("harness.metrics", "").split(",") if m]
             metrics = [m for m in metrics if m in table] or [c for c in table if c not in ("index", "label", "predicted", "target", "group") and "/" not in c]
             if not metrics:
                 skipped.append(f"run {run_id} ({tags.get('harness.method', '?')}): scores.csv holds no metric column")

@@ -59,7 +59,7 @@ def intervals(matrix: np.ndarray, blocks: np.ndarray, aggregate: str, seed: int,
     for method in ("BCa", "percentile"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # degenerate (constant) columns: BCa is undefined there, percentile follows
-            result = stats.bootstrap((data,), lambda x, axis: reduce(x, axis=axis), vectorized=True, n_resamples=n_resamples,
+            result = stats.bootstrap((data,), lambda x, axis: reduce(x, axis=axis), vectorized=True, n_resamples=n_resamples, axis=-1,
                                      confidence_level=LEVEL, method=method, rng=np.random.default_rng(seed))
         missing = np.isnan(low)
         low[missing] = np.asarray(result.confidence_interval.low)[missing]
