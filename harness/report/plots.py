@@ -7,10 +7,15 @@
 * ``rank_stability``: each method's rank per metric in every block (seed, model, ...), when
   there are several;
 * ``sbr_vs_bg_gap``: the spurious-background ratio per method (with its interval) beside
-  each model's BG-gap, when ``spurious_background`` was scored.
+  each model's BG-gap, when ``spurious_background`` was scored;
+* ``heatmap_grid``: methods x samples of the first block (model, dataset, seed), each map
+  over its image with the object's outline, scaled by its own largest magnitude (one shared
+  colour bar, -1..1), titled with the sample's score on the first metric (from each run's
+  ``heatmaps.npz``; runs logged before it existed are left out).
 """
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -18,6 +23,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from mlflow.tracking import MlflowClient  # noqa: E402
 
 from harness.report.leaderboard import Report  # noqa: E402
 
@@ -117,10 +123,69 @@ def sbr_vs_bg_gap(report: Report):
     return fig
 
 
+def heatmap_data(report: Report) -> tuple[str, dict[str, dict[str, np.ndarray]]]:
+    """The first block's label and, per method, the arrays of its run's ``heatmaps.npz``."""
+    runs = report.collection.runs
+    if runs.empty:
+        return "", {}
+    first = runs.sort_values(["model", "dataset", "seed"]).iloc[0]
+    same = runs[(runs["model"] == first["model"]) & (runs["dataset"] == first["dataset"]) & (runs["seed"] == first["seed"])]
+    client = MlflowClient(report.collection.uri)
+    found = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for method in report.methods:
+            rows = same[same["method"] == method]
+            if rows.empty:
+                continue
+            try:
+                path = client.download_artifacts(rows.iloc[0]["run"], "heatmaps.npz", f"{tmp}/{len(found)}")
+            except Exception:
+                continue
+            with np.load(path) as data:
+                found[method] = {key: data[key] for key in data.files} | {"run": rows.iloc[0]["run"]}
+    return f"{first['model']}, {first['dataset']}, seed {first['seed']}", found
+
+
+def heatmap_grid(report: Report):
+    label, found = heatmap_data(report)
+    if not found:
+        return None
+    metric = report.metrics[0]
+    scores = report.collection.scores
+    methods = list(found)
+    n = min(len(v["maps"]) for v in found.values())
+    reference = found[methods[0]]
+    fig, axes = plt.subplots(len(methods) + 1, n, figsize=(1.3 * n + 1.2, 1.3 * (len(methods) + 1) + 0.4), squeeze=False)
+    shown = None
+    for j in range(n):
+        image = reference["images"][j]
+        gray = image.mean(-1) if image.shape[-1] == 3 else image[..., 0]
+        rows = [(axes[0, j], None, "input")] + [(axes[i + 1, j], m, None) for i, m in enumerate(methods)]
+        for ax, method, title in rows:
+            ax.imshow(image.squeeze(-1) if image.shape[-1] == 1 else image, cmap="gray") if method is None else ax.imshow(gray, cmap="gray")
+            if method is not None:
+                m = found[method]["maps"][j].astype(np.float32)
+                limit = float(np.abs(m).max()) or 1.0
+                shown = ax.imshow(m / limit, cmap="bwr", vmin=-1, vmax=1, alpha=0.65)
+                part = scores[(scores["run"] == found[method]["run"]) & (scores["metric"] == metric) & (scores["sample"] == j)]["score"]
+                title = f"{float(part.iloc[0]):.2f}" if len(part) else "–"
+            if "masks" in reference:
+                ax.contour(reference["masks"][j].astype(float), levels=[0.5], colors="k", linewidths=0.6)
+            ax.set_title(title, fontsize=6, pad=2)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    for i, method in enumerate(methods):
+        axes[i + 1, 0].set_ylabel(method, fontsize=6)
+    fig.suptitle(f"{label}; titles: {metric} per sample", fontsize=7)
+    fig.colorbar(shown, ax=axes, shrink=0.5, label="attribution / its largest magnitude")
+    return fig
+
+
 def draw_all(report: Report, folder: Path) -> list[str]:
     """Every figure that applies, as ``NAME.png`` and ``NAME.pdf`` in ``folder``; the PNG names, in order."""
     figures = {f"curves_{m}": (curves, (report, m)) for m in report.metrics}
-    figures |= {"metric_scatter": (scatter, (report,)), "rank_stability": (rank_stability, (report,)), "sbr_vs_bg_gap": (sbr_vs_bg_gap, (report,))}
+    figures |= {"metric_scatter": (scatter, (report,)), "rank_stability": (rank_stability, (report,)), "sbr_vs_bg_gap": (sbr_vs_bg_gap, (report,)),
+                "heatmap_grid": (heatmap_grid, (report,))}
     written = []
     folder.mkdir(parents=True, exist_ok=True)
     for name, (draw, args) in figures.items():

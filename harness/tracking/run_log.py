@@ -11,17 +11,22 @@
   per-sample extra (``deletion/<extra>``), model accuracies and timings; NaN headlines
   stay unlogged;
 * artifacts: per-sample scores (``scores.csv``), curves (``curves/NAME.csv``, a plot, and
-  the mean curve as the metric history ``NAME_curve``) and a heat-map figure.
+  the mean curve as the metric history ``NAME_curve``), a heat-map figure and its data
+  (``heatmaps.npz``: the first ``tracking.heatmaps`` channel-summed maps as float16, the
+  images as uint8 in [0, 255], the masks if any) for the report's methods x samples grid.
 
 Metrics go in batches of 1000 (point-by-point logging is about 50x slower).
 """
 from __future__ import annotations
 
 import io
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
 import pandas as pd
 import torch
 from mlflow.entities import Metric, RunTag
@@ -112,6 +117,18 @@ def log_text_frame(frame: pd.DataFrame, path: str) -> None:
     mlflow.log_text(buffer.getvalue(), path)
 
 
+def log_heatmap_data(pixels: torch.Tensor, attributions: torch.Tensor, masks: torch.Tensor | None) -> None:
+    """``heatmaps.npz`` of the open run: channel-summed maps (float16), images (uint8, N x H x W x C), masks (bool) if any."""
+    arrays = {"maps": attributions.detach().float().sum(1).cpu().numpy().astype(np.float16),
+              "images": (pixels.detach().cpu().clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()}
+    if masks is not None:
+        arrays["masks"] = (masks[:, 0] > 0.5).cpu().numpy()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "heatmaps.npz"
+        np.savez_compressed(path, **arrays)
+        mlflow.log_artifact(str(path))
+
+
 def log_results(cfg: DictConfig, run_id: str, summary: pd.DataFrame, results: dict[str, MetricResult], model_summary: dict[str, float],
                 timings: dict[str, float], data: ImageSplit, predicted: torch.Tensor, targets: torch.Tensor,
                 attributions: torch.Tensor, dataset: Dataset) -> None:
@@ -147,4 +164,5 @@ def log_results(cfg: DictConfig, run_id: str, summary: pd.DataFrame, results: di
         fig = figures.heatmaps(dataset.denormalise(data.images[:shown]), attributions[:shown].cpu(),
                                None if data.masks is None else data.masks[:shown], titles)
         mlflow.log_figure(fig, "heatmaps.png")
+        log_heatmap_data(dataset.denormalise(data.images[:shown]), attributions[:shown], None if data.masks is None else data.masks[:shown])
     figures.plt.close("all")

@@ -55,6 +55,10 @@ def build(root) -> tuple[str, str]:
                 frame = pd.DataFrame({"index": range(N), "label": [i % 4 for i in range(N)]})
                 tracking.log_text_frame(tracking.scores_table(results, frame), "scores.csv")
                 tracking.log_text_frame(tracking.curve_table(results["insertion"]), "curves/insertion.csv")
+                maps = torch.rand(3, 1, 8, 8, generator=torch.Generator().manual_seed(seed))
+                masks = torch.zeros(3, 1, 8, 8)
+                masks[:, :, 2:6, 2:6] = 1
+                tracking.run_log.log_heatmap_data(torch.rand(3, 3, 8, 8), maps, masks)
             job += 1
     failed = client.create_run(experiment, tags={"mlflow.parentRunId": parent, "harness.method": "broken"}).info.run_id
     client.set_terminated(failed, "FINISHED")  # finished, yet without scores.csv: named and skipped

@@ -113,6 +113,8 @@ def test_the_folder_has_every_file_and_the_figures_are_drawn(report, tmp_path):
         pixels = image.imread(tmp_path / f"{name}.png")
         assert pixels.shape[:2] == (round(height * DPI), round(width * DPI))
         assert pixels[..., :3].std() > 0.05  # drawn, not blank
+    grid = image.imread(tmp_path / "heatmap_grid.png")  # methods x 3 samples, from each run's heatmaps.npz
+    assert grid.shape[0] > grid.shape[1] * 0.8 and grid[..., :3].std() > 0.05
     assert "curves_deletion.png" not in names  # deletion logged no curves
     assert "## Leaderboard" in (tmp_path / "report.md").read_text()
 
