@@ -72,7 +72,8 @@ def headline_note(summary: pd.DataFrame, model_summary: dict[str, float]) -> str
     lines = ["| metric | value | 95% CI | n | better |", "|---|---|---|---|---|"]
     for row in summary.itertuples():
         lines.append(f"| {row.metric} | {row.value:.4f} | [{row.ci_low:.4f}, {row.ci_high:.4f}] | {row.n} | {row.better} |")
-    model = [f"{key} {model_summary[key]:.4f}" for key in ("test_accuracy", "worst_group_accuracy", "test_accuracy/bg_gap") if key in model_summary]
+    names = {"test_accuracy": "test accuracy", "worst_group_accuracy": "worst-group accuracy", "test_accuracy/bg_gap": "BG-gap on the whole test split"}
+    model = [f"{label} {model_summary[key]:.4f}" for key, label in names.items() if key in model_summary]
     return "\n".join(lines + ([""] + ["model: " + ", ".join(model)] if model else []))
 
 
