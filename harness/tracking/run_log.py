@@ -4,7 +4,8 @@
   plain names ``method``, ``model``, ``dataset`` beside ``seed`` for grouping in MLflow's UI
   (``choice_params``);
 * tags: each metric's direction ``harness.better.NAME`` (``higher``/``lower``) and aggregate
-  ``harness.aggregate.NAME`` (``mean``/``median``), which reports read back; the run's
+  ``harness.aggregate.NAME`` (``mean``/``median``), which reports read back, and the
+  experiment's ``mlflow.experimentKind`` (the machine-learning view of MLflow's UI); the run's
   description (``mlflow.note.content``) is its headline table, so the headlines are found first;
 * metrics: each metric's headline under the metric's config name (``deletion``) with its
   95 % bootstrap interval (``deletion_ci_low``/``_high``) and sample count, the mean of each
@@ -51,6 +52,9 @@ def flat_params(cfg: DictConfig) -> dict[str, str]:
 
     walk("", data)
     return out
+
+
+EXPERIMENT_KIND = "mlflow.experimentKind"  # the tag MLflow's UI reads to choose the experiment's view
 
 
 def choice_params(names: dict[str, str]) -> dict[str, str]:
@@ -146,7 +150,10 @@ def log_results(cfg: DictConfig, run_id: str, summary: pd.DataFrame, results: di
                     values[f"{row.metric}/{extra}"] = float(valid.mean())
     log_batch(run_id, {k: v for k, v in values.items() if v == v})  # NaN headlines stay unlogged
     tags = metric_tags(summary) | {"mlflow.note.content": headline_note(summary, model_summary)}
-    MlflowClient().log_batch(run_id, tags=[RunTag(key, value) for key, value in tags.items()])
+    client = MlflowClient()
+    client.log_batch(run_id, tags=[RunTag(key, value) for key, value in tags.items()])
+    # MLflow's UI opens an experiment in its machine-learning view (runs, charts), not the GenAI (traces) one
+    client.set_experiment_tag(client.get_run(run_id).info.experiment_id, EXPERIMENT_KIND, "custom_model_development")
 
     frame = pd.DataFrame({
         "index": range(len(data)), "label": data.labels.numpy(), "predicted": predicted.cpu().numpy(), "target": targets.cpu().numpy(),
