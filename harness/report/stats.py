@@ -52,20 +52,27 @@ def intervals(matrix: np.ndarray, blocks: np.ndarray, aggregate: str, seed: int,
     if len(np.unique(blocks)) > 1:
         return two_level(matrix, blocks, aggregate, seed, n_resamples)
     reduce = statistic(aggregate)
-    data = matrix.T  # methods x units: the bootstrap resamples the last axis, the same indices for every method
-    if data.shape[1] < 2:
-        return np.full(data.shape[0], np.nan), np.full(data.shape[0], np.nan)
-    low, high = np.full(data.shape[0], np.nan), np.full(data.shape[0], np.nan)
-    for method in ("BCa", "percentile"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # degenerate (constant) columns: BCa is undefined there, percentile follows
-            result = stats.bootstrap((data,), lambda x, axis: reduce(x, axis=axis), vectorized=True, n_resamples=n_resamples, axis=-1,
-                                     confidence_level=LEVEL, method=method, rng=np.random.default_rng(seed))
-        missing = np.isnan(low)
-        low[missing] = np.asarray(result.confidence_interval.low)[missing]
-        high[missing] = np.asarray(result.confidence_interval.high)[missing]
-        if not np.isnan(low).any():
-            break
+    data = matrix[~np.isnan(matrix).all(1)].T  # methods x defined units; the bootstrap resamples the last axis, the same for every method
+    low, high = np.full(matrix.shape[1], np.nan), np.full(matrix.shape[1], np.nan)
+    for j in range(data.shape[0] + 1):
+        # j = 0: all methods together (paired); then, a method whose interval is still undefined (a resample drew
+        # none of its defined units, or BCa is undefined), alone on its defined scores
+        if j and (not np.isnan(low[j - 1]) or np.sum(~np.isnan(data[j - 1])) < 2):
+            continue
+        sample = data if j == 0 else data[j - 1:j, ~np.isnan(data[j - 1])]
+        if sample.shape[1] < 2:
+            continue
+        for method in ("BCa", "percentile"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # degenerate (constant) columns: BCa is undefined there, percentile follows
+                result = stats.bootstrap((sample,), lambda x, axis: reduce(x, axis=axis), vectorized=True, n_resamples=n_resamples, axis=-1,
+                                         confidence_level=LEVEL, method=method, rng=np.random.default_rng(seed))
+            found_low, found_high = np.atleast_1d(result.confidence_interval.low), np.atleast_1d(result.confidence_interval.high)
+            target = slice(None) if j == 0 else slice(j - 1, j)
+            missing = np.isnan(low[target])
+            low[target][missing], high[target][missing] = found_low[missing], found_high[missing]
+            if not np.isnan(low[target]).any():
+                break
     return low, high
 
 

@@ -60,6 +60,15 @@ def test_the_bootstrap_is_seeded():
     assert np.all((low <= means) & (means <= high))
 
 
+def test_intervals_are_defined_when_most_scores_are_undefined():
+    data = np.random.default_rng(2).normal(size=(16, 2))
+    data[4:, :] = np.nan  # a metric defined on 4 of 16 samples (e.g. only where the object is found)
+    data[0, 1] = np.nan   # and one more missing for one method only
+    low, high = stats.intervals(data, np.zeros(16, int), "mean", 0, 300)
+    means = np.nanmean(data, 0)
+    assert not np.isnan(low).any() and np.all((low <= means) & (means <= high))
+
+
 def test_ranks_follow_each_metrics_direction_and_the_copy_of_random_is_flagged(report):
     s = report.summary.set_index(["metric", "method"])
     for metric in ("insertion", "deletion"):
