@@ -221,10 +221,14 @@ def warn(report: Report) -> list[str]:
     else:
         lines.append(f"no {REFERENCE} control in this comparison: nothing says whether a method beats chance")
     runs = report.collection.runs
+    raised: dict[str, list[str]] = {}  # each distinct run warning once, with the runs that raised it
     for row in runs[runs["warnings"].fillna("") != ""].itertuples():
         for text in str(row.warnings).splitlines():
             if text.strip():
-                lines.append(f"run {row.run} ({row.method}, seed {row.seed}): {text.strip()}")
+                raised.setdefault(text.strip(), []).append(f"{row.method} seed {row.seed}")
+    for text, where in raised.items():
+        shown = ", ".join(where[:4]) + (f" and {len(where) - 4} more" if len(where) > 4 else "")
+        lines.append(f"{text} ({len(where)} run{'s' if len(where) > 1 else ''}: {shown})")
     lines += [f"skipped {line}" for line in report.collection.skipped]
     lines += report.collection.notes
     return lines

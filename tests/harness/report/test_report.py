@@ -6,6 +6,7 @@ The sweep is logged in run_log's format without training (tests/harness/report/s
 import shutil
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -104,7 +105,7 @@ def test_agreement_kendall_tau_and_verdicts(report):
 
 def test_warnings_carry_the_runs_tags_and_the_skipped_run(report):
     text = "\n".join(report.warnings)
-    assert "twin: a warning raised during the run" in text and "broken" in text
+    assert "twin: a warning raised during the run (2 runs: twin seed 0, twin seed 1)" in text and "broken" in text
     assert "near chance" not in text  # 0.9 accuracy, chance 0.25
 
 
@@ -151,6 +152,16 @@ def test_harness_report_dispatches_to_the_report_command(sweep, tmp_path, monkey
     with pytest.raises(SystemExit) as done:
         main()
     assert done.value.code == 2 and "no run id, no experiment name" in capsys.readouterr().err
+
+
+def test_a_run_warns_when_its_model_is_near_chance():
+    from harness.tracking.run_log import warn_near_chance
+
+    with pytest.warns(UserWarning, match="at or near chance"):
+        warn_near_chance({"test_accuracy": 0.27}, 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_near_chance({"test_accuracy": 0.9}, 4)
 
 
 def test_the_sweep_table_has_numeric_columns():
