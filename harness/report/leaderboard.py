@@ -222,7 +222,7 @@ def warn(report: Report) -> list[str]:
         lines.append(f"no {REFERENCE} control in this comparison: nothing says whether a method beats chance")
     runs = report.collection.runs
     raised: dict[str, list[str]] = {}  # each distinct run warning once, with the runs that raised it
-    for row in runs[runs["warnings"].fillna("") != ""].itertuples():
+    for row in runs[runs["warnings"].fillna("") != ""].sort_values(["method", "seed"]).itertuples():
         for text in str(row.warnings).splitlines():
             if text.strip():
                 raised.setdefault(text.strip(), []).append(f"{row.method} seed {row.seed}")
