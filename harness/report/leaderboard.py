@@ -187,15 +187,19 @@ def agree(summary: pd.DataFrame, per_block: pd.DataFrame, metrics: list[str], va
 
 
 def model_header(collection: Collection, model_level: list[str]) -> pd.DataFrame:
-    """Per model and dataset: accuracy, worst-group accuracy, BG-gap on the whole test split (means over seeds), chance,
+    """Per model and dataset: accuracy, worst-group accuracy, BG-gap on the whole test split (means over seeds, with
+    ``_min``/``_max`` over them), chance,
     and each method-independent metric (``background_gap``: the same BG-gap on the evaluated samples) as ``NAME (eval)``."""
     runs = collection.runs
     if runs.empty:
         return pd.DataFrame()
     one = runs.drop_duplicates(["model", "dataset", "seed"])
     header = one.groupby(["model", "dataset"]).agg(
-        seeds=("seed", "nunique"), test_accuracy=("test_accuracy", "mean"), worst_group_accuracy=("worst_group_accuracy", "mean"),
-        bg_gap=("bg_gap", "mean"), n_classes=("n_classes", "max"), n_test=("n_test", "max")).reset_index()
+        seeds=("seed", "nunique"), test_accuracy=("test_accuracy", "mean"), test_accuracy_min=("test_accuracy", "min"),
+        test_accuracy_max=("test_accuracy", "max"), worst_group_accuracy=("worst_group_accuracy", "mean"),
+        worst_group_accuracy_min=("worst_group_accuracy", "min"), worst_group_accuracy_max=("worst_group_accuracy", "max"),
+        bg_gap=("bg_gap", "mean"), bg_gap_min=("bg_gap", "min"), bg_gap_max=("bg_gap", "max"),
+        n_classes=("n_classes", "max"), n_test=("n_test", "max")).reset_index()
     header["chance"] = 1.0 / header["n_classes"].where(header["n_classes"] > 0)
     scores = collection.scores
     first = scores[scores["method"] == scores["method"].iloc[0]]

@@ -72,13 +72,14 @@ def markdown_header(report: Report) -> str:
     if header.empty:
         return ""
     extra = [f"{m} (eval)" for m in report.model_level]
-    heads = ["model", "dataset", "seeds", "test accuracy", "worst-group accuracy", "BG-gap (test split)", "chance"]
+    heads = ["model", "dataset", "seeds", "test accuracy", "worst-group accuracy", "BG-gap (test split)", "chance"]  # mean (range) over seeds
     heads += [f"{m} (eval samples)" for m in report.model_level]
     lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
     for _, row in header.iterrows():
         n_test = "" if row["n_test"] is None or row["n_test"] != row["n_test"] else f" (n = {int(row['n_test'])})"
-        cells = [row["model"], row["dataset"], str(row["seeds"]), _num(row["test_accuracy"]), _num(row["worst_group_accuracy"]),
-                 _num(row["bg_gap"]) + n_test, _num(row["chance"])]
+        spread = lambda key: _num(row[key]) + (f" ({_num(row[key + '_min'])}–{_num(row[key + '_max'])})" if row["seeds"] > 1 else "")
+        cells = [row["model"], row["dataset"], str(row["seeds"]), spread("test_accuracy"), spread("worst_group_accuracy"),
+                 spread("bg_gap") + n_test, _num(row["chance"])]
         cells += [f"{_num(row[e])} (n = {int(row[e.replace(' (eval)', '_n (eval)')])})" for e in extra]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -101,7 +102,8 @@ def markdown_report(report: Report, figures: list[str]) -> str:
     parts += ["## Leaderboard", "", markdown_leaderboard(report), "",
               "Cells: value [95 % CI] (rank; 1 = best, ↑/↓ the direction of better). **bold**: best; ≈: not significantly "
               f"different from the best; †: not significantly better than `{REFERENCE}` (one-sided Wilcoxon signed-rank, Holm, "
-              f"α = {report.alpha}); *italics*: control maps.", "",
+              f"α = {report.alpha}); *italics*: control maps."
+              + (f" Rank range: the mean rank's lowest and highest over the blocks ({', '.join(report.varies)})." if report.varies else ""), "",
               "## Significance", "",
               "Paired Wilcoxon signed-rank tests on the same samples, Holm-corrected per metric. ▲: the row is significantly "
               "better than the column, ▼: worse, ·: not distinguishable.", ""]
