@@ -5,6 +5,8 @@ metrics (``insertion``, higher is better, with curves; ``deletion``, lower is be
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import mlflow
 import pandas as pd
 import torch
@@ -30,12 +32,16 @@ def results_for(method: str, seed: int) -> dict[str, MetricResult]:
             "deletion": MetricResult(deletion, higher_is_better=False)}
 
 
-def build(root) -> tuple[str, str]:
-    """(tracking uri, parent run id) of the sweep, logged under ``root``."""
-    uri = f"sqlite:///{root / 'mlflow.db'}"
+EXPERIMENT = "report-tiny"
+
+
+def build(root, store=None) -> tuple[str, str]:
+    """(tracking uri, parent run id) of the sweep, in experiment ``report-tiny`` of the SQLite store in folder ``store``
+    (default ``root``; the tests share the session's store, creating one costs seconds), artifacts under ``root``."""
+    uri = f"sqlite:///{Path(store or root) / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
     client = MlflowClient(uri)
-    experiment = client.create_experiment("tiny", artifact_location=(root / "artifacts").as_uri())
+    experiment = client.create_experiment(EXPERIMENT, artifact_location=(root / "artifacts").as_uri())
     parent = client.create_run(experiment, tags={"harness.sweep": "true"}).info.run_id
     job = 0
     for method in METHODS:

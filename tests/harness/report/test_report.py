@@ -22,7 +22,7 @@ from tests.harness.report import sweep_store
 @pytest.fixture(scope="module")
 def sweep(harness_home, tmp_path_factory):
     root = tmp_path_factory.mktemp("report_store")
-    return sweep_store.build(root)
+    return sweep_store.build(root, harness_home)
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +40,14 @@ def test_load_gives_the_tidy_frame_from_the_store_and_names_the_run_without_scor
     collection = collect(parent, uri, curves=False)
     assert len(collection.skipped) == 1 and "broken" in collection.skipped[0] and "scores.csv" in collection.skipped[0]
     assert collection.better == {"insertion": "higher", "deletion": "lower"}
+
+
+def test_an_experiment_name_and_a_filter_string_are_sources_too(sweep):
+    uri, _ = sweep
+    assert load(sweep_store.EXPERIMENT, uri)["run"].nunique() == 6  # the experiment: every run but the sweep's parent
+    assert set(load("tags.harness.method = 'good'", uri)["method"]) == {"good"}
+    with pytest.raises(ValueError, match="no run id, no experiment name and no valid filter"):
+        load("not a = filter", uri)
 
 
 def test_every_interval_contains_its_value_and_seeds_make_it_two_level(report):
