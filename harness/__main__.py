@@ -5,6 +5,9 @@ or ``conf/`` package there would be imported instead of the harness's own packag
 :func:`shadowing` finds such a module first and the command stops naming its file (the
 ``harness`` console script does not put the working directory on the path). ``--help``
 prints the config groups with their options (:mod:`harness.config_help`) before Hydra's help.
+
+``harness report SOURCE ...`` (a first word ``report``, which no Hydra override is) runs
+the report command instead (:mod:`harness.report.cli`).
 """
 from __future__ import annotations
 
@@ -48,6 +51,10 @@ def main() -> None:
         print(f"error: {clash}", file=sys.stderr)
         sys.exit(2)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    if sys.argv[1:2] == ["report"]:
+        from harness.report.cli import main as report_main
+
+        sys.exit(report_main(sys.argv[2:]))
     if any(arg in ("--help", "-h") for arg in sys.argv[1:]):
         from harness.config_help import render
 

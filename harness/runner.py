@@ -143,7 +143,7 @@ def run(cfg: DictConfig, choices: dict[str, str] | None = None, overrides: list[
         run_id = active.info.run_id
         if parts.notices:
             mlflow.set_tag("harness.notices", " | ".join(parts.notices))
-        mlflow.log_params(tracking.flat_params(cfg))
+        mlflow.log_params(tracking.flat_params(cfg) | tracking.choice_params(names))
         mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
         try:
             outcome = execute(cfg, parts, device, run_id)

@@ -64,7 +64,8 @@ def render_summary(frame: pd.DataFrame) -> str:
 
 
 def sweep_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per child run (as returned by ``mlflow.search_runs``): the job, its status and headline metrics."""
+    """One row per child run (as returned by ``mlflow.search_runs``): the job, its status and, in numeric columns,
+    each headline metric ``NAME`` with ``NAME_ci_low`` and ``NAME_ci_high``, and the test accuracy."""
     if runs.empty:
         return pd.DataFrame()
     metric_names: list[str] = []
@@ -78,12 +79,7 @@ def sweep_table(runs: pd.DataFrame) -> pd.DataFrame:
         "status": runs["status"].values,
     })
     for name in metric_names + ["test_accuracy"]:
-        col = f"metrics.{name}"
-        if col not in runs:
-            continue
-        lo, hi = runs.get(f"metrics.{name}_ci_low"), runs.get(f"metrics.{name}_ci_high")
-        table[name] = [
-            fmt(v, None if lo is None else lo.iloc[i], None if hi is None else hi.iloc[i])
-            for i, v in enumerate(runs[col].values)
-        ]
+        for column in (name, f"{name}_ci_low", f"{name}_ci_high"):
+            if f"metrics.{column}" in runs:
+                table[column] = pd.to_numeric(runs[f"metrics.{column}"], errors="coerce").values
     return table.sort_values("job", key=lambda s: pd.to_numeric(s, errors="coerce")).reset_index(drop=True)

@@ -11,7 +11,11 @@ Before the jobs start it also marks runs left RUNNING by dead processes as KILLE
 (:func:`harness.sweeps.resume.close_stale_runs`) and exports the job count and start time
 for the sweep's progress line. The table lists every job: those computed now (the
 parent's children) and those a resumed sweep skipped, shown with the earlier run
-that answers them (column ``run``: ``reused <id>``). Failed jobs are listed by name.
+that answers them (column ``run``: ``reused <id>``), each headline in numeric columns
+(``NAME``, ``NAME_ci_low``, ``NAME_ci_high``). Failed jobs are listed by name. Then the
+comparison report of the sweep (:mod:`harness.report`) is logged to the parent under
+``report/`` and its leaderboard printed; a report that cannot be made says why in one line
+and does not fail the sweep.
 """
 from __future__ import annotations
 
@@ -111,6 +115,20 @@ class MlflowSweepCallback(Callback):
             table["run"] = [origin.get(str(job), "") for job in table["job"]]
         return table
 
+    def _report(self, parent_id: str) -> None:
+        """The sweep's comparison report, logged to the parent run (``report/``); its leaderboard and warnings printed."""
+        from harness.report import render
+        from harness.report import report as make_report
+
+        try:
+            result = make_report(parent_id, uri=self.uri)
+        except Exception as error:  # the report must not hide the sweep's own outcome
+            print(f"report of sweep {parent_id} not written: {' '.join(str(error).split())[:300]}", flush=True)
+            return
+        lines = [f"Report of sweep {parent_id} (artifacts report/ of the parent run; {result.ci_kind}):", render.markdown_leaderboard(result)]
+        lines += [f"warning: {line}" for line in result.warnings]
+        print("\n".join(lines) + "\n", flush=True)
+
     def _close(self, status: str) -> None:
         if self.parent_id is None:
             return
@@ -125,9 +143,10 @@ class MlflowSweepCallback(Callback):
             client.log_text(parent_id, table.to_csv(index=False), "sweep_table.csv")
             skipped = (table["run"] != "this sweep").sum()
             lines = [f"\nSweep {parent_id}: {len(table)} jobs, {failed} not finished, {skipped} skipped (finished before)",
-                     table.to_string(index=False)]
+                     table.to_string(index=False, float_format=lambda v: f"{v:.4f}")]
             for row in table[table["status"] != "FINISHED"].itertuples():
                 lines.append(f"{row.status}: job {row.job} ({row.overrides}); its traceback is the run's error.txt")
             print("\n".join(lines) + "\n", flush=True)
+        self._report(parent_id)
         client.set_terminated(parent_id, status)
         os.environ.pop(tracking.PARENT_RUN_ENV, None)

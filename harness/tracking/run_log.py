@@ -1,25 +1,37 @@
 """What each run logs to MLflow, beside the run itself (opened by :func:`harness.runner.run`).
 
-* params: the composed config, flattened (``flat_params``), and whole as ``config.yaml``;
+* params: the composed config, flattened (``flat_params``), and whole as ``config.yaml``, and the
+  plain names ``method``, ``model``, ``dataset`` beside ``seed`` for grouping in MLflow's UI
+  (``choice_params``);
+* tags: each metric's direction ``harness.better.NAME`` (``higher``/``lower``) and aggregate
+  ``harness.aggregate.NAME`` (``mean``/``median``), which reports read back, and the
+  experiment's ``mlflow.experimentKind`` (the machine-learning view of MLflow's UI); the run's
+  description (``mlflow.note.content``) is its headline table, so the headlines are found first;
 * metrics: each metric's headline under the metric's config name (``deletion``) with its
   95 % bootstrap interval (``deletion_ci_low``/``_high``) and sample count, the mean of each
   per-sample extra (``deletion/<extra>``), model accuracies and timings; NaN headlines
   stay unlogged;
 * artifacts: per-sample scores (``scores.csv``), curves (``curves/NAME.csv``, a plot, and
-  the mean curve as the metric history ``NAME_curve``) and a heat-map figure.
+  the mean curve as the metric history ``NAME_curve``), a heat-map figure and its data
+  (``heatmaps.npz``: the first ``tracking.heatmaps`` channel-summed maps as float16, the
+  images as uint8 in [0, 255], the masks if any) for the report's methods x samples grid.
 
 Metrics go in batches of 1000 (point-by-point logging is about 50x slower).
 """
 from __future__ import annotations
 
 import io
+import tempfile
 import time
+import warnings
+from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
 import pandas as pd
 import torch
-from mlflow.entities import Metric
+from mlflow.entities import Metric, RunTag
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
@@ -41,6 +53,33 @@ def flat_params(cfg: DictConfig) -> dict[str, str]:
 
     walk("", data)
     return out
+
+
+EXPERIMENT_KIND = "mlflow.experimentKind"  # the tag MLflow's UI reads to choose the experiment's view
+
+
+def choice_params(names: dict[str, str]) -> dict[str, str]:
+    """The plain params ``method``, ``model``, ``dataset`` (config names) to group runs by in MLflow's UI."""
+    return {key: names[key] for key in ("method", "model", "dataset") if key in names}
+
+
+def metric_tags(summary: pd.DataFrame) -> dict[str, str]:
+    """Each metric's direction and aggregate as tags (``harness.better.NAME``, ``harness.aggregate.NAME``)."""
+    tags = {}
+    for row in summary.itertuples():
+        tags[f"harness.better.{row.metric}"] = row.better
+        tags[f"harness.aggregate.{row.metric}"] = row.aggregate
+    return tags
+
+
+def headline_note(summary: pd.DataFrame, model_summary: dict[str, float]) -> str:
+    """The run's description in MLflow: a Markdown table of its headlines and the model's accuracies."""
+    lines = ["| metric | value | 95% CI | n | better |", "|---|---|---|---|---|"]
+    for row in summary.itertuples():
+        lines.append(f"| {row.metric} | {row.value:.4f} | [{row.ci_low:.4f}, {row.ci_high:.4f}] | {row.n} | {row.better} |")
+    names = {"test_accuracy": "test accuracy", "worst_group_accuracy": "worst-group accuracy", "test_accuracy/bg_gap": "BG-gap on the whole test split"}
+    model = [f"{label} {model_summary[key]:.4f}" for key, label in names.items() if key in model_summary]
+    return "\n".join(lines + ([""] + ["model: " + ", ".join(model)] if model else []))
 
 
 def send(run_id: str, points: list[tuple[str, float, int]]) -> None:
@@ -84,10 +123,34 @@ def log_text_frame(frame: pd.DataFrame, path: str) -> None:
     mlflow.log_text(buffer.getvalue(), path)
 
 
+def log_heatmap_data(pixels: torch.Tensor, attributions: torch.Tensor, masks: torch.Tensor | None) -> None:
+    """``heatmaps.npz`` of the open run: channel-summed maps (float16), images (uint8, N x H x W x C), masks (bool) if any."""
+    arrays = {"maps": attributions.detach().float().sum(1).cpu().numpy().astype(np.float16),
+              "images": (pixels.detach().cpu().clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()}
+    if masks is not None:
+        arrays["masks"] = (masks[:, 0] > 0.5).cpu().numpy()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "heatmaps.npz"
+        np.savez_compressed(path, **arrays)
+        mlflow.log_artifact(str(path))
+
+
+NEAR_CHANCE = 0.05  # test accuracy within 5 points of chance
+
+
+def warn_near_chance(model_summary: dict[str, float], n_classes: int) -> None:
+    """One-line warning when the model's test accuracy is at or near chance (1 / n_classes + 5 points)."""
+    accuracy = model_summary.get("test_accuracy", float("nan"))
+    if n_classes > 1 and accuracy == accuracy and accuracy <= 1 / n_classes + NEAR_CHANCE:
+        warnings.warn(f"model test accuracy {accuracy:.3f} is at or near chance ({1 / n_classes:.3f} for {n_classes} classes): "
+                      "its attributions explain a model that learned little")
+
+
 def log_results(cfg: DictConfig, run_id: str, summary: pd.DataFrame, results: dict[str, MetricResult], model_summary: dict[str, float],
                 timings: dict[str, float], data: ImageSplit, predicted: torch.Tensor, targets: torch.Tensor,
                 attributions: torch.Tensor, dataset: Dataset, indices: torch.Tensor | None = None) -> None:
     """Log one run's numbers, tables, curves and heat maps (see the module docstring)."""
+    warn_near_chance(model_summary, len(dataset.class_names))
     values: dict[str, float] = dict(model_summary) | timings
     for row in summary.itertuples():
         values[row.metric] = row.value
@@ -99,6 +162,11 @@ def log_results(cfg: DictConfig, run_id: str, summary: pd.DataFrame, results: di
                 if valid.numel():
                     values[f"{row.metric}/{extra}"] = float(valid.mean())
     log_batch(run_id, {k: v for k, v in values.items() if v == v})  # NaN headlines stay unlogged
+    tags = metric_tags(summary) | {"mlflow.note.content": headline_note(summary, model_summary)}
+    client = MlflowClient()
+    client.log_batch(run_id, tags=[RunTag(key, value) for key, value in tags.items()])
+    # MLflow's UI opens an experiment in its machine-learning view (runs, charts), not the GenAI (traces) one
+    client.set_experiment_tag(client.get_run(run_id).info.experiment_id, EXPERIMENT_KIND, "custom_model_development")
 
     frame = pd.DataFrame({
         "index": range(len(data)) if indices is None else indices.cpu().numpy(), "label": data.labels.numpy(),
@@ -118,4 +186,5 @@ def log_results(cfg: DictConfig, run_id: str, summary: pd.DataFrame, results: di
         fig = figures.heatmaps(dataset.denormalise(data.images[:shown]), attributions[:shown].cpu(),
                                None if data.masks is None else data.masks[:shown], titles)
         mlflow.log_figure(fig, "heatmaps.png")
+        log_heatmap_data(dataset.denormalise(data.images[:shown]), attributions[:shown], None if data.masks is None else data.masks[:shown])
     figures.plt.close("all")

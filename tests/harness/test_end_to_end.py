@@ -24,8 +24,12 @@ def test_run_logs_config_metrics_scores_curves_and_heatmaps(make_cfg):
     assert logged.data.params["dataset.spurious_correlation"] == str(cfg.dataset.spurious_correlation)
     assert logged.data.params["method._target_"] == "methods.saliency.Saliency"
     assert logged.data.tags["harness.method"] == "Saliency"
+    assert logged.data.params["method"] == "Saliency" and logged.data.params["seed"] == str(cfg.seed)  # plain params to group by
+    assert logged.data.tags["harness.better.deletion"] == "lower" and logged.data.tags["harness.better.insertion"] == "higher"
+    assert "| deletion |" in logged.data.tags["mlflow.note.content"]
+    assert client.get_experiment(logged.info.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
     artifacts = set(_artifacts(client, outcome.run_id))
-    assert {"config.yaml", "scores.csv", "curves/deletion.csv", "curves/insertion.csv", "heatmaps.png"} <= artifacts
+    assert {"config.yaml", "scores.csv", "curves/deletion.csv", "curves/insertion.csv", "heatmaps.png", "heatmaps.npz"} <= artifacts
     scores = pd.read_csv(client.download_artifacts(outcome.run_id, "scores.csv"))
     assert len(scores) == cfg.eval.n_samples
     assert scores["deletion"].mean() == pytest.approx(logged.data.metrics["deletion"], rel=1e-5)

@@ -33,6 +33,9 @@ def test_sweep_gives_parent_with_nested_children_and_prints_the_table(tmp_path):
     assert all(r.info.status == "FINISHED" and "deletion" in r.data.metrics for r in children)
     table = MlflowClient().download_artifacts(parents[0].info.run_id, "sweep_table.csv")
     assert "method=saliency" in open(table).read()
+    report = [a.path for a in MlflowClient().list_artifacts(parents[0].info.run_id, "report")]  # the comparison report, on the parent
+    assert {"report/leaderboard.md", "report/scores.csv", "report/report.md"} <= set(report), report
+    assert "Report of sweep" in done.stdout and "| saliency |" in done.stdout
     assert not (tmp_path / "outputs").exists() and not (tmp_path / "mlflow.db").exists()
 
 

@@ -1,0 +1,97 @@
+"""``harness report SOURCE`` / ``python -m harness.report SOURCE``: write a comparison report folder.
+
+SOURCE is a sweep's parent run id, a run id, an MLflow experiment name or a filter string
+(see :mod:`harness.report.load`). The folder holds:
+
+* ``scores.csv`` and ``scores.parquet`` (parquet when pyarrow is installed): the tidy per-sample frame;
+* ``leaderboard.csv`` (one row per method, numeric columns), ``summary.csv`` (one row per
+  method and metric), ``significance.csv`` (every pair, per metric: n, gain, p, Holm p),
+  ``agreement.csv`` (Kendall's tau and verdicts), ``models.csv`` (the header);
+* ``leaderboard.md`` (README-ready), ``report.md`` (everything, with the figures), ``leaderboard.tex``;
+* the figures of :mod:`harness.report.plots`, PNG and PDF.
+
+For a sweep the same files are logged as artifacts of its parent run (``report/``), unless ``--no-log``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from mlflow.tracking import MlflowClient
+
+from harness.report import plots, render
+from harness.report.leaderboard import Report, analyse
+from harness.report.load import collect
+
+
+def write(report: Report, folder: Path) -> list[Path]:
+    """Write every file of the report (see the module docstring) into ``folder``; the paths written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    scores = report.collection.scores
+    scores.to_csv(folder / "scores.csv", index=False)
+    try:
+        scores.to_parquet(folder / "scores.parquet", index=False)
+    except ImportError:
+        pass  # parquet needs pyarrow (or fastparquet); the CSV holds the same frame
+    report.wide.to_csv(folder / "leaderboard.csv", index=False)
+    report.summary.to_csv(folder / "summary.csv", index=False)
+    report.pairs.to_csv(folder / "significance.csv", index=False)
+    report.agreement.to_csv(folder / "agreement.csv", index=False)
+    report.header.to_csv(folder / "models.csv", index=False)
+    figures = plots.draw_all(report, folder)
+    (folder / "leaderboard.md").write_text(render.markdown_leaderboard(report) + "\n")
+    (folder / "report.md").write_text(render.markdown_report(report, figures))
+    (folder / "leaderboard.tex").write_text(render.latex_leaderboard(report))
+    return sorted(folder.iterdir())
+
+
+def report(source: str, out: str | Path | None = None, uri: str | None = None, seed: int = 0, n_resamples: int = 2000,
+           alpha: float = 0.05, log: bool = True) -> Report:
+    """Collect, analyse and write the report of ``source`` into ``out`` (a temporary folder when None); log it to a sweep's parent.
+
+    Args:
+        source (str): A sweep's parent run id, a run id, an experiment name or a filter string.
+        out (str or Path or None, optional): The folder written. None: only logged (sweeps). Default: None.
+        uri (str or None, optional): The tracking store (None: as ``python -m harness``). Default: None.
+        seed (int, optional): Seeds every bootstrap. Default: 0.
+        n_resamples (int, optional): Bootstrap resamples. Default: 2000.
+        alpha (float, optional): Significance level of the Holm-corrected tests. Default: 0.05.
+        log (bool, optional): Log the files to the sweep's parent run (``report/``). Default: True.
+    """
+    collection = collect(source, uri)
+    result = analyse(collection, seed=seed, n_resamples=n_resamples, alpha=alpha)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(out) if out is not None else Path(tmp)
+        write(result, folder)
+        if log and collection.parent_id is not None:
+            MlflowClient(collection.uri).log_artifacts(collection.parent_id, str(folder), "report")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    parser = argparse.ArgumentParser(prog="harness report", description=__doc__.split("\n\n")[0])
+    parser.add_argument("source", help="a sweep's parent run id, a run id, an MLflow experiment name, or a filter string")
+    parser.add_argument("--out", default=None, help="folder to write (default: report-<source>)")
+    parser.add_argument("--tracking-uri", default=None, help="MLflow store (default: $MLFLOW_TRACKING_URI, else $HARNESS_HOME/mlflow.db)")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the bootstrap (default 0)")
+    parser.add_argument("--n-resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    parser.add_argument("--alpha", type=float, default=0.05, help="level of the Holm-corrected tests (default 0.05)")
+    parser.add_argument("--no-log", action="store_true", help="do not log the report to the sweep's parent run")
+    args = parser.parse_args(argv)
+    if args.n_resamples < 100 or not 0 < args.alpha < 1:
+        parser.error("--n-resamples must be >= 100 and --alpha in (0, 1)")
+    out = Path(args.out or f"report-{''.join(c if c.isalnum() or c in '-_.' else '_' for c in args.source)[:60]}")
+    try:
+        result = report(args.source, out, args.tracking_uri, args.seed, args.n_resamples, args.alpha, log=not args.no_log)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(render.markdown_leaderboard(result))
+    for line in result.warnings:
+        print(f"warning: {line}")
+    print(f"\nreport written to {out}")
+    return 0

@@ -1,0 +1,198 @@
+"""Read a comparison back from the MLflow store alone: the runs, their per-sample scores, their curves.
+
+A *source* is a sweep's parent run id (its children and the earlier runs a resumed sweep
+reused), any other run id, an MLflow experiment name, or a filter string
+(``tags.harness.method = 'saliency'``, searched over every experiment). Nothing is
+recomputed: the scores are each run's ``scores.csv`` artifact (one row per evaluated
+sample, one column per metric, see :mod:`harness.tracking.run_log`). A run without it
+(failed, or logged by something else) is named in :attr:`Collection.skipped` and left out.
+
+The tidy frame (:func:`load`) has one row per (run, sample, metric): ``run``, ``method``,
+``model``, ``dataset``, ``seed``, every swept key (a key of ``harness.overrides`` whose
+value differs between runs), ``sample`` (the index in the run's evaluated samples, the
+same images for runs with the same data settings), ``metric``, ``score``. A method's
+label includes its swept ``method.*`` keys, so two settings of one method are two rows
+of the leaderboard. When several finished runs answer the same config (same
+``harness.config_hash``, e.g. an experiment holding several sweeps), the newest counts.
+"""
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
+from omegaconf import OmegaConf
+
+from harness.sweeps.resume import reused_runs
+from harness.tracking import tracking_uri
+
+MODEL_KEYS = {"test_accuracy": "test_accuracy", "worst_group_accuracy": "worst_group_accuracy", "bg_gap": "test_accuracy/bg_gap"}
+NAMED = ("method", "model", "dataset", "seed")  # columns of their own, not swept keys
+
+
+@dataclass
+class Collection:
+    """What a source holds: one row per used run (``runs``), the tidy scores, curves, and what was left out."""
+
+    source: str
+    kind: str                       # "sweep", "run", "experiment" or "filter"
+    uri: str
+    runs: pd.DataFrame              # one row per used run: run, method, model, dataset, seed, swept keys, model accuracies, ...
+    scores: pd.DataFrame            # the tidy frame of :func:`load`
+    swept: list[str]                # swept keys (columns of runs and scores)
+    better: dict[str, str]          # metric -> "higher" / "lower"
+    aggregate: dict[str, str]       # metric -> "mean" / "median"
+    curves: pd.DataFrame            # run, method, metric, x, sample, value (curve metrics only)
+    parent_id: str | None = None
+    skipped: list[str] = field(default_factory=list)   # one line per run left out, naming it and why
+    notes: list[str] = field(default_factory=list)     # one line per assumption the loader had to make
+
+
+def default_uri() -> str:
+    """The store ``python -m harness`` logs to by default: ``$MLFLOW_TRACKING_URI``, else ``$HARNESS_HOME/mlflow.db``."""
+    cfg = OmegaConf.create({"tracking": {"uri": None}, "paths": {"root": os.environ.get("HARNESS_HOME", ".harness")}})
+    return tracking_uri(cfg)
+
+
+def find_runs(client: MlflowClient, source: str) -> tuple[str, list[Run], str | None]:
+    """The kind of ``source`` and its runs (see the module docstring); a one-line ValueError when it names nothing."""
+    if re.fullmatch(r"[0-9a-f]{32}", source):
+        try:
+            run = client.get_run(source)
+        except Exception:
+            run = None
+        if run is not None:
+            if run.data.tags.get("harness.sweep") != "true":
+                return "run", [run], None
+            children = client.search_runs([run.info.experiment_id], f"tags.mlflow.parentRunId = '{source}'", max_results=50000)
+            reused = [client.get_run(run_id) for run_id in sorted(set(reused_runs(run).values()))]
+            return "sweep", list(children) + reused, source
+    experiment = client.get_experiment_by_name(source)
+    if experiment is not None:
+        runs = client.search_runs([experiment.experiment_id], "", max_results=50000)
+        return "experiment", [r for r in runs if r.data.tags.get("harness.sweep") != "true"], None
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    try:
+        runs = client.search_runs(experiments, source, max_results=50000)
+    except Exception as error:
+        raise ValueError(f"report source {source!r} is no run id, no experiment name and no valid filter string "
+                         f"({' '.join(str(error).split())[:160]}); allowed: a sweep's parent run id, an experiment name, "
+                         "or an MLflow filter such as \"tags.harness.method = 'saliency'\"") from None
+    return "filter", [r for r in runs if r.data.tags.get("harness.sweep") != "true"], None
+
+
+def _overrides(run: Run) -> dict[str, str]:
+    out = {}
+    for token in run.data.tags.get("harness.overrides", "").split():
+        if "=" in token:
+            key, value = token.lstrip("+~").split("=", 1)
+            out[key] = value
+    return out
+
+
+def _newest_per_config(runs: list[Run]) -> tuple[list[Run], list[str]]:
+    ordered = sorted(runs, key=lambda r: r.info.start_time or 0, reverse=True)
+    kept, seen, dropped = [], set(), []
+    for run in ordered:
+        key = run.data.tags.get("harness.config_hash")
+        if key and key in seen:
+            dropped.append(run.info.run_id)
+            continue
+        if key:
+            seen.add(key)
+        kept.append(run)
+    return kept, dropped
+
+
+def collect(source: str, uri: str | None = None, curves: bool = True) -> Collection:
+    """Every used run of ``source`` with its per-sample scores (and curves); see the module docstring."""
+    uri = uri or default_uri()
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per downloaded file otherwise
+    client = MlflowClient(uri)
+    kind, runs, parent = find_runs(client, source)
+    skipped = [f"run {r.info.run_id} ({r.data.tags.get('harness.method', '?')}): status {r.info.status}, not FINISHED"
+               for r in runs if r.info.status != "FINISHED"]
+    runs, dropped = _newest_per_config([r for r in runs if r.info.status == "FINISHED"])
+    notes = [f"{len(dropped)} older run(s) answering the same config as a newer one left out"] if dropped else []
+    rows, long, curve_rows, tables = [], [], [], {}
+    better: dict[str, str] = {}
+    aggregate: dict[str, str] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for run in runs:
+            try:
+                path = client.download_artifacts(run.info.run_id, "scores.csv", tmp)
+                tables[run.info.run_id] = pd.read_csv(path)
+                Path(path).unlink(missing_ok=True)
+            except Exception:
+                skipped.append(f"run {run.info.run_id} ({run.data.tags.get('harness.method', '?')}): no per-sample scores (scores.csv)")
+        runs = [r for r in runs if r.info.run_id in tables]
+        overrides = {r.info.run_id: _overrides(r) for r in runs}
+        keys = sorted({k for o in overrides.values() for k in o})
+        swept = [k for k in keys if k not in NAMED and len({o.get(k) for o in overrides.values()}) > 1]
+        for run in runs:
+            run_id, tags, table = run.info.run_id, run.data.tags, tables[run.info.run_id]
+            metrics = [m for m in tags.get("harness.metrics", "").split(",") if m]
+            metrics = [m for m in metrics if m in table] or [c for c in table if c not in ("index", "label", "predicted", "target", "group") and "/" not in c]
+            if not metrics:
+                skipped.append(f"run {run_id} ({tags.get('harness.method', '?')}): scores.csv holds no metric column")
+                continue
+            method = tags.get("harness.method") or run.data.params.get("method", "?")
+            method_keys = [f"{k}={overrides[run_id][k]}" for k in swept if k.startswith("method.") and k in overrides[run_id]]
+            row = {
+                "run": run_id, "method": method + (f" ({', '.join(method_keys)})" if method_keys else ""),
+                "model": tags.get("harness.model") or run.data.params.get("model", "?"),
+                "dataset": tags.get("harness.dataset") or run.data.params.get("dataset", "?"),
+                "seed": int(run.data.params["seed"]) if run.data.params.get("seed", "").lstrip("-").isdigit() else 0,
+            }
+            row |= {k: overrides[run_id].get(k, "") for k in swept}
+            for name in metrics:
+                direction = tags.get(f"harness.better.{name}")
+                if direction in ("higher", "lower"):
+                    better.setdefault(name, direction)
+                aggregate.setdefault(name, tags.get(f"harness.aggregate.{name}", "mean"))
+                part = pd.DataFrame({"sample": table["index"] if "index" in table else range(len(table)), "metric": name,
+                                     "score": pd.to_numeric(table[name], errors="coerce")})
+                long.append(part.assign(**row))
+                if curves:
+                    try:
+                        curve_path = client.download_artifacts(run_id, f"curves/{name}.csv", tmp)
+                    except Exception:
+                        continue
+                    frame = pd.read_csv(curve_path)
+                    samples = [c for c in frame if c.startswith("sample_")]
+                    values = frame[samples].melt(var_name="sample", value_name="value")
+                    values["x"] = list(frame["x"]) * len(samples)
+                    curve_rows.append(values.assign(run=run_id, method=row["method"], metric=name, seed=row["seed"],
+                                                    model=row["model"], dataset=row["dataset"]))
+            classes = run.data.params.get("dataset.n_classes")
+            row |= {key: run.data.metrics.get(logged, float("nan")) for key, logged in MODEL_KEYS.items()}
+            row["n_classes"] = int(classes) if classes and classes.isdigit() else int(table["label"].max()) + 1 if "label" in table else 0
+            row["n_test"] = int(run.data.params["dataset.n_test"]) if run.data.params.get("dataset.n_test", "").isdigit() else None
+            row["warnings"] = tags.get("harness.warnings", "")
+            row["job"] = tags.get("harness.job", "")
+            rows.append(row)
+    unknown = sorted({m for part in long for m in part["metric"].unique()} - set(better))
+    for name in unknown:
+        better[name] = "higher"
+        notes.append(f"metric {name}: no direction logged (tag harness.better.{name}); assumed higher is better")
+    columns = ["run", "method", "model", "dataset", "seed", *swept, "sample", "metric", "score"]
+    scores = pd.concat(long, ignore_index=True)[columns] if long else pd.DataFrame(columns=columns)
+    curve_frame = pd.concat(curve_rows, ignore_index=True) if curve_rows else pd.DataFrame(
+        columns=["run", "method", "metric", "seed", "model", "dataset", "sample", "x", "value"])
+    return Collection(source, kind, uri, pd.DataFrame(rows), scores, swept, better, aggregate, curve_frame, parent, skipped, notes)
+
+
+def load(source: str, uri: str | None = None) -> pd.DataFrame:
+    """The tidy per-sample frame of ``source`` (one row per run, sample and metric; see the module docstring).
+
+    Args:
+        source (str): A sweep's parent run id, a run id, an MLflow experiment name or a filter string.
+        uri (str or None, optional): The tracking store; None: ``$MLFLOW_TRACKING_URI``, else
+            ``$HARNESS_HOME/mlflow.db`` (as ``python -m harness``). Default: None.
+    """
+    return collect(source, uri, curves=False).scores
