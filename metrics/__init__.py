@@ -4,8 +4,11 @@ Public names:
 
 * the contract: :class:`Metric`, :class:`MetricResult`, :class:`Progress` (:mod:`metrics.types`,
   :mod:`metrics.result`);
-* faithfulness: :class:`Deletion`, :class:`Insertion` (one engine, :mod:`metrics.ablation`),
-  :class:`ROAD`, :class:`Conservation`, :class:`Infidelity`;
+* faithfulness: :class:`Deletion`, :class:`Insertion` (one engine, :mod:`metrics.ablation`, also behind
+  :class:`Monotonicity`, :class:`RegionPerturbation`, :class:`Selectivity`, :class:`IROF`),
+  :class:`ROAD`, :class:`Conservation`, :class:`Infidelity`; :class:`FaithfulnessCorrelation`,
+  :class:`SensitivityN`, :class:`FaithfulnessEstimate`, :class:`MonotonicityCorrelation` (one engine,
+  :mod:`metrics.removal`);
 * localisation and background reliance: :class:`SpuriousBackground`, :class:`BackgroundGap`,
   :class:`PointingGame`, :class:`RelevanceMass`, :class:`RelevanceRank`;
 * robustness, sanity and complexity: :class:`MaxSensitivity`, :class:`Randomization`, :class:`Sparseness`.
@@ -15,21 +18,30 @@ Modules whose names start with ``_`` are private.
 from metrics.background_gap import BackgroundGap
 from metrics.conservation import Conservation
 from metrics.deletion import Deletion
+from metrics.faithfulness_correlation import FaithfulnessCorrelation
+from metrics.faithfulness_estimate import FaithfulnessEstimate
 from metrics.infidelity import Infidelity
 from metrics.insertion import Insertion
+from metrics.irof import IROF
 from metrics.max_sensitivity import MaxSensitivity
+from metrics.monotonicity import Monotonicity
+from metrics.monotonicity_correlation import MonotonicityCorrelation
 from metrics.pointing_game import PointingGame
 from metrics.randomization import Randomization
+from metrics.region_perturbation import RegionPerturbation
 from metrics.relevance_mass import RelevanceMass
 from metrics.relevance_rank import RelevanceRank
 from metrics.result import MetricResult
 from metrics.road import ROAD
+from metrics.selectivity import Selectivity
+from metrics.sensitivity_n import SensitivityN
 from metrics.sparseness import Sparseness
 from metrics.spurious_background import SpuriousBackground
 from metrics.types import Metric, Progress
 
 __all__ = [
-    "ROAD", "BackgroundGap", "Conservation", "Deletion", "Infidelity", "Insertion", "MaxSensitivity", "Metric",
-    "MetricResult", "PointingGame", "Progress", "Randomization", "RelevanceMass", "RelevanceRank", "Sparseness",
+    "IROF", "ROAD", "BackgroundGap", "Conservation", "Deletion", "FaithfulnessCorrelation", "FaithfulnessEstimate", "Infidelity",
+    "Insertion", "MaxSensitivity", "Metric", "MetricResult", "Monotonicity", "MonotonicityCorrelation", "PointingGame", "Progress",
+    "Randomization", "RegionPerturbation", "RelevanceMass", "RelevanceRank", "Selectivity", "SensitivityN", "Sparseness",
     "SpuriousBackground",
 ]

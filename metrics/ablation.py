@@ -141,6 +141,7 @@ class AblationCurve:
     """
 
     needs: tuple[str, ...] = ()
+    mean_relevance = False   # rank features by the sum of their pixels' relevances (True: the mean, as IROF)
 
     def __init__(
         self,
@@ -244,6 +245,9 @@ class AblationCurve:
         f_max = int(n_feat.max())
         relevance = torch.zeros(n, f_max, device=pooled.device, dtype=torch.float64)
         relevance.scatter_add_(1, fmap.reshape(n, -1), pooled.reshape(n, -1).double())
+        if self.mean_relevance:  # a feature's relevance is its pixels' mean, not their sum (IROF)
+            sizes = torch.zeros_like(relevance).scatter_add_(1, fmap.reshape(n, -1), torch.ones_like(pooled.reshape(n, -1), dtype=torch.float64))
+            relevance = relevance / sizes.clamp_min(1)
         if order == "morf":
             relevance = -relevance  # ascending sort of the key = most relevant first
         padding = torch.arange(f_max, device=pooled.device).view(1, -1) >= n_feat.view(-1, 1)

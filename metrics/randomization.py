@@ -190,7 +190,7 @@ class Randomization:
         main = curves[self.similarity]
         flat = original.flatten(1)
         const = constant_rows(flat.abs() if self.similarity != "spearman" else flat).cpu()
-        dropped = undefined("randomization", {"constant original map": const, "non-finite map or map smaller than the SSIM window": main.isnan().any(1) & ~const},
-                            len(main))
+        reasons = {"constant original map": const, "non-finite map or map smaller than the SSIM window": main.isnan().any(1) & ~const}
+        dropped = undefined("randomization", reasons, len(main))
         return MetricResult(scores=main.mean(1), higher_is_better=False, curves=main,
                             curve_x=torch.arange(1, len(layers) + 1, dtype=torch.float32), extras=extras, dropped=dropped)

@@ -44,6 +44,9 @@ class MetricResult:
             raise ValueError(f"MetricResult.scores must be 1-D (one score per sample); got shape {tuple(self.scores.shape)}")
         if self.headline not in ("mean", "median"):
             raise ValueError(f"MetricResult.headline must be 'mean' or 'median'; got {self.headline!r}")
+        missing = int(torch.isnan(self.scores).sum()) - sum(self.dropped.values())
+        if missing > 0:  # a metric that gives no reason still has its dropped samples counted
+            self.dropped = dict(self.dropped) | {"undefined (no reason given)": missing}
 
     def aggregate(self) -> float:
         """Headline value over the samples where the score is defined (NaN if none is)."""

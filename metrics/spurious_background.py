@@ -49,10 +49,11 @@ class SpuriousBackground:
     """Spurious-background ratio: the background's share of the positive attribution mass against its area share.
 
     ``form: normalised`` (default) (BGF - a) / (1 - a) above a, (BGF - a) / a below: 0 for a uniform map,
-    1 for a map entirely on the background and -1 for one entirely inside the mask, on every image; ``form: ratio`` SBR = BGF / a: 1 for a uniform map, at most 1 / a (which
-    varies with the mask). Lower is better; headline: mean. ``needs`` is ``("masks",)``: the dataset must
-    provide exact foreground masks (``masks`` in the context; pre-flight checks it), and
-    ``only_correct`` also needs the ``labels``.
+    1 for a map entirely on the background and -1 for one entirely inside the mask, on every image;
+    ``form: ratio`` SBR = BGF / a: 1 for a uniform map, at most 1 / a (which varies with the mask).
+    Lower is better; headline: mean. ``needs`` is ``("masks",)``: the dataset must provide exact
+    foreground masks (``masks`` in the context; pre-flight checks it), and ``only_correct`` also needs
+    the ``labels``.
 
     Args:
         variant (str, optional): The mass counted: ``signed`` (positive part of the channel sum) or

@@ -99,6 +99,9 @@ def log_results(cfg: DictConfig, run_id: str, summary: pd.DataFrame, results: di
                 if valid.numel():
                     values[f"{row.metric}/{extra}"] = float(valid.mean())
     log_batch(run_id, {k: v for k, v in values.items() if v == v})  # NaN headlines stay unlogged
+    for name, result in results.items():  # how many samples each headline leaves out, and why
+        if result.dropped:
+            MlflowClient().set_tag(run_id, f"harness.dropped.{name}", "; ".join(f"{why}: {k}" for why, k in result.dropped.items()))
 
     frame = pd.DataFrame({
         "index": range(len(data)), "label": data.labels.numpy(), "predicted": predicted.cpu().numpy(), "target": targets.cpu().numpy(),
