@@ -10,19 +10,26 @@ Public names:
   :class:`SensitivityN`, :class:`FaithfulnessEstimate`, :class:`MonotonicityCorrelation` (one engine,
   :mod:`metrics.removal`);
 * localisation and background reliance: :class:`SpuriousBackground`, :class:`BackgroundGap`,
-  :class:`PointingGame`, :class:`RelevanceMass`, :class:`RelevanceRank`;
-* robustness, sanity and complexity: :class:`MaxSensitivity`, :class:`Randomization`, :class:`Sparseness`.
+  :class:`PointingGame`, :class:`EnergyPointingGame`, :class:`RelevanceMass`, :class:`RelevanceRank`,
+  :class:`TopKIntersection`, :class:`AttributionLocalisation`, :class:`LocalisationAUC`;
+* robustness, sanity and complexity: :class:`MaxSensitivity`, :class:`Randomization`, :class:`Sparseness`,
+  :class:`Complexity`, :class:`EffectiveComplexity`.
 
 Modules whose names start with ``_`` are private.
 """
+from metrics.attribution_localisation import AttributionLocalisation
 from metrics.background_gap import BackgroundGap
+from metrics.complexity import Complexity
 from metrics.conservation import Conservation
 from metrics.deletion import Deletion
+from metrics.effective_complexity import EffectiveComplexity
+from metrics.energy_pointing_game import EnergyPointingGame
 from metrics.faithfulness_correlation import FaithfulnessCorrelation
 from metrics.faithfulness_estimate import FaithfulnessEstimate
 from metrics.infidelity import Infidelity
 from metrics.insertion import Insertion
 from metrics.irof import IROF
+from metrics.localisation_auc import LocalisationAUC
 from metrics.max_sensitivity import MaxSensitivity
 from metrics.monotonicity import Monotonicity
 from metrics.monotonicity_correlation import MonotonicityCorrelation
@@ -37,11 +44,13 @@ from metrics.selectivity import Selectivity
 from metrics.sensitivity_n import SensitivityN
 from metrics.sparseness import Sparseness
 from metrics.spurious_background import SpuriousBackground
+from metrics.top_k_intersection import TopKIntersection
 from metrics.types import Metric, Progress
 
 __all__ = [
-    "IROF", "ROAD", "BackgroundGap", "Conservation", "Deletion", "FaithfulnessCorrelation", "FaithfulnessEstimate", "Infidelity",
-    "Insertion", "MaxSensitivity", "Metric", "MetricResult", "Monotonicity", "MonotonicityCorrelation", "PointingGame", "Progress",
-    "Randomization", "RegionPerturbation", "RelevanceMass", "RelevanceRank", "Selectivity", "SensitivityN", "Sparseness",
-    "SpuriousBackground",
+    "IROF", "ROAD", "AttributionLocalisation", "BackgroundGap", "Complexity", "Conservation", "Deletion",
+    "EffectiveComplexity", "EnergyPointingGame", "FaithfulnessCorrelation", "FaithfulnessEstimate", "Infidelity",
+    "Insertion", "LocalisationAUC", "MaxSensitivity", "Metric", "MetricResult", "Monotonicity",
+    "MonotonicityCorrelation", "PointingGame", "Progress", "Randomization", "RegionPerturbation", "RelevanceMass",
+    "RelevanceRank", "Selectivity", "SensitivityN", "Sparseness", "SpuriousBackground", "TopKIntersection",
 ]
