@@ -12,12 +12,14 @@ Public names:
 * localisation and background reliance: :class:`SpuriousBackground`, :class:`BackgroundGap`,
   :class:`PointingGame`, :class:`EnergyPointingGame`, :class:`RelevanceMass`, :class:`RelevanceRank`,
   :class:`TopKIntersection`, :class:`AttributionLocalisation`, :class:`LocalisationAUC`;
-* robustness, sanity and complexity: :class:`MaxSensitivity`, :class:`Randomization`, :class:`Sparseness`,
+* robustness, sanity and complexity: :class:`MaxSensitivity`, :class:`AverageSensitivity`, :class:`LocalLipschitz`,
+  :class:`RelativeStability`, :class:`Randomization`, :class:`Sparseness`,
   :class:`Complexity`, :class:`EffectiveComplexity`.
 
 Modules whose names start with ``_`` are private.
 """
 from metrics.attribution_localisation import AttributionLocalisation
+from metrics.average_sensitivity import AverageSensitivity
 from metrics.background_gap import BackgroundGap
 from metrics.complexity import Complexity
 from metrics.conservation import Conservation
@@ -29,6 +31,7 @@ from metrics.faithfulness_estimate import FaithfulnessEstimate
 from metrics.infidelity import Infidelity
 from metrics.insertion import Insertion
 from metrics.irof import IROF
+from metrics.local_lipschitz import LocalLipschitz
 from metrics.localisation_auc import LocalisationAUC
 from metrics.max_sensitivity import MaxSensitivity
 from metrics.monotonicity import Monotonicity
@@ -36,6 +39,7 @@ from metrics.monotonicity_correlation import MonotonicityCorrelation
 from metrics.pointing_game import PointingGame
 from metrics.randomization import Randomization
 from metrics.region_perturbation import RegionPerturbation
+from metrics.relative_stability import RelativeStability
 from metrics.relevance_mass import RelevanceMass
 from metrics.relevance_rank import RelevanceRank
 from metrics.result import MetricResult
@@ -48,9 +52,10 @@ from metrics.top_k_intersection import TopKIntersection
 from metrics.types import Metric, Progress
 
 __all__ = [
-    "IROF", "ROAD", "AttributionLocalisation", "BackgroundGap", "Complexity", "Conservation", "Deletion",
-    "EffectiveComplexity", "EnergyPointingGame", "FaithfulnessCorrelation", "FaithfulnessEstimate", "Infidelity",
-    "Insertion", "LocalisationAUC", "MaxSensitivity", "Metric", "MetricResult", "Monotonicity",
-    "MonotonicityCorrelation", "PointingGame", "Progress", "Randomization", "RegionPerturbation", "RelevanceMass",
-    "RelevanceRank", "Selectivity", "SensitivityN", "Sparseness", "SpuriousBackground", "TopKIntersection",
+    "IROF", "ROAD", "AttributionLocalisation", "AverageSensitivity", "BackgroundGap", "Complexity", "Conservation",
+    "Deletion", "EffectiveComplexity", "EnergyPointingGame", "FaithfulnessCorrelation", "FaithfulnessEstimate",
+    "Infidelity", "Insertion", "LocalLipschitz", "LocalisationAUC", "MaxSensitivity", "Metric", "MetricResult",
+    "Monotonicity", "MonotonicityCorrelation", "PointingGame", "Progress", "Randomization", "RegionPerturbation",
+    "RelativeStability", "RelevanceMass", "RelevanceRank", "Selectivity", "SensitivityN", "Sparseness",
+    "SpuriousBackground", "TopKIntersection",
 ]

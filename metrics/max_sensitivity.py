@@ -60,10 +60,12 @@ class MaxSensitivity:
     """
 
     needs: tuple[str, ...] = ()
+    name = "max_sensitivity"
+    average = False   # the score is the max over the perturbations (AverageSensitivity: their mean)
 
     def __init__(self, radius: float = 0.02, n_samples: int = 10, perturbation: str = "uniform",
                  batch_size: int | None = None, seed: int | None = None, normalise: bool = True) -> None:
-        name = "max_sensitivity"
+        name = self.name
         self.normalise = check_bool(name, "normalise", normalise)
         self.radius = check_positive(name, "radius", radius)
         self.n_samples = check_int(name, "n_samples", n_samples)
@@ -93,27 +95,36 @@ class MaxSensitivity:
         """Images per input through the model in one call (for the sweep's cost estimate): one explanation of each perturbed copy, counted as one pass each."""
         return self.n_samples
 
-    def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor, **context) -> MetricResult:
+    def explain_perturbed(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor,
+                          context: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(perturbed inputs (S, N, C, H, W), their maps (S, N, ...) float64, the original maps (N, ...) float64)``:
+        the explainer (``context["explainer"]``) re-run on every perturbed copy for the same targets."""
         explainer = context.get("explainer")
         if explainer is None:
-            raise ValueError("max_sensitivity needs the explainer in the context (explainer=...) to re-run it on perturbed inputs")
-        base = check_maps("max_sensitivity", inputs, attributions).double()
+            raise ValueError(f"{self.name} needs the explainer in the context (explainer=...) to re-run it on perturbed inputs")
+        base = check_maps(self.name, inputs, attributions).double()
         inputs = inputs.detach()
         n = inputs.shape[0]
         targets = torch.as_tensor(targets, device=inputs.device).long().reshape(-1)
         ids = sample_ids(n, context, inputs.device)
-        xs = self.perturbed(model, inputs, targets, ids).flatten(0, 1)          # (S*N, C, H, W), draw-major
-        ts = targets.repeat(self.n_samples)
-        size = self.batch_size or xs.shape[0]
-        maps = torch.cat([explainer(model, x, t).detach() for x, t in zip(xs.split(size), ts.split(size))])
-        maps = maps.double().view(self.n_samples, n, *base.shape[1:])
+        xs = self.perturbed(model, inputs, targets, ids)                       # (S, N, C, H, W), draw-major
+        flat, ts = xs.flatten(0, 1), targets.repeat(self.n_samples)
+        size = self.batch_size or flat.shape[0]
+        maps = torch.cat([explainer(model, x, t).detach() for x, t in zip(flat.split(size), ts.split(size))])
+        return xs, maps.double().view(self.n_samples, n, *base.shape[1:]), base
+
+    def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor, **context) -> MetricResult:
+        _, maps, base = self.explain_perturbed(model, inputs, targets, attributions, context)
+        n = base.shape[0]
         norm = base.flatten(1).norm(dim=1)
         diff = (maps - base.unsqueeze(0)).flatten(2).norm(dim=2)   # (S, N)
         finite = torch.isfinite(norm)
         defined = finite & (norm > 0) if self.normalise else finite
         if self.normalise:
             diff = diff / norm.clamp_min(1e-300)
-        nan = torch.full((n,), math.nan, dtype=torch.float64, device=inputs.device)
-        dropped = undefined("max_sensitivity", {"non-finite attributions": ~finite, "all-zero map (normalise: true)": ~defined}, n)
-        return MetricResult(scores=torch.where(defined, diff.amax(0), nan).float().cpu(), higher_is_better=False,
-                            extras={"mean_sensitivity": torch.where(defined, diff.mean(0), nan).float().cpu()}, dropped=dropped)
+        nan = torch.full((n,), math.nan, dtype=torch.float64, device=base.device)
+        dropped = undefined(self.name, {"non-finite attributions": ~finite, "all-zero map (normalise: true)": ~defined}, n)
+        worst, mean = torch.where(defined, diff.amax(0), nan).float().cpu(), torch.where(defined, diff.mean(0), nan).float().cpu()
+        if self.average:   # average sensitivity: the mean is the score, the max the extra
+            return MetricResult(scores=mean, higher_is_better=False, extras={"max_sensitivity": worst}, dropped=dropped)
+        return MetricResult(scores=worst, higher_is_better=False, extras={"mean_sensitivity": mean}, dropped=dropped)
