@@ -13,7 +13,8 @@ Public names:
   :class:`PointingGame`, :class:`EnergyPointingGame`, :class:`RelevanceMass`, :class:`RelevanceRank`,
   :class:`TopKIntersection`, :class:`AttributionLocalisation`, :class:`LocalisationAUC`;
 * robustness, sanity and complexity: :class:`MaxSensitivity`, :class:`AverageSensitivity`, :class:`LocalLipschitz`,
-  :class:`RelativeStability`, :class:`Randomization`, :class:`Sparseness`,
+  :class:`RelativeStability`, :class:`Randomization`, :class:`SmoothMPRT`, :class:`EfficientMPRT`, :class:`RandomLogit`,
+  :class:`Sparseness`,
   :class:`Complexity`, :class:`EffectiveComplexity`.
 
 Modules whose names start with ``_`` are private.
@@ -25,6 +26,7 @@ from metrics.complexity import Complexity
 from metrics.conservation import Conservation
 from metrics.deletion import Deletion
 from metrics.effective_complexity import EffectiveComplexity
+from metrics.efficient_mprt import EfficientMPRT
 from metrics.energy_pointing_game import EnergyPointingGame
 from metrics.faithfulness_correlation import FaithfulnessCorrelation
 from metrics.faithfulness_estimate import FaithfulnessEstimate
@@ -37,6 +39,7 @@ from metrics.max_sensitivity import MaxSensitivity
 from metrics.monotonicity import Monotonicity
 from metrics.monotonicity_correlation import MonotonicityCorrelation
 from metrics.pointing_game import PointingGame
+from metrics.random_logit import RandomLogit
 from metrics.randomization import Randomization
 from metrics.region_perturbation import RegionPerturbation
 from metrics.relative_stability import RelativeStability
@@ -46,6 +49,7 @@ from metrics.result import MetricResult
 from metrics.road import ROAD
 from metrics.selectivity import Selectivity
 from metrics.sensitivity_n import SensitivityN
+from metrics.smooth_mprt import SmoothMPRT
 from metrics.sparseness import Sparseness
 from metrics.spurious_background import SpuriousBackground
 from metrics.top_k_intersection import TopKIntersection
@@ -53,9 +57,9 @@ from metrics.types import Metric, Progress
 
 __all__ = [
     "IROF", "ROAD", "AttributionLocalisation", "AverageSensitivity", "BackgroundGap", "Complexity", "Conservation",
-    "Deletion", "EffectiveComplexity", "EnergyPointingGame", "FaithfulnessCorrelation", "FaithfulnessEstimate",
-    "Infidelity", "Insertion", "LocalLipschitz", "LocalisationAUC", "MaxSensitivity", "Metric", "MetricResult",
-    "Monotonicity", "MonotonicityCorrelation", "PointingGame", "Progress", "Randomization", "RegionPerturbation",
-    "RelativeStability", "RelevanceMass", "RelevanceRank", "Selectivity", "SensitivityN", "Sparseness",
-    "SpuriousBackground", "TopKIntersection",
+    "Deletion", "EffectiveComplexity", "EfficientMPRT", "EnergyPointingGame", "FaithfulnessCorrelation",
+    "FaithfulnessEstimate", "Infidelity", "Insertion", "LocalLipschitz", "LocalisationAUC", "MaxSensitivity",
+    "Metric", "MetricResult", "Monotonicity", "MonotonicityCorrelation", "PointingGame", "Progress", "RandomLogit",
+    "Randomization", "RegionPerturbation", "RelativeStability", "RelevanceMass", "RelevanceRank", "Selectivity",
+    "SensitivityN", "SmoothMPRT", "Sparseness", "SpuriousBackground", "TopKIntersection",
 ]
