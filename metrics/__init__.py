@@ -14,7 +14,7 @@ Public names:
   :class:`TopKIntersection`, :class:`AttributionLocalisation`, :class:`LocalisationAUC`;
 * robustness, sanity and complexity: :class:`MaxSensitivity`, :class:`AverageSensitivity`, :class:`LocalLipschitz`,
   :class:`RelativeStability`, :class:`Randomization`, :class:`SmoothMPRT`, :class:`EfficientMPRT`, :class:`RandomLogit`,
-  :class:`Sparseness`,
+  :class:`Sparseness`, :class:`NonSensitivity`, :class:`InputInvariance`, :class:`Sufficiency`,
   :class:`Complexity`, :class:`EffectiveComplexity`.
 
 Modules whose names start with ``_`` are private.
@@ -31,6 +31,7 @@ from metrics.energy_pointing_game import EnergyPointingGame
 from metrics.faithfulness_correlation import FaithfulnessCorrelation
 from metrics.faithfulness_estimate import FaithfulnessEstimate
 from metrics.infidelity import Infidelity
+from metrics.input_invariance import InputInvariance
 from metrics.insertion import Insertion
 from metrics.irof import IROF
 from metrics.local_lipschitz import LocalLipschitz
@@ -38,6 +39,7 @@ from metrics.localisation_auc import LocalisationAUC
 from metrics.max_sensitivity import MaxSensitivity
 from metrics.monotonicity import Monotonicity
 from metrics.monotonicity_correlation import MonotonicityCorrelation
+from metrics.non_sensitivity import NonSensitivity
 from metrics.pointing_game import PointingGame
 from metrics.random_logit import RandomLogit
 from metrics.randomization import Randomization
@@ -52,14 +54,16 @@ from metrics.sensitivity_n import SensitivityN
 from metrics.smooth_mprt import SmoothMPRT
 from metrics.sparseness import Sparseness
 from metrics.spurious_background import SpuriousBackground
+from metrics.sufficiency import Sufficiency
 from metrics.top_k_intersection import TopKIntersection
 from metrics.types import Metric, Progress
 
 __all__ = [
     "IROF", "ROAD", "AttributionLocalisation", "AverageSensitivity", "BackgroundGap", "Complexity", "Conservation",
     "Deletion", "EffectiveComplexity", "EfficientMPRT", "EnergyPointingGame", "FaithfulnessCorrelation",
-    "FaithfulnessEstimate", "Infidelity", "Insertion", "LocalLipschitz", "LocalisationAUC", "MaxSensitivity",
-    "Metric", "MetricResult", "Monotonicity", "MonotonicityCorrelation", "PointingGame", "Progress", "RandomLogit",
-    "Randomization", "RegionPerturbation", "RelativeStability", "RelevanceMass", "RelevanceRank", "Selectivity",
-    "SensitivityN", "SmoothMPRT", "Sparseness", "SpuriousBackground", "TopKIntersection",
+    "FaithfulnessEstimate", "Infidelity", "InputInvariance", "Insertion", "LocalLipschitz", "LocalisationAUC",
+    "MaxSensitivity", "Metric", "MetricResult", "Monotonicity", "MonotonicityCorrelation", "NonSensitivity",
+    "PointingGame", "Progress", "RandomLogit", "Randomization", "RegionPerturbation", "RelativeStability",
+    "RelevanceMass", "RelevanceRank", "Selectivity", "SensitivityN", "SmoothMPRT", "Sparseness", "SpuriousBackground",
+    "Sufficiency", "TopKIntersection",
 ]
