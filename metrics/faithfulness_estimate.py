@@ -40,7 +40,7 @@ class FaithfulnessEstimate:
     Args:
         granularity (str, optional): The features removed one at a time: ``patch`` (squares of
             ``patch_size``) or ``pixel``. Default: ``patch``.
-        patch_size (int, optional): Side of a square patch in pixels, >= 1. Default: 2.
+        patch_size (int, optional): Side of a square patch in pixels, >= 1. Default: 4.
         correlation (str, optional): ``pearson`` (as the paper) or ``spearman`` (ranks). Default: ``pearson``.
         substrate (str, optional): What a removed feature becomes: ``mean`` (zero in normalised space),
             ``zero`` (black), ``blur`` or ``noise``. Default: ``mean``.
@@ -57,7 +57,7 @@ class FaithfulnessEstimate:
     name = "faithfulness_estimate"
     absolute = False   # compare signed relevances and drops (monotonicity correlation compares magnitudes)
 
-    def __init__(self, granularity: str = "patch", patch_size: int = 2, correlation: str = "pearson", substrate: str = "mean",
+    def __init__(self, granularity: str = "patch", patch_size: int = 4, correlation: str = "pearson", substrate: str = "mean",
                  pooling: str = "sum", score: str = "logit", target: str = "predicted", chunk_size: int | None = None,
                  seed: int | None = None) -> None:
         name = self.name

@@ -45,7 +45,7 @@ class NonSensitivity:
         delta (float, optional): A change at most delta x the largest change counts as no effect, in [0, 1).
             Default: 1e-05.
         granularity (str, optional): ``patch`` or ``pixel``. Default: ``patch``.
-        patch_size (int, optional): Side of a square patch in pixels, >= 1 (``granularity=patch``). Default: 2.
+        patch_size (int, optional): Side of a square patch in pixels, >= 1 (``granularity=patch``). Default: 4.
         substrate (str, optional): ``mean`` (zero in normalised space), ``zero``, ``blur`` or ``noise``. Default: ``mean``.
         pooling (str, optional): Channel pooling: ``sum``, ``abs_sum``, ``max`` or ``abs_max``. Default: ``sum``.
         score (str, optional): ``logit``, ``softmax`` or ``correct``. Default: ``logit``.
@@ -56,7 +56,7 @@ class NonSensitivity:
 
     needs: tuple[str, ...] = ()
 
-    def __init__(self, eps: float = 1e-5, delta: float = 1e-5, granularity: str = "patch", patch_size: int = 2, substrate: str = "mean",
+    def __init__(self, eps: float = 1e-5, delta: float = 1e-5, granularity: str = "patch", patch_size: int = 4, substrate: str = "mean",
                  pooling: str = "sum", score: str = "logit", target: str = "predicted", chunk_size: int | None = None,
                  seed: int | None = None) -> None:
         name = "non_sensitivity"

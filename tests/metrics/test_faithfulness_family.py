@@ -29,7 +29,7 @@ def linear():
 
 
 @pytest.mark.parametrize("metric", [FaithfulnessCorrelation(n_perturbations=16, seed=0), SensitivityN(fractions=(0.05, 0.5), n_perturbations=8, seed=0),
-                                    FaithfulnessEstimate(), FaithfulnessEstimate(granularity="pixel", correlation="spearman")],
+                                    FaithfulnessEstimate(patch_size=2), FaithfulnessEstimate(granularity="pixel", correlation="spearman")],
                          ids=["faithfulness_correlation", "sensitivity_n", "faithfulness_estimate", "faithfulness_estimate_pixel_spearman"])
 def test_exact_linear_map_correlates_one_and_its_negation_minus_one(linear, metric):
     model, x, t, exact = linear
@@ -55,7 +55,7 @@ def test_subsets_are_seeded_per_sample_and_batch_invariant(linear):
 
 def test_monotonicity_correlation_compares_magnitudes(linear):
     model, x, t, exact = linear
-    mc = MonotonicityCorrelation()
+    mc = MonotonicityCorrelation(patch_size=2)
     torch.testing.assert_close(mc(model, x, t, exact).scores, torch.ones(4))
     torch.testing.assert_close(mc(model, x, t, -exact).scores, torch.ones(4))   # |a| and |change| agree in rank
     assert mc(model, x, t, torch.rand(x.shape)).scores.abs().max() < 0.7
@@ -121,5 +121,5 @@ def test_nan_for_non_finite_maps(linear):
     bad = exact.clone()
     bad[0, 0, 0, 0] = math.nan
     with pytest.warns(UserWarning, match="non-finite"):
-        res = FaithfulnessEstimate()(model, x, t, bad)
+        res = FaithfulnessEstimate(patch_size=2)(model, x, t, bad)
     assert math.isnan(res.scores[0]) and res.dropped == {"non-finite attributions": 1}
