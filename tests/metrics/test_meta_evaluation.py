@@ -48,7 +48,7 @@ def test_meta_evaluate_end_to_end():
     s = res.summary.set_index("metric")
     assert list(s.index) == list(metrics) and (s["n"] == 5).all() and (s["minor_agreement"] == 1).all()
     for m in metrics:
-        assert 0 <= s.loc[m, "mc"] <= 1 and s.loc[m, "mc_ci_low"] <= s.loc[m, "mc"] + 1e-9 <= s.loc[m, "mc_ci_high"] + 2e-9
+        assert 0 <= s.loc[m, "mc"] <= 1 and 0 <= s.loc[m, "mc_ci_low"] <= s.loc[m, "mc_ci_high"] <= 1
         assert res.scores[m]["minor"].shape == (2, 2, 5) and res.scores[m]["clean"].shape == (1, 2, 5)
     assert res.agreement.shape == (2, 2) and res.agreement.loc["complexity", "complexity"] == 1
     again = meta_evaluate(model, x, {"saliency": Saliency(), "gxi": gradient_x_input}, metrics, n_perturbations=2, n_bootstrap=5)
