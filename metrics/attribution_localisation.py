@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from methods.validation import check_bool
-from metrics._common import check_maps, check_masks, predictions, untouched
+from metrics._common import check_maps, check_masks, correctly_classified
 from metrics.result import MetricResult, undefined
 
 
@@ -57,13 +57,7 @@ class AttributionLocalisation:
         mu = (positive * inside).sum(1) / total.clamp_min(1e-300)
         if self.weighted:
             mu = mu / area.clamp_min(1e-300)
-        correct = torch.ones(n, dtype=torch.bool, device=inputs.device)
-        if self.only_correct:
-            labels = context.get("labels")
-            if labels is None:
-                raise ValueError("attribution_localisation.only_correct=true needs the labels in the context (labels=...)")
-            with untouched(model):
-                correct = predictions(model, inputs.detach()) == torch.as_tensor(labels, device=inputs.device).long().reshape(-1)
+        correct = correctly_classified("attribution_localisation", model, inputs, context, self.only_correct)
         reasons = {"non-finite attributions": ~torch.isfinite(total), "empty foreground mask": area == 0,
                    "no positive attribution mass": ~(total > 0), "misclassified": ~correct}
         bad = torch.stack(list(reasons.values())).any(0)

@@ -26,10 +26,9 @@ import math
 import torch
 from torch import nn
 
-from methods.validation import check_choice, check_int, check_seed
-from metrics._common import POOLINGS, check_maps, pool_channels
-from metrics.ablation import SCORES, TARGETS
-from metrics.removal import REMOVAL_SUBSTRATES, Removal, pearson
+from methods.validation import check_choice, check_int
+from metrics._common import POOLINGS
+from metrics.removal import Removal, pearson
 from metrics.result import MetricResult, undefined
 
 
@@ -73,11 +72,8 @@ class FaithfulnessCorrelation:
         self.subset_size = check_fraction(name, "subset_size", subset_size)
         self.n_perturbations = check_int(name, "n_perturbations", n_perturbations, minimum=2)
         self.pooling = check_choice(name, "pooling", pooling, POOLINGS)
-        check_choice(name, "substrate", substrate, REMOVAL_SUBSTRATES)
-        check_choice(name, "score", score, SCORES)
-        check_choice(name, "target", target, TARGETS)
-        self.seed = check_seed(name, seed)
-        self.removal = Removal(name, substrate, score, target, check_int(name, "chunk_size", chunk_size, allow_none=True), self.seed)
+        self.removal = Removal(name, substrate, score, target, chunk_size, seed)
+        self.seed = self.removal.seed
 
     def forward_passes_per_sample(self, shape: tuple[int, int, int]) -> int:
         """Images per input through the model (for the sweep's cost estimate): the clean one and one per subset."""
@@ -91,9 +87,7 @@ class FaithfulnessCorrelation:
         return pearson(sums, drops)
 
     def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor, **context) -> MetricResult:
-        maps = check_maps(self.name, inputs, attributions)
-        finite = torch.isfinite(maps).flatten(1).all(1)
-        pooled = pool_channels(torch.nan_to_num(maps, nan=0.0, posinf=0.0, neginf=0.0), self.pooling)
+        finite, pooled = self.removal.masked_pooled(inputs, attributions, self.pooling)
         corr = self.correlations(model, inputs, targets, pooled, self.subset_size, context, stream=20)
         corr = torch.where(finite, corr, torch.full_like(corr, math.nan))
         dropped = undefined(self.name, {"non-finite attributions": ~finite, "constant subset sums or drops": corr.isnan()}, len(corr))

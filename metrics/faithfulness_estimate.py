@@ -24,15 +24,13 @@ import math
 import torch
 from torch import nn
 
-from methods.validation import check_choice, check_int, check_seed
-from metrics._common import POOLINGS, check_maps, pool_channels
-from metrics.ablation import SCORES, TARGETS
+from methods.validation import check_choice
 from metrics.randomization import spearman
-from metrics.removal import REMOVAL_SUBSTRATES, Removal, pearson
+from metrics.removal import SingleFeatureRemoval, pearson
 from metrics.result import MetricResult, undefined
 
 
-class FaithfulnessEstimate:
+class FaithfulnessEstimate(SingleFeatureRemoval):
     """Faithfulness estimate: correlation between each feature's relevance and the score drop when it alone is removed.
 
     ``scores`` in [-1, 1]; higher is better; headline: mean. ``needs`` is empty.
@@ -53,37 +51,17 @@ class FaithfulnessEstimate:
         seed (int or None, optional): The ``noise`` substrate; null takes the run's seed. Default: None.
     """
 
-    needs: tuple[str, ...] = ()
     name = "faithfulness_estimate"
     absolute = False   # compare signed relevances and drops (monotonicity correlation compares magnitudes)
 
     def __init__(self, granularity: str = "patch", patch_size: int = 4, correlation: str = "pearson", substrate: str = "mean",
                  pooling: str = "sum", score: str = "logit", target: str = "predicted", chunk_size: int | None = None,
                  seed: int | None = None) -> None:
-        name = self.name
-        self.granularity = check_choice(name, "granularity", granularity, ("patch", "pixel"))
-        self.patch_size = check_int(name, "patch_size", patch_size)
-        self.correlation = check_choice(name, "correlation", correlation, ("pearson", "spearman"))
-        self.pooling = check_choice(name, "pooling", pooling, POOLINGS)
-        check_choice(name, "substrate", substrate, REMOVAL_SUBSTRATES)
-        check_choice(name, "score", score, SCORES)
-        check_choice(name, "target", target, TARGETS)
-        self.seed = check_seed(name, seed)
-        self.removal = Removal(name, substrate, score, target, check_int(name, "chunk_size", chunk_size, allow_none=True), self.seed)
-        self.removal.curve.granularity, self.removal.curve.patch_size = self.granularity, self.patch_size
-
-    def forward_passes_per_sample(self, shape: tuple[int, int, int]) -> int:
-        """Images per input through the model (for the sweep's cost estimate): the clean one and one per feature."""
-        _, h, w = shape
-        p = 1 if self.granularity == "pixel" else self.patch_size
-        return 1 + math.ceil(h / p) * math.ceil(w / p)
+        self.correlation = check_choice(self.name, "correlation", correlation, ("pearson", "spearman"))
+        self.setup(self.name, granularity, patch_size, substrate, pooling, score, target, chunk_size, seed)
 
     def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor, **context) -> MetricResult:
-        maps = check_maps(self.name, inputs, attributions)
-        finite = torch.isfinite(maps).flatten(1).all(1)
-        pooled = pool_channels(torch.nan_to_num(maps, nan=0.0, posinf=0.0, neginf=0.0), self.pooling)
-        fmap, n_feat = self.removal.curve.feature_map(inputs, context)
-        relevance, drops = self.removal.feature_effects(model, inputs, targets, pooled, context, fmap, n_feat)
+        finite, relevance, drops = self.effects(model, inputs, targets, attributions, context)
         if self.absolute:
             relevance, drops = relevance.abs(), drops.abs()
         corr = (pearson if self.correlation == "pearson" else spearman)(relevance, drops)

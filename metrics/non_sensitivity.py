@@ -28,14 +28,11 @@ import math
 import torch
 from torch import nn
 
-from methods.validation import check_choice, check_int, check_seed
-from metrics._common import POOLINGS, check_maps, pool_channels
-from metrics.ablation import SCORES, TARGETS
-from metrics.removal import REMOVAL_SUBSTRATES, Removal
+from metrics.removal import SingleFeatureRemoval
 from metrics.result import MetricResult, undefined
 
 
-class NonSensitivity:
+class NonSensitivity(SingleFeatureRemoval):
     """Non-sensitivity: the fraction of features where "zero attribution" and "no effect on the model" disagree.
 
     Lower is better; headline: mean. ``needs`` is empty.
@@ -54,8 +51,6 @@ class NonSensitivity:
         seed (int or None, optional): The ``noise`` substrate; null takes the run's seed. Default: None.
     """
 
-    needs: tuple[str, ...] = ()
-
     def __init__(self, eps: float = 1e-5, delta: float = 1e-5, granularity: str = "patch", patch_size: int = 4, substrate: str = "mean",
                  pooling: str = "sum", score: str = "logit", target: str = "predicted", chunk_size: int | None = None,
                  seed: int | None = None) -> None:
@@ -64,28 +59,10 @@ class NonSensitivity:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
                 raise ValueError(f"{name}.{key} must be in [0, 1) (relative threshold); got {value!r}")
         self.eps, self.delta = float(eps), float(delta)
-        self.granularity = check_choice(name, "granularity", granularity, ("pixel", "patch"))
-        self.patch_size = check_int(name, "patch_size", patch_size)
-        self.pooling = check_choice(name, "pooling", pooling, POOLINGS)
-        check_choice(name, "substrate", substrate, REMOVAL_SUBSTRATES)
-        check_choice(name, "score", score, SCORES)
-        check_choice(name, "target", target, TARGETS)
-        self.seed = check_seed(name, seed)
-        self.removal = Removal(name, substrate, score, target, check_int(name, "chunk_size", chunk_size, allow_none=True), self.seed)
-        self.removal.curve.granularity, self.removal.curve.patch_size = self.granularity, self.patch_size
-
-    def forward_passes_per_sample(self, shape: tuple[int, int, int]) -> int:
-        """Images per input through the model (for the sweep's cost estimate): the clean one and one per feature."""
-        _, h, w = shape
-        p = 1 if self.granularity == "pixel" else self.patch_size
-        return 1 + math.ceil(h / p) * math.ceil(w / p)
+        self.setup(name, granularity, patch_size, substrate, pooling, score, target, chunk_size, seed)
 
     def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor, **context) -> MetricResult:
-        maps = check_maps("non_sensitivity", inputs, attributions)
-        finite = torch.isfinite(maps).flatten(1).all(1)
-        pooled = pool_channels(torch.nan_to_num(maps, nan=0.0, posinf=0.0, neginf=0.0), self.pooling)
-        fmap, n_feat = self.removal.curve.feature_map(inputs, context)
-        relevance, drops = self.removal.feature_effects(model, inputs, targets, pooled, context, fmap, n_feat)
+        finite, relevance, drops = self.effects(model, inputs, targets, attributions, context)
         rel, eff = relevance.abs(), drops.abs()
         zero = rel <= self.eps * rel.amax(1, keepdim=True)
         unused = eff <= self.delta * eff.amax(1, keepdim=True)

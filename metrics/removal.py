@@ -21,13 +21,15 @@ the forward-pass floor of these definitions).
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
 from torch import nn
 
-from metrics._common import no_progress, random_keys, sample_ids, untouched
-from metrics.ablation import AblationCurve
+from methods.validation import check_choice, check_int, check_seed
+from metrics._common import POOLINGS, check_maps, no_progress, pool_channels, random_keys, sample_ids, untouched
+from metrics.ablation import SCORES, TARGETS, AblationCurve
 from metrics.chunked import memory_cap
 
 REMOVAL_SUBSTRATES = ("mean", "zero", "blur", "noise")
@@ -54,11 +56,17 @@ class Removal:
     """
 
     def __init__(self, name: str, substrate: str, score: str, target: str, chunk_size: int | None, seed: int | None) -> None:
-        if substrate not in REMOVAL_SUBSTRATES:
-            raise ValueError(f"{name}.substrate must be one of {', '.join(REMOVAL_SUBSTRATES)}; got {substrate!r}")
+        check_choice(name, "substrate", substrate, REMOVAL_SUBSTRATES)
+        check_choice(name, "score", score, SCORES)
+        check_choice(name, "target", target, TARGETS)
+        self.name, self.seed = name, check_seed(name, seed)
         self.curve = AblationCurve(mode="deletion", substrate=substrate, score=score, target=target, abpc=False,
-                                   chunk_size=chunk_size, seed=seed, name=name)
-        self.name, self.seed = name, seed
+                                   chunk_size=check_int(name, "chunk_size", chunk_size, allow_none=True), seed=self.seed, name=name)
+
+    def masked_pooled(self, inputs: torch.Tensor, attributions: torch.Tensor, pooling: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(finite (N,) bool, channel-pooled map (N, H, W) with non-finite values zeroed)``."""
+        maps = check_maps(self.name, inputs, attributions)
+        return torch.isfinite(maps).flatten(1).all(1), pool_channels(torch.nan_to_num(maps, nan=0.0, posinf=0.0, neginf=0.0), pooling)
 
     def scores(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, context: dict, per_sample: int,
                removed: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -135,3 +143,40 @@ class Removal:
         delta = clean.view(-1, 1) - perturbed
         padding = torch.arange(f_max, device=inputs.device).view(1, -1) >= n_feat.view(-1, 1)
         return relevance.masked_fill(padding, float("nan")), delta.masked_fill(padding, float("nan"))
+
+
+class SingleFeatureRemoval:
+    """The base of the metrics that remove one feature (pixel or square patch) at a time: arguments, cost and effects.
+
+    Args:
+        name (str): The metric's name (error messages).
+        granularity (str): ``patch`` or ``pixel``.
+        patch_size (int): Side of a square patch in pixels, >= 1.
+        substrate, pooling, score, target, chunk_size, seed: as :class:`Removal` (``pooling``: ``sum``,
+            ``abs_sum``, ``max`` or ``abs_max``).
+    """
+
+    needs: tuple[str, ...] = ()
+
+    def setup(self, name: str, granularity: str, patch_size: int, substrate: str, pooling: str, score: str, target: str,
+              chunk_size: int | None, seed: int | None) -> None:
+        self.granularity = check_choice(name, "granularity", granularity, ("patch", "pixel"))
+        self.patch_size = check_int(name, "patch_size", patch_size)
+        self.pooling = check_choice(name, "pooling", pooling, POOLINGS)
+        self.removal = Removal(name, substrate, score, target, chunk_size, seed)
+        self.seed = self.removal.seed
+        self.removal.curve.granularity, self.removal.curve.patch_size = self.granularity, self.patch_size
+
+    def forward_passes_per_sample(self, shape: tuple[int, int, int]) -> int:
+        """Images per input through the model (for the sweep's cost estimate): the clean one and one per feature."""
+        _, h, w = shape
+        p = 1 if self.granularity == "pixel" else self.patch_size
+        return 1 + math.ceil(h / p) * math.ceil(w / p)
+
+    def effects(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor,
+                context: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(finite (N,), relevances (N, F), score drops (N, F))`` of removing each feature alone."""
+        finite, pooled = self.removal.masked_pooled(inputs, attributions, self.pooling)
+        fmap, n_feat = self.removal.curve.feature_map(inputs, context)
+        relevance, drops = self.removal.feature_effects(model, inputs, targets, pooled, context, fmap, n_feat)
+        return finite, relevance, drops

@@ -23,7 +23,6 @@ import math
 import torch
 from torch import nn
 
-from metrics._common import check_maps, pool_channels
 from metrics.faithfulness_correlation import FaithfulnessCorrelation, check_fraction
 from metrics.result import MetricResult, undefined
 
@@ -56,9 +55,7 @@ class SensitivityN(FaithfulnessCorrelation):
         return len(self.fractions) * (1 + self.n_perturbations)
 
     def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor, **context) -> MetricResult:
-        maps = check_maps(self.name, inputs, attributions)
-        finite = torch.isfinite(maps).flatten(1).all(1)
-        pooled = pool_channels(torch.nan_to_num(maps, nan=0.0, posinf=0.0, neginf=0.0), self.pooling)
+        finite, pooled = self.removal.masked_pooled(inputs, attributions, self.pooling)
         curve = torch.stack([self.correlations(model, inputs, targets, pooled, f, context, stream=30 + k)
                              for k, f in enumerate(self.fractions)], 1)
         curve[~finite] = math.nan

@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from methods.validation import check_bool, check_choice
-from metrics._common import check_maps, check_masks, predictions, untouched
+from metrics._common import check_maps, check_masks, correctly_classified
 from metrics.result import MetricResult, undefined
 
 VARIANTS = ("signed", "absolute")
@@ -86,14 +86,8 @@ class SpuriousBackground:
         defined = (total > 0) & (area > 0) & (area < 1) & torch.isfinite(total)
         nan = torch.full((n,), math.nan, dtype=torch.float64, device=inputs.device)
         bgf = torch.where(defined, outside / total.clamp_min(1e-300), nan)
-        correct = torch.ones(n, dtype=torch.bool, device=inputs.device)
-        if self.only_correct:
-            labels = context.get("labels")
-            if labels is None:
-                raise ValueError("spurious_background.only_correct=true needs the labels in the context (labels=...)")
-            with untouched(model):
-                correct = predictions(model, inputs.detach()) == torch.as_tensor(labels, device=inputs.device).long().reshape(-1)
-            bgf = torch.where(correct, bgf, nan)
+        correct = correctly_classified("spurious_background", model, inputs, context, self.only_correct)
+        bgf = torch.where(correct, bgf, nan)
         sbr = bgf / area
         gap = bgf - area
         normalised = torch.where(gap >= 0, gap / (1 - area).clamp_min(1e-300), gap / area.clamp_min(1e-300))
