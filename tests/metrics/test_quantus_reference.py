@@ -1,0 +1,63 @@
+"""The new deterministic metrics against Quantus 0.6 at equal settings (skipped when Quantus is not installed: ``pip install .[bench]``).
+
+Quantus calls ``np.trapz``, which NumPy 2.4 removed: the shim below restores it before the import.
+Settings are chosen so both libraries compute the same definition: single-channel maps, no
+normalisation, no abs where our definition is signed; continuous random maps (no ties at the top-k).
+Where Quantus is wrong (weighted attribution localisation takes the image size from the batch axis)
+it is not compared.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+if not hasattr(np, "trapz"):
+    np.trapz = np.trapezoid
+quantus = pytest.importorskip("quantus")
+
+from metrics.attribution_localisation import AttributionLocalisation  # noqa: E402
+from metrics.complexity import Complexity  # noqa: E402
+from metrics.effective_complexity import EffectiveComplexity  # noqa: E402
+from metrics.localisation_auc import LocalisationAUC  # noqa: E402
+from metrics.top_k_intersection import TopKIntersection  # noqa: E402
+from tests.toy_models import LinearModel  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def batch():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 1, 12, 12, generator=gen)
+    a = torch.rand(4, 1, 12, 12, generator=gen)
+    masks = torch.zeros(4, 1, 12, 12, dtype=torch.bool)
+    for i in range(4):
+        masks[i, :, 2 + i: 8 + i, 3: 9] = True
+    model = LinearModel(channels=1, size=12).eval()
+    return model, x, model(x).argmax(1), a, masks
+
+
+def run(q, model, x, y, a, s=None):
+    out = q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), s_batch=None if s is None else s.numpy().astype(float),
+            device="cpu")
+    return torch.tensor(np.asarray(out, dtype=np.float64)).float()
+
+
+def test_complexity_and_effective_complexity_match_quantus(batch):
+    model, x, y, a, _ = batch
+    ours = Complexity(pooling="none")(model, x, y, a).scores
+    torch.testing.assert_close(ours, run(quantus.Complexity(abs=True, normalise=False, disable_warnings=True), model, x, y, a), atol=1e-5, rtol=1e-5)
+    sparse = a * (a > 0.7)
+    count = EffectiveComplexity(pooling="none")(model, x, y, sparse).extras["count"]
+    theirs = run(quantus.EffectiveComplexity(eps=1e-5, abs=True, normalise=True, disable_warnings=True), model, x, y, sparse)
+    torch.testing.assert_close(count, theirs)
+
+
+def test_localisation_metrics_match_quantus(batch):
+    model, x, y, a, masks = batch
+    tki = TopKIntersection(k=30 / 144, seed=0)(model, x, y, a, masks=masks).scores
+    torch.testing.assert_close(tki, run(quantus.TopKIntersection(k=30, abs=False, normalise=False, disable_warnings=True), model, x, y, a, masks))
+    auc = LocalisationAUC()(model, x, y, a, masks=masks).scores
+    torch.testing.assert_close(auc, run(quantus.AUC(abs=False, normalise=False, disable_warnings=True), model, x, y, a, masks), atol=1e-6, rtol=0)
+    loc = AttributionLocalisation()(model, x, y, a, masks=masks).scores
+    theirs = run(quantus.AttributionLocalisation(abs=False, normalise=False, disable_warnings=True), model, x, y, a, masks)
+    torch.testing.assert_close(loc, theirs, atol=1e-6, rtol=0)
