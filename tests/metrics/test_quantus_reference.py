@@ -3,7 +3,8 @@
 Quantus calls ``np.trapz``, which NumPy 2.4 removed: the shim below restores it before the import.
 Settings are chosen so both libraries compute the same definition: single-channel maps, no
 normalisation, no abs where our definition is signed; continuous random maps (no ties at the top-k).
-Where Quantus is wrong (weighted attribution localisation takes the image size from the batch axis)
+Faithfulness estimate is compared on images whose minimum is 0 (Quantus's "black" baseline is the
+image minimum). Where Quantus is wrong (weighted attribution localisation takes the image size from the batch axis)
 it is not compared.
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ quantus = pytest.importorskip("quantus")
 from metrics.attribution_localisation import AttributionLocalisation  # noqa: E402
 from metrics.complexity import Complexity  # noqa: E402
 from metrics.effective_complexity import EffectiveComplexity  # noqa: E402
+from metrics.faithfulness_estimate import FaithfulnessEstimate  # noqa: E402
 from metrics.localisation_auc import LocalisationAUC  # noqa: E402
 from metrics.top_k_intersection import TopKIntersection  # noqa: E402
 from tests.toy_models import LinearModel  # noqa: E402
@@ -61,3 +63,13 @@ def test_localisation_metrics_match_quantus(batch):
     loc = AttributionLocalisation()(model, x, y, a, masks=masks).scores
     theirs = run(quantus.AttributionLocalisation(abs=False, normalise=False, disable_warnings=True), model, x, y, a, masks)
     torch.testing.assert_close(loc, theirs, atol=1e-6, rtol=0)
+
+
+def test_faithfulness_estimate_matches_quantus(batch):
+    model, x, y, a, _ = batch
+    x = x.abs()
+    x[:, :, 0, 0] = 0            # Quantus's "black" is the image minimum: make it 0, our `mean` substrate (zero)
+    y = model(x).argmax(1)
+    ours = FaithfulnessEstimate(granularity="pixel")(model, x, y, a).scores
+    q = quantus.FaithfulnessEstimate(features_in_step=1, abs=False, normalise=False, perturb_baseline="black", disable_warnings=True)
+    torch.testing.assert_close(ours, run(q, model, x, y, a), atol=1e-4, rtol=1e-4)
