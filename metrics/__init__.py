@@ -12,7 +12,7 @@ Public names:
 * localisation and background reliance: :class:`SpuriousBackground`, :class:`BackgroundGap`,
   :class:`PointingGame`, :class:`EnergyPointingGame`, :class:`RelevanceMass`, :class:`RelevanceRank`,
   :class:`TopKIntersection`, :class:`AttributionLocalisation`, :class:`LocalisationAUC`;
-* robustness, sanity and complexity: :class:`MaxSensitivity`, :class:`AverageSensitivity`, :class:`LocalLipschitz`,
+* robustness, sanity and complexity: :class:`MaxSensitivity`, :class:`AverageSensitivity`, :class:`LocalLipschitz`, :class:`Continuity`,
   :class:`RelativeStability`, :class:`Randomization`, :class:`SmoothMPRT`, :class:`EfficientMPRT`, :class:`RandomLogit`,
   :class:`Sparseness`, :class:`NonSensitivity`, :class:`InputInvariance`, :class:`Sufficiency`,
   :class:`Complexity`, :class:`EffectiveComplexity`.
@@ -24,6 +24,7 @@ from metrics.average_sensitivity import AverageSensitivity
 from metrics.background_gap import BackgroundGap
 from metrics.complexity import Complexity
 from metrics.conservation import Conservation
+from metrics.continuity import Continuity
 from metrics.deletion import Deletion
 from metrics.effective_complexity import EffectiveComplexity
 from metrics.efficient_mprt import EfficientMPRT
@@ -60,7 +61,7 @@ from metrics.types import Metric, Progress
 
 __all__ = [
     "IROF", "ROAD", "AttributionLocalisation", "AverageSensitivity", "BackgroundGap", "Complexity", "Conservation",
-    "Deletion", "EffectiveComplexity", "EfficientMPRT", "EnergyPointingGame", "FaithfulnessCorrelation",
+    "Continuity", "Deletion", "EffectiveComplexity", "EfficientMPRT", "EnergyPointingGame", "FaithfulnessCorrelation",
     "FaithfulnessEstimate", "Infidelity", "InputInvariance", "Insertion", "LocalLipschitz", "LocalisationAUC",
     "MaxSensitivity", "Metric", "MetricResult", "Monotonicity", "MonotonicityCorrelation", "NonSensitivity",
     "PointingGame", "Progress", "RandomLogit", "Randomization", "RegionPerturbation", "RelativeStability",

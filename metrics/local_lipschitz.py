@@ -40,6 +40,7 @@ class LocalLipschitz(MaxSensitivity):
     """
 
     name = "local_lipschitz"
+    explanation_norm = 2   # the norm of the explanation's change (Continuity: 1)
 
     def __init__(self, radius: float = 0.1, **kwargs) -> None:
         kwargs.pop("normalise", None)
@@ -48,7 +49,7 @@ class LocalLipschitz(MaxSensitivity):
     def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor, **context) -> MetricResult:
         xs, maps, base = self.explain_perturbed(model, inputs, targets, attributions, context)
         dx = (xs.double() - inputs.detach().double().unsqueeze(0)).flatten(2).norm(dim=2)        # (S, N)
-        ratio = (maps - base.unsqueeze(0)).flatten(2).norm(dim=2) / dx.clamp_min(1e-300)
+        ratio = (maps - base.unsqueeze(0)).flatten(2).norm(p=self.explanation_norm, dim=2) / dx.clamp_min(1e-300)
         finite = torch.isfinite(base.flatten(1)).all(1)
         nan = torch.full_like(ratio[0], math.nan)
         dropped = undefined(self.name, {"non-finite attributions": ~finite}, len(finite))

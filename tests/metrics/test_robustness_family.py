@@ -8,6 +8,7 @@ import torch
 
 from harness.models import SmallCNN
 from metrics.average_sensitivity import AverageSensitivity
+from metrics.continuity import Continuity
 from metrics.local_lipschitz import LocalLipschitz
 from metrics.max_sensitivity import MaxSensitivity
 from metrics.relative_stability import RelativeStability, relative
@@ -75,3 +76,13 @@ def test_relative_stability_leaves_out_perturbations_that_change_the_class(cnn):
     assert (res.extras["kept"] < 1).any()
     model, x, t = cnn
     assert math.isfinite(RelativeStability(kind="representation", n_samples=2, seed=0)(model, x, t, x, explainer=scaled(1.0)).aggregate())
+
+
+def test_continuity_uses_the_l1_norm_of_the_explanation_change(cnn):
+    model, x, t = cnn
+    c = Continuity(n_samples=4, seed=0)
+    res = c(model, x, t, -2 * x, explainer=scaled(-2.0))
+    d = c.perturbed(model, x, t, torch.arange(3)) - x.unsqueeze(0)
+    expected = (2 * d.flatten(2).norm(p=1, dim=2) / d.flatten(2).norm(dim=2)).amax(0)
+    torch.testing.assert_close(res.scores, expected, rtol=1e-5, atol=1e-5)
+    assert (res.scores >= 2).all() and (res.scores <= 2 * math.sqrt(x[0].numel())).all()
