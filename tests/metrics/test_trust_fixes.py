@@ -103,3 +103,23 @@ def test_undefined_counts_each_sample_once_under_its_first_reason():
     with pytest.warns(UserWarning) as record:
         assert undefined("m", {"a": a, "b": b, "c": torch.zeros(3, dtype=torch.bool)}, 3) == {"a": 2, "b": 1}
     assert len(record) == 2
+
+
+def test_older_metrics_name_their_dropped_samples():
+    from metrics.pointing_game import PointingGame
+    from metrics.relevance_mass import RelevanceMass
+    from metrics.sparseness import Sparseness
+
+    x = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    masks = torch.zeros(2, 8, 8, dtype=torch.bool)
+    masks[1, 2:5, 2:5] = True
+    with pytest.warns(UserWarning, match="pointing_game: 1 of 2 samples undefined \\(empty foreground mask\\)"):
+        assert PointingGame()(None, x, None, x, masks=masks).dropped == {"empty foreground mask": 1}
+    with pytest.warns(UserWarning, match="relevance_mass"):
+        assert RelevanceMass()(None, x, None, x.abs(), masks=masks).dropped == {"empty foreground mask": 1}
+    maps = x.clone()
+    maps[0] = 0
+    with pytest.warns(UserWarning, match="sparseness"):
+        assert Sparseness()(None, x, None, maps).dropped == {"all-zero map": 1}
+    from metrics.result import MetricResult
+    assert MetricResult(scores=torch.tensor([1.0, math.nan]), higher_is_better=True).dropped == {"undefined (no reason given)": 1}
