@@ -18,6 +18,10 @@ fraction of pixels with c_i >= 0 (whatever the order), and 1 when every contribu
 positive. The metric therefore only discriminates between maps on non-additive models:
 it checks the ordering's consistency with the model's response, not the sign of the map.
 
+Quantus 0.6's Monotonicity cannot be compared: its perturbation function writes the
+*baseline* value at the "added" indices of the baseline image, so the image never changes,
+the curve is flat and every map is reported monotonic (tests/metrics/test_quantus_reference.py).
+
 ``scores``: fraction of non-decreasing steps in [0, 1]; higher is better; headline: mean.
 ``curves``/``curve_x``: the insertion-LeRF curve. NaN for non-finite maps (counted in
 ``MetricResult.dropped``).

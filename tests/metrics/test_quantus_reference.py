@@ -73,3 +73,14 @@ def test_faithfulness_estimate_matches_quantus(batch):
     ours = FaithfulnessEstimate(granularity="pixel")(model, x, y, a).scores
     q = quantus.FaithfulnessEstimate(features_in_step=1, abs=False, normalise=False, perturb_baseline="black", disable_warnings=True)
     torch.testing.assert_close(ours, run(q, model, x, y, a), atol=1e-4, rtol=1e-4)
+
+
+def test_quantus_monotonicity_never_adds_the_features(batch):
+    """Quantus 0.6's Monotonicity "adds" each feature with its perturb_func, which writes the *baseline* value into the
+    baseline image: the image never changes, the curve is flat and every map is monotonic. Ours adds the image's values."""
+    model, x, y, a, _ = batch
+    theirs = quantus.Monotonicity(features_in_step=1, abs=False, normalise=False, perturb_baseline="black", disable_warnings=True)
+    assert all(theirs(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), device="cpu"))
+    from metrics.monotonicity import Monotonicity
+    ours = Monotonicity(steps=1 / 144, tolerance=0)(model, x, y, a)
+    assert (ours.extras["monotone"] == 0).all()        # a random map on a mixed-sign linear model is not monotonic
