@@ -12,7 +12,8 @@ The curve comes from the deletion engine of :mod:`metrics.ablation` with
 
 ``scores``: IROF per sample (can leave [0, 1] when removing features raises the
 probability above the clean one); higher is better; headline: mean. NaN for non-finite
-maps or a zero clean score (counted in ``MetricResult.dropped``).
+maps or a clean score <= 0 (possible with ``score: logit``; the ratio needs a positive
+score, so keep the default ``softmax``) (counted in ``MetricResult.dropped``).
 """
 from __future__ import annotations
 
@@ -52,9 +53,9 @@ class IROF(AblationCurve):
         c = curves["morf"].double()
         p0 = c[:, :1]
         zero = (p0 <= 0).squeeze(1)
-        rel = c / p0.clamp_min(1e-300)
+        rel = (c / p0.clamp_min(1e-300)).masked_fill(zero.view(-1, 1), float("nan"))
         n = c.shape[0]
         score = 1 - torch.trapezoid(rel, x.double().view(1, -1).expand(n, -1), dim=1)
         score = score.masked_fill(zero, float("nan"))
-        dropped = undefined(self.name, {"non-finite attributions": c.isnan().any(1), "zero clean score": zero}, n)
+        dropped = undefined(self.name, {"non-finite attributions": c.isnan().any(1), "clean score <= 0": zero}, n)
         return MetricResult(scores=score.float(), higher_is_better=True, curves=rel.float(), curve_x=x.float(), dropped=dropped)
