@@ -8,7 +8,7 @@ method rankings; Hedstroem et al., TMLR 2023) for the config's model, data and m
 ``harness.kind=meta_evaluation``: per metric ``meta/<metric>/{mc,mc_ci_low,mc_ci_high,
 iac_nr,iac_ar,iec_nr,iec_ar,n}``, the tables ``meta/summary.csv`` and
 ``meta/agreement.csv``. ``meta.n_perturbations=K``, ``meta.minor_std=s``,
-``meta.disruptive_std=s`` and ``meta.n_bootstrap=B`` set its arguments (defaults: those of
+``meta.disruptive_std=s``, ``meta.n_bootstrap=B`` and ``meta.space=model|input`` set its arguments (defaults: those of
 :func:`~metrics.meta_evaluation.meta_evaluate`). The trained model and data come from the
 same caches as benchmark runs.
 """
@@ -35,7 +35,7 @@ from methods import Explainer
 from metrics import Metric
 from metrics.meta_evaluation import MetaEvaluation, meta_evaluate
 
-META_KEYS = ("n_perturbations", "minor_std", "disruptive_std", "n_bootstrap")
+META_KEYS = ("n_perturbations", "minor_std", "disruptive_std", "n_bootstrap", "space")
 
 
 def parse(argv: list[str]) -> tuple[list[str], dict[str, float], list[str]]:
@@ -48,7 +48,9 @@ def parse(argv: list[str]) -> tuple[list[str], dict[str, float], list[str]]:
             key, value = arg[5:].split("=", 1)
             if key not in META_KEYS:
                 raise ConfigError(f"unknown key 'meta.{key}': meta has {', '.join(META_KEYS)}")
-            meta[key] = int(value) if key in ("n_perturbations", "n_bootstrap") else float(value)
+            if key == "space" and value not in ("model", "input"):
+                raise ConfigError(f"meta.space must be model or input; got {value!r}")
+            meta[key] = int(value) if key in ("n_perturbations", "n_bootstrap") else value if key == "space" else float(value)
         elif arg.startswith("method="):
             raise ConfigError("harness.meta compares several methods: use methods=A,B,... (not method=)")
         else:
@@ -93,7 +95,8 @@ def run(methods: list[str], overrides: list[str], meta: dict[str, float] | None 
     result = meta_evaluate(model, inputs, explainers, metrics, context, seed=int(cfg.seed), **(meta or {}))
     mlflow.set_tracking_uri(uri)
     experiment = tracking.experiment_id(uri, cfg.tracking.experiment, tracking.artifact_root(cfg, uri))
-    tags = {"harness.kind": "meta_evaluation", "harness.methods": ",".join(methods), "harness.metrics": ",".join(metrics)}
+    tags = {"harness.kind": "meta_evaluation", "harness.methods": ",".join(methods), "harness.metrics": ",".join(metrics),
+            "harness.meta_space": str((meta or {}).get("space", "model"))}
     with mlflow.start_run(experiment_id=experiment, run_name=f"meta-evaluation-{len(methods)}-methods", tags=tags) as active:
         values = {}
         for row in result.summary.itertuples():

@@ -7,10 +7,12 @@ perturbation that keeps the model's behaviour, and *reactive* to adversaries: it
 should get worse under a disruptive perturbation that destroys it. For every metric, on
 the user's model, inputs and several explanation methods:
 
-* perturbations of the model's parameters, K of each kind, theta' = theta (1 + s eps) with
-  eps ~ N(0, 1) seeded per draw: *minor* (``minor_std``, default 0.01; the fraction of
-  predictions it keeps is logged as ``minor_agreement`` and a warning is raised below 0.95)
-  and *disruptive* (``disruptive_std``, default 2.0). Each method re-explains the perturbed
+* perturbations, K of each kind, seeded per draw: of the model's parameters (``space:
+  model``, default) theta' = theta (1 + s eps), eps ~ N(0, 1), or of the inputs (``space:
+  input``) x' = x + s (max x - min x) eps with the model unchanged: *minor* (s =
+  ``minor_std``, default 0.01; the fraction of predictions it keeps is logged as
+  ``minor_agreement`` and a warning is raised below 0.95) and *disruptive* (s =
+  ``disruptive_std``, default 2.0). Each method re-explains the perturbed
   model for the clean model's predicted classes and each metric scores it (on the
   perturbed model, with that method as the context's explainer);
 * intra-consistency (per method, over the N samples): with p_k the two-sided Wilcoxon
@@ -28,10 +30,11 @@ the user's model, inputs and several explanation methods:
   rankings of every pair of metrics, each ranking by the metric's headline on the clean
   model in its own direction (needs >= 2 methods).
 
-Differences from MetaQuantus (stated, not hidden): MetaQuantus also perturbs the inputs and
-defines inter-consistency through rank positions of a perturbed explanation among the
-methods; here only the model is perturbed, IEC_NR uses Kendall's tau-a and IEC_AR the
-direction of the score change. Samples whose score is undefined (NaN) in any condition are
+Differences from MetaQuantus (stated, not hidden): MetaQuantus defines inter-consistency
+through rank positions of a perturbed explanation among the methods; here IEC_NR uses
+Kendall's tau-a and IEC_AR the direction of the score change. Its input-space test perturbs
+the inputs for both kinds; ``space: input`` does the same with additive Gaussian noise, and
+one call tests one space (run both and read them side by side). Samples whose score is undefined (NaN) in any condition are
 left out of that metric's statistics (their number is reported as ``n``). Wilcoxon's
 p-value is 1 when every difference is zero (no change), and the statistics use SciPy.
 Cost: (1 + 2 K) x methods explanations and metric calls.
@@ -84,6 +87,13 @@ def perturbed_model(model: nn.Module, std: float, seed: int) -> nn.Module:
     return work
 
 
+def perturbed_inputs(inputs: torch.Tensor, std: float, seed: int) -> torch.Tensor:
+    """inputs + std x (each image's max - min) x N(0, 1), seeded (drawn on the CPU, so the same on every device)."""
+    gen = torch.Generator().manual_seed(seed)
+    spread = (inputs.flatten(1).amax(1) - inputs.flatten(1).amin(1)).view(-1, 1, 1, 1)
+    return inputs + std * spread * torch.randn(inputs.shape, generator=gen).to(inputs)
+
+
 def wilcoxon_p(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Two-sided Wilcoxon signed-rank p-values along the last axis; 1 where every difference is zero."""
     diff = a - b
@@ -119,7 +129,7 @@ def consistency(clean: np.ndarray, minor: np.ndarray, disruptive: np.ndarray, hi
 
 def meta_evaluate(model: nn.Module, inputs: torch.Tensor, explainers: Mapping[str, Explain], metrics: Mapping[str, Metric],
                   context: dict | None = None, n_perturbations: int = 3, minor_std: float = 0.01, disruptive_std: float = 2.0,
-                  n_bootstrap: int = 200, seed: int = 0) -> MetaEvaluation:
+                  n_bootstrap: int = 200, seed: int = 0, space: str = "model") -> MetaEvaluation:
     """Noise resilience, adversary reactivity and inter-metric agreement of ``metrics`` (module docstring).
 
     Args:
@@ -134,7 +144,12 @@ def meta_evaluate(model: nn.Module, inputs: torch.Tensor, explainers: Mapping[st
         disruptive_std (float, optional): Std of the disruptive parameter noise, > minor_std. Default: 2.0.
         n_bootstrap (int, optional): Bootstrap resamples of the samples for the MC interval, >= 0. Default: 200.
         seed (int, optional): Seeds the perturbations and the bootstrap. Default: 0.
+        space (str, optional): What is perturbed: ``model`` (its parameters) or ``input`` (additive noise
+            on the inputs, the stds as fractions of each image's value range; the model is unchanged).
+            Default: ``model``.
     """
+    if space not in ("model", "input"):
+        raise ValueError(f"meta_evaluate: space must be 'model' or 'input'; got {space!r}")
     if inputs.shape[0] < 2:
         raise ValueError(f"meta_evaluate needs at least 2 samples (Wilcoxon tests over samples); got {inputs.shape[0]}")
     if not explainers or not metrics:
@@ -151,22 +166,27 @@ def meta_evaluate(model: nn.Module, inputs: torch.Tensor, explainers: Mapping[st
     scores = {m: {"clean": [], "minor": [], "disruptive": []} for m in names}
     agreement_minor: list[float] = []
     directions: dict[str, bool] = {}
-    models = [("clean", 0, model)]
-    models += [("minor", k, perturbed_model(model, minor_std, seed * 1000 + k)) for k in range(n_perturbations)]
-    models += [("disruptive", k, perturbed_model(model, disruptive_std, seed * 1000 + 500 + k)) for k in range(n_perturbations)]
-    for condition, _, net in models:
+    conditions = [("clean", model, x)]
+    for kind, std, offset in (("minor", minor_std, 0), ("disruptive", disruptive_std, 500)):
+        for k in range(n_perturbations):
+            draw = seed * 1000 + offset + k
+            if space == "model":
+                conditions.append((kind, perturbed_model(model, std, draw), x))
+            else:
+                conditions.append((kind, model, perturbed_inputs(x, std, draw)))
+    for condition, net, xs in conditions:
         net.eval()
         if condition == "minor":
             with untouched(net):
-                agreement_minor.append(float((predictions(net, x) == targets).float().mean()))
+                agreement_minor.append(float((predictions(net, xs) == targets).float().mean()))
         per_metric = {m: [] for m in names}
         for method in methods:
             explain = explainers[method]
-            maps = explain(net, x, targets).detach()
+            maps = explain(net, xs, targets).detach()
             for m in names:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")   # per-call notes (dropped samples, start points) would repeat for every draw
-                    res = metrics[m](net, x, targets, maps, **(context | {"explainer": explain}))
+                    res = metrics[m](net, xs, targets, maps, **(context | {"explainer": explain}))
                 per_metric[m].append(res.scores.double().cpu().numpy())
                 directions[m] = res.higher_is_better
         for m in names:

@@ -16,6 +16,7 @@ def test_parse_splits_methods_meta_arguments_and_overrides():
     (["methods=saliency"], "at least two methods"),
     (["methods=saliency,random", "method=gradcam"], "methods=A,B"),
     (["methods=saliency,random", "meta.k=3"], "unknown key 'meta.k'"),
+    (["methods=saliency,random", "meta.space=latent"], "meta.space must be model or input"),
 ])
 def test_parse_errors_are_one_line(argv, match):
     with pytest.raises(ConfigError, match=match) as err:

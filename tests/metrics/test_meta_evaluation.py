@@ -53,6 +53,12 @@ def test_meta_evaluate_end_to_end():
     assert res.agreement.shape == (2, 2) and res.agreement.loc["complexity", "complexity"] == 1
     again = meta_evaluate(model, x, {"saliency": Saliency(), "gxi": gradient_x_input}, metrics, n_perturbations=2, n_bootstrap=5)
     assert again.summary.equals(res.summary)                                # seeded
+    inputs_space = meta_evaluate(model, x, {"saliency": Saliency(), "gxi": gradient_x_input}, {"complexity": Complexity()},
+                                 n_perturbations=2, n_bootstrap=5, space="input")
+    assert inputs_space.scores["complexity"]["minor"].shape == (2, 2, 5)
+    assert not np.array_equal(inputs_space.scores["complexity"]["minor"], res.scores["complexity"]["minor"])
+    with pytest.raises(ValueError, match="space must be"):
+        meta_evaluate(model, x, {"s": Saliency()}, metrics, space="latent")
     with pytest.raises(ValueError, match="minor_std < disruptive_std"):
         meta_evaluate(model, x, {"s": Saliency()}, metrics, minor_std=1.0, disruptive_std=0.5)
     assert not torch.equal(perturbed_model(model, 0.1, 0)[0].weight, model[0].weight)
