@@ -1,14 +1,14 @@
 """``python -m harness.meta methods=A,B,C [overrides]``: can each selected metric be trusted on this model and data?
 
 Runs :func:`metrics.meta_evaluation.meta_evaluate` (MetaQuantus-style noise resilience and
-adversary reactivity with a bootstrap interval, and the inter-metric Kendall tau between
+adversary reactivity with an interval over the perturbation draws, and the inter-metric Kendall tau between
 method rankings; Hedstroem et al., TMLR 2023) for the config's model, data and metrics
 (``metric=[...]`` as for ``python -m harness``) over the methods listed in ``methods=``
 (at least two, each a ``conf/method`` name), and logs one MLflow run tagged
 ``harness.kind=meta_evaluation``: per metric ``meta/<metric>/{mc,mc_ci_low,mc_ci_high,
 iac_nr,iac_ar,iec_nr,iec_ar,n}``, the tables ``meta/summary.csv`` and
 ``meta/agreement.csv``. ``meta.n_perturbations=K``, ``meta.minor_std=s``,
-``meta.disruptive_std=s``, ``meta.n_bootstrap=B`` and ``meta.space=model|input`` set its arguments (defaults: those of
+``meta.disruptive_std=s`` and ``meta.space=model|input`` set its arguments (defaults: those of
 :func:`~metrics.meta_evaluation.meta_evaluate`). The trained model and data come from the
 same caches as benchmark runs.
 """
@@ -35,7 +35,7 @@ from methods import Explainer
 from metrics import Metric
 from metrics.meta_evaluation import MetaEvaluation, meta_evaluate
 
-META_KEYS = ("n_perturbations", "minor_std", "disruptive_std", "n_bootstrap", "space")
+META_KEYS = ("n_perturbations", "minor_std", "disruptive_std", "space")
 
 
 def parse(argv: list[str]) -> tuple[list[str], dict[str, float], list[str]]:
@@ -50,7 +50,7 @@ def parse(argv: list[str]) -> tuple[list[str], dict[str, float], list[str]]:
                 raise ConfigError(f"unknown key 'meta.{key}': meta has {', '.join(META_KEYS)}")
             if key == "space" and value not in ("model", "input"):
                 raise ConfigError(f"meta.space must be model or input; got {value!r}")
-            meta[key] = int(value) if key in ("n_perturbations", "n_bootstrap") else value if key == "space" else float(value)
+            meta[key] = int(value) if key == "n_perturbations" else value if key == "space" else float(value)
         elif arg.startswith("method="):
             raise ConfigError("harness.meta compares several methods: use methods=A,B,... (not method=)")
         else:
