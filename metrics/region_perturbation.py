@@ -18,6 +18,10 @@ Known answer: on a linear model with the ``mean`` substrate and score ``logit``,
 drop after removing a set of regions is their summed contribution, so x . w_c gives the
 largest MoRF AOPC of all orderings (greedy order of the largest contributions).
 
+Quantus's RegionPerturbation returns the drops f(x) - f(x^(k)) for k = 1..L; at equal
+settings (``zero`` substrate on images whose minimum is 0, Quantus's "black") they equal
+ours exactly (tests/metrics/test_quantus_reference.py).
+
 ``scores``: AOPC of ``order`` per sample; headline: mean; NaN for non-finite maps (counted
 in ``MetricResult.dropped``).
 """

@@ -9,7 +9,9 @@ conventions) with Montavon et al.'s settings as defaults: patches (their 4 x 4 a
 here ``patch_size`` 4, one patch per step is ``steps`` 1 / number of patches; the default
 0.05 removes about 5 % of the patches per step), score ``logit`` (their f(x), the
 evidence for the class) and ``zero`` (black) as the removed value. Quantus's Selectivity
-uses a "black" baseline that is the image's minimum and an AUC with step width 1.
+uses a "black" baseline that is the image's minimum and an AUC with step width 1; with
+an image minimum of 0 and one patch per step its curves equal ours exactly
+(tests/metrics/test_quantus_reference.py).
 
 ``scores``: AUC per sample; lower is better for MoRF; headline: mean. NaN for non-finite
 maps (counted in ``MetricResult.dropped``).

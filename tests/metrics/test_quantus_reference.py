@@ -86,3 +86,27 @@ def test_quantus_monotonicity_never_adds_the_features(batch):
     from metrics.monotonicity import Monotonicity
     ours = Monotonicity(steps=1 / 144, tolerance=0)(model, x, y, a)
     assert (ours.extras["monotone"] == 0).all()        # a random map on a mixed-sign linear model is not monotonic
+
+
+@pytest.mark.parametrize("softmax", [True, False])
+def test_selectivity_and_region_perturbation_curves_match_quantus(softmax):
+    """Quantus returns the curves after each patch (no unperturbed point); their scalar summaries differ by design
+    (Quantus: np.trapz with step 1; ours: trapezoid on [0, 1] / Samek's AOPC over k = 0..L), so the curves are compared."""
+    from metrics.region_perturbation import RegionPerturbation
+    from metrics.selectivity import Selectivity
+
+    gen = torch.Generator().manual_seed(1)
+    model = LinearModel(channels=1, size=12).eval()
+    x = torch.rand(4, 1, 12, 12, generator=gen)
+    x[:, :, 0, 0] = 0                     # Quantus's "black" is the image minimum: 0, our zero substrate
+    a = torch.rand(4, 1, 12, 12, generator=gen)
+    y = model(x).argmax(1)
+    score = "softmax" if softmax else "logit"
+    args = dict(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), device="cpu", softmax=softmax)
+    theirs = quantus.Selectivity(patch_size=4, abs=False, normalise=False, perturb_baseline="black", disable_warnings=True)(**args)
+    ours = Selectivity(patch_size=4, steps=1 / 9, score=score)(model, x, y, a).curves[:, 1:]
+    torch.testing.assert_close(ours, torch.tensor(np.asarray(theirs)).float(), atol=1e-6, rtol=1e-6)
+    theirs = quantus.RegionPerturbation(patch_size=4, regions_evaluation=9, order="morf", abs=False, normalise=False,
+                                        perturb_baseline="black", disable_warnings=True)(**args)
+    c = RegionPerturbation(patch_size=4, steps=1 / 9, substrate="zero", score=score)(model, x, y, a).curves
+    torch.testing.assert_close(c[:, :1] - c[:, 1:], torch.tensor(np.asarray(theirs)).float(), atol=1e-6, rtol=1e-6)
