@@ -15,6 +15,10 @@ noise`` one seeded draw is used. Same engine and conventions as
 Known answer: on a linear model a feature's change is exactly its share of x . w_c, so
 the map x . w_c (or its negation: magnitudes) scores 1.
 
+Quantus's MonotonicityCorrelation with the deterministic "black" baseline (the image
+minimum; 0 here = our ``zero``/``mean`` substrate) gives the same values
+(tests/metrics/test_quantus_reference.py).
+
 ``scores``: Spearman rho in [-1, 1]; higher is better; headline: mean. NaN where the
 magnitudes are constant (counted in ``MetricResult.dropped``).
 """

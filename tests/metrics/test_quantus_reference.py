@@ -110,3 +110,20 @@ def test_selectivity_and_region_perturbation_curves_match_quantus(softmax):
                                         perturb_baseline="black", disable_warnings=True)(**args)
     c = RegionPerturbation(patch_size=4, steps=1 / 9, substrate="zero", score=score)(model, x, y, a).curves
     torch.testing.assert_close(c[:, :1] - c[:, 1:], torch.tensor(np.asarray(theirs)).float(), atol=1e-6, rtol=1e-6)
+
+
+def test_monotonicity_correlation_matches_quantus_with_a_deterministic_baseline():
+    """With the "black" baseline (image minimum 0 = our zero substrate) every one of Quantus's nr_samples draws is the same."""
+    from metrics.monotonicity_correlation import MonotonicityCorrelation
+
+    gen = torch.Generator().manual_seed(1)
+    model = LinearModel(channels=1, size=12).eval()
+    x = torch.rand(4, 1, 12, 12, generator=gen)
+    x[:, :, 0, 0] = 0
+    a = torch.rand(4, 1, 12, 12, generator=gen)
+    y = model(x).argmax(1)
+    q = quantus.MonotonicityCorrelation(nr_samples=2, features_in_step=1, abs=True, normalise=False, perturb_baseline="black",
+                                        disable_warnings=True)
+    theirs = q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), device="cpu", softmax=False)
+    ours = MonotonicityCorrelation(granularity="pixel")(model, x, y, a).scores
+    torch.testing.assert_close(ours, torch.tensor(np.asarray(theirs)).float(), atol=1e-5, rtol=1e-5)
