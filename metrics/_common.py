@@ -117,3 +117,14 @@ def predictions(model: nn.Module, inputs: torch.Tensor, chunk: int = 256) -> tor
     """argmax class of each input, under no_grad, in chunks (call inside :func:`untouched`)."""
     with torch.no_grad():
         return torch.cat([model(x).argmax(1) for x in inputs.split(chunk)])
+
+
+def correctly_classified(name: str, model: nn.Module, inputs: torch.Tensor, context: dict, only_correct: bool) -> torch.Tensor:
+    """(N,) bool: the samples the model classifies as their ``labels`` (all True unless ``only_correct``; an error without labels)."""
+    if not only_correct:
+        return torch.ones(inputs.shape[0], dtype=torch.bool, device=inputs.device)
+    labels = context.get("labels")
+    if labels is None:
+        raise ValueError(f"{name}.only_correct=true needs the labels in the context (labels=...)")
+    with untouched(model):
+        return predictions(model, inputs.detach()) == torch.as_tensor(labels, device=inputs.device).long().reshape(-1)

@@ -23,8 +23,10 @@ Definition and conventions
   start from the substrate, restore changed features from x.
 * Substrates (inputs are normalised): ``mean`` (zero in normalised space: the
   dataset mean, RISE's deletion default), ``zero`` (black in pixel space), ``blur``
-  (Gaussian, sigma = ``blur_sigma`` x image size, kernel radius round(sigma): 11 px
-  at sigma 5 / 224 px as RISE's insertion), ``noise`` (seeded U[0, 1] pixel noise)
+  (Gaussian, sigma = max(``blur_sigma`` x image size, ``blur_min_sigma`` px), kernel
+  radius round(sigma), below the image side: 11 px at sigma 5 / 224 px as RISE's
+  insertion; the pixel floor keeps small images from starting at almost the image
+  itself: 0.0223 x 16 px is 0.36 px, a blur that keeps the class), ``noise`` (seeded U[0, 1] pixel noise)
   and ``road`` (ROAD's noisy linear imputation of the removed pixels from the kept
   ones, re-solved for every step; see :mod:`metrics.road_imputation`).
 * Score: softmax probability (default), logit, or ``correct`` (1 if the perturbed
@@ -47,11 +49,18 @@ order costs at most N (K + 1) forward passes (N K + 1 with those substrates).
 ``chunk_size: null`` tunes the chunk size for speed (:mod:`metrics.chunked`) and caches it
 per (model class and size, image shape, device). Scores do not depend on the chunk
 size or batch composition up to the model's own float non-associativity (~1e-7).
-Samples with non-finite attributions get NaN.
+Samples with non-finite attributions get NaN (counted in ``MetricResult.dropped``, with a warning).
+
+Start point check (insertion): the extras ``start_score`` and ``clean_score`` are the
+target score of the all-substrate start image and of the clean image; when the mean
+start score is at least ``START_WARNING`` (0.8) of the mean clean score the substrate
+still carries the class, the curve starts near its end and insertion cannot tell
+methods apart, so a one-line warning says so.
 """
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import torch
@@ -61,7 +70,7 @@ from torchvision.transforms.functional import gaussian_blur
 from methods.validation import check_bool, check_choice, check_int, check_positive, check_seed
 from metrics._common import POOLINGS, check_maps, no_progress, normal, pool_channels, random_keys, sample_ids, uniform, untouched
 from metrics.chunked import evaluate_in_chunks, memory_cap
-from metrics.result import MetricResult
+from metrics.result import MetricResult, undefined
 from metrics.road_imputation import NOISE_STD, noisy_linear_impute
 from metrics.types import Progress
 
@@ -71,6 +80,7 @@ GRANULARITIES = ("pixel", "patch", "superpixel")
 SCORES = ("softmax", "logit", "correct")
 TARGETS = ("predicted", "label", "explained")
 ORDERS = ("morf", "lerf")
+START_WARNING = 0.8   # insertion warns when the mean start score reaches this fraction of the mean clean score
 
 
 class AblationCurve:
@@ -115,6 +125,9 @@ class AblationCurve:
             ``abpc`` (the area between the curves, positive is good); doubles the cost. Default: True.
         blur_sigma (float, optional): Sigma of the ``blur`` substrate as a fraction of the image's
             larger side, > 0 (5 px at 224 px, as RISE). Default: 0.0223.
+        blur_min_sigma (float, optional): Smallest sigma of the ``blur`` substrate in pixels, >= 0
+            (0: no floor), so that small images are blurred beyond recognition too (the fraction alone
+            gives 0.36 px at 16 px). Default: 4.0.
         road_noise (float, optional): Std of the ``road`` substrate's imputation noise on the [0, 1]
             pixel scale, >= 0 (0: no noise). Default: 0.01.
         fractions (list of float or None, optional): Explicit x-axis, an increasing list of fractions
@@ -128,6 +141,7 @@ class AblationCurve:
     """
 
     needs: tuple[str, ...] = ()
+    mean_relevance = False   # rank features by the sum of their pixels' relevances (True: the mean, as IROF)
 
     def __init__(
         self,
@@ -144,6 +158,7 @@ class AblationCurve:
         order: str = "morf",
         abpc: bool = True,
         blur_sigma: float = 0.0223,
+        blur_min_sigma: float = 4.0,
         road_noise: float = NOISE_STD,
         fractions: list[float] | None = None,
         chunk_size: int | None = None,
@@ -166,6 +181,9 @@ class AblationCurve:
         self.order = check_choice(name, "order", order, ORDERS)
         self.abpc = check_bool(name, "abpc", abpc)
         self.blur_sigma = check_positive(name, "blur_sigma", blur_sigma)
+        if isinstance(blur_min_sigma, bool) or not isinstance(blur_min_sigma, (int, float)) or blur_min_sigma < 0:
+            raise ValueError(f"{name}.blur_min_sigma must be a number >= 0 (pixels; 0: no floor); got {blur_min_sigma!r}")
+        self.blur_min_sigma = float(blur_min_sigma)
         if isinstance(road_noise, bool) or not isinstance(road_noise, (int, float)) or road_noise < 0:
             raise ValueError(f"{name}.road_noise must be a number >= 0 (std on the [0, 1] pixel scale); got {road_noise!r}")
         self.road_noise = float(road_noise)
@@ -227,6 +245,9 @@ class AblationCurve:
         f_max = int(n_feat.max())
         relevance = torch.zeros(n, f_max, device=pooled.device, dtype=torch.float64)
         relevance.scatter_add_(1, fmap.reshape(n, -1), pooled.reshape(n, -1).double())
+        if self.mean_relevance:  # a feature's relevance is its pixels' mean, not their sum (IROF)
+            sizes = torch.zeros_like(relevance).scatter_add_(1, fmap.reshape(n, -1), torch.ones_like(pooled.reshape(n, -1), dtype=torch.float64))
+            relevance = relevance / sizes.clamp_min(1)
         if order == "morf":
             relevance = -relevance  # ascending sort of the key = most relevant first
         padding = torch.arange(f_max, device=pooled.device).view(1, -1) >= n_feat.view(-1, 1)
@@ -286,8 +307,9 @@ class AblationCurve:
             return (torch.zeros_like(inputs) - mean) / std
         if self.substrate == "noise":
             return (uniform(self.seed, 1, ids, tuple(inputs.shape[1:]), inputs.dtype) - mean) / std
-        sigma = self.blur_sigma * max(inputs.shape[-2:])
-        kernel = 2 * max(1, round(sigma)) + 1
+        sigma = max(self.blur_sigma * max(inputs.shape[-2:]), self.blur_min_sigma)
+        radius = max(1, min(round(sigma), min(inputs.shape[-2:]) - 1))  # reflect padding needs radius < size
+        kernel = 2 * radius + 1
         return gaussian_blur(inputs, [kernel, kernel], [sigma, sigma])
 
     # -- chunked evaluation -------------------------------------------------------------------
@@ -311,8 +333,24 @@ class AblationCurve:
             morf, lerf = aucs["morf"], aucs["lerf"]
             extras = {"auc_morf": morf, "auc_lerf": lerf, "abpc": lerf - morf if self.mode == "deletion" else morf - lerf}
         higher = (self.mode == "insertion") == (self.order == "morf")
-        return MetricResult(scores=aucs[self.order], higher_is_better=higher, curves=curves[self.order],
-                            curve_x=x.float(), extras=extras)
+        main = curves[self.order]
+        if self.mode == "insertion" and self.fractions is None:   # the grid runs from the start image to the clean one
+            extras["start_score"], extras["clean_score"] = main[:, 0].float(), main[:, -1].float()
+            self.check_start(extras["start_score"], extras["clean_score"])
+        dropped = undefined(self.name, {"non-finite attributions": torch.isnan(aucs[self.order])}, n)
+        return MetricResult(scores=aucs[self.order], higher_is_better=higher, curves=main,
+                            curve_x=x.float(), extras=extras, dropped=dropped)
+
+    def check_start(self, start: torch.Tensor, clean: torch.Tensor) -> None:
+        """Warn in one line when the insertion start image still scores close to the clean image (module docstring)."""
+        ok = ~(torch.isnan(start) | torch.isnan(clean))
+        if not ok.any():
+            return
+        s, c = float(start[ok].double().mean()), float(clean[ok].double().mean())
+        if c > 0 and s >= START_WARNING * c:
+            warnings.warn(f"{self.name}: the {self.substrate} start image scores {s:.3f} on average, {s / c:.0%} of the clean "
+                          f"image's {c:.3f}; it still carries the class (use a stronger substrate, e.g. a larger blur_min_sigma)",
+                          stacklevel=3)
 
     def curves(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor,
                orders: list[str], **context) -> tuple[dict[str, torch.Tensor], torch.Tensor]:

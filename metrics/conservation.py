@@ -39,7 +39,7 @@ from torch import nn
 from methods.types import HasBaseline
 from methods.validation import check_bool, check_choice, check_int
 from metrics._common import check_maps, untouched
-from metrics.result import MetricResult
+from metrics.result import MetricResult, undefined
 
 REFERENCES = ("auto", "baseline", "zero_output")
 
@@ -142,8 +142,10 @@ class Conservation:
         within = torch.where(torch.isnan(rel), rel, (rel <= self.tolerance).double())
         extras = {"delta": delta, "within_tolerance": within, "bias_share": share, "delta_without_bias": delta + share,
                   "output": f_x, "reference_output": f_ref}
+        dropped = undefined("conservation", {"output equals the reference output (relative error 0/0)": gap == 0,
+                                             "non-finite attributions": torch.isnan(rel)}, len(rel))
         return MetricResult(scores=rel.float().cpu(), higher_is_better=False, headline="median",
-                            extras={k: v.float().cpu() for k, v in extras.items()})
+                            extras={k: v.float().cpu() for k, v in extras.items()}, dropped=dropped)
 
     @staticmethod
     def _logits(model, inputs, targets, size) -> torch.Tensor:

@@ -21,7 +21,7 @@ from torch import nn
 
 from methods.validation import check_bool, check_choice, check_int, check_positive, check_seed
 from metrics._common import check_maps, normal, sample_ids, untouched
-from metrics.result import MetricResult
+from metrics.result import MetricResult, undefined
 
 
 class Infidelity:
@@ -86,7 +86,8 @@ class Infidelity:
             extras["beta"] = beta.float().cpu()
         infd = ((dot - delta_f) ** 2).mean(1)
         infd = torch.where(torch.isfinite(maps).flatten(1).all(1), infd, torch.full_like(infd, math.nan))
-        return MetricResult(scores=infd.float().cpu(), higher_is_better=False, extras=extras)
+        dropped = undefined("infidelity", {"non-finite attributions": torch.isnan(infd)}, len(infd))
+        return MetricResult(scores=infd.float().cpu(), higher_is_better=False, extras=extras, dropped=dropped)
 
     def _f(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         out = logits.double().softmax(1) if self.score == "softmax" else logits.double()

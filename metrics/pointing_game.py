@@ -19,7 +19,7 @@ from torch import nn
 
 from methods.validation import check_choice
 from metrics._common import POOLINGS, check_maps, check_masks, pool_channels
-from metrics.result import MetricResult
+from metrics.result import MetricResult, undefined
 
 
 class PointingGame:
@@ -60,5 +60,7 @@ class PointingGame:
         hit_any = (at_max & inside).any(1)
         defined = inside.any(1) & torch.isfinite(flat).all(1)
         nan = torch.full_like(hit, math.nan, dtype=torch.float32)
+        dropped = undefined("pointing_game", {"empty foreground mask": ~inside.any(1), "non-finite attributions": ~torch.isfinite(flat).all(1)},
+                            len(hit))
         return MetricResult(scores=torch.where(defined, hit.float(), nan).cpu(), higher_is_better=True,
-                            extras={"hit_any": torch.where(defined, hit_any.float(), nan).cpu()})
+                            extras={"hit_any": torch.where(defined, hit_any.float(), nan).cpu()}, dropped=dropped)

@@ -26,8 +26,16 @@ NumPy/CPU: it is computed with one call per cascade stage over the whole batch
 the cascade curve); lower is better (the maps depend on the parameters); headline:
 mean. ``curves``: that similarity after each stage, ``curve_x`` = number of layers
 randomised. Extras per sample: ``<similarity>_top`` (after the first stage) and
-``<similarity>_final`` (all listed layers random) for all three similarities. NaN where
-a map is constant (correlation undefined).
+``<similarity>_final`` (all listed layers random) for all three similarities.
+
+Constant maps (convention): a randomised map that is constant (for ``spearman_abs`` and
+``ssim``: whose |map| is constant) keeps none of the original's structure, so its
+similarity to a non-constant original is defined as 0 for all three similarities (a
+rank correlation is otherwise 0/0). This matters: randomising the top layers often
+zeroes Grad-CAM completely, and those are the samples that pass the check most clearly;
+scoring them NaN dropped them from the headline and put a NaN stage into the cascade
+curve. Only a constant *original* map leaves the similarity undefined: NaN at every
+stage, counted in ``MetricResult.dropped`` with a warning.
 """
 from __future__ import annotations
 
@@ -40,7 +48,7 @@ from torch import nn
 
 from methods.validation import check_bool, check_choice, check_int, check_seed
 from metrics._common import POOLINGS, check_maps, pool_channels
-from metrics.result import MetricResult
+from metrics.result import MetricResult, undefined
 
 SIMILARITIES = ("spearman_abs", "spearman", "ssim")
 
@@ -65,6 +73,18 @@ def spearman(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     ra, rb = ra - ra.mean(1, keepdim=True), rb - rb.mean(1, keepdim=True)
     den = torch.sqrt((ra * ra).sum(1) * (rb * rb).sum(1))
     return torch.where(den > 0, (ra * rb).sum(1) / den.clamp_min(1e-300), torch.full_like(den, math.nan))
+
+
+def constant_rows(v: torch.Tensor) -> torch.Tensor:
+    """(N,) bool: the rows of (N, D) values that are constant (max == min)."""
+    return v.amax(1) == v.amin(1)
+
+
+def with_constant_convention(sim: torch.Tensor, original: torch.Tensor, randomised: torch.Tensor) -> torch.Tensor:
+    """``sim`` with the module's convention: 0 where only the randomised row is constant, NaN where the original is."""
+    const_o, const_r = constant_rows(original).to(sim.device), constant_rows(randomised).to(sim.device)
+    sim = torch.where(const_r, torch.zeros_like(sim), sim)
+    return torch.where(const_o, torch.full_like(sim, math.nan), sim)
 
 
 def batch_ssim(a: torch.Tensor, b: torch.Tensor, win_size: int = 7) -> torch.Tensor:
@@ -158,13 +178,19 @@ class Randomization:
             maps = explainer(work, inputs, targets)
             pooled = pool_channels(check_maps("randomization", inputs, maps), self.pooling)
             flat_o, flat_r = original.flatten(1), pooled.flatten(1)
-            sims["spearman"].append(spearman(flat_o, flat_r).cpu())
-            sims["spearman_abs"].append(spearman(flat_o.abs(), flat_r.abs()).cpu())
-            sims["ssim"].append(batch_ssim(original, pooled))  # one scikit-image call per stage
+            sims["spearman"].append(with_constant_convention(spearman(flat_o, flat_r).cpu(), flat_o, flat_r))
+            abs_o, abs_r = flat_o.abs(), flat_r.abs()
+            sims["spearman_abs"].append(with_constant_convention(spearman(abs_o, abs_r).cpu(), abs_o, abs_r))
+            ssim = batch_ssim(original, pooled).to(torch.float64)  # one scikit-image call per stage
+            sims["ssim"].append(with_constant_convention(ssim, abs_o, abs_r))
         curves = {k: torch.stack(v, 1).float() for k, v in sims.items()}
         extras = {}
         for k, c in curves.items():
             extras[f"{k}_top"], extras[f"{k}_final"] = c[:, 0], c[:, -1]
         main = curves[self.similarity]
+        flat = original.flatten(1)
+        const = constant_rows(flat.abs() if self.similarity != "spearman" else flat).cpu()
+        reasons = {"constant original map": const, "non-finite map or map smaller than the SSIM window": main.isnan().any(1) & ~const}
+        dropped = undefined("randomization", reasons, len(main))
         return MetricResult(scores=main.mean(1), higher_is_better=False, curves=main,
-                            curve_x=torch.arange(1, len(layers) + 1, dtype=torch.float32), extras=extras)
+                            curve_x=torch.arange(1, len(layers) + 1, dtype=torch.float32), extras=extras, dropped=dropped)

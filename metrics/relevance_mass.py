@@ -18,7 +18,7 @@ from torch import nn
 
 from methods.validation import check_choice
 from metrics._common import check_maps, check_masks
-from metrics.result import MetricResult
+from metrics.result import MetricResult, undefined
 
 
 class RelevanceMass:
@@ -49,5 +49,7 @@ class RelevanceMass:
         inside = (pooled * masks).flatten(1).sum(1)
         defined = masks.flatten(1).any(1) & (total > 0) & torch.isfinite(total)
         score = torch.where(defined, inside / total.clamp_min(1e-300), torch.full_like(total, math.nan))
+        dropped = undefined("relevance_mass", {"empty foreground mask": ~masks.flatten(1).any(1), "non-finite attributions": ~torch.isfinite(total),
+                                               "no positive attribution mass": ~(total > 0)}, len(score))
         return MetricResult(scores=score.float().cpu(), higher_is_better=True,
-                            extras={"mask_area": masks.flatten(1).float().mean(1).cpu()})
+                            extras={"mask_area": masks.flatten(1).float().mean(1).cpu()}, dropped=dropped)

@@ -17,7 +17,7 @@ from torch import nn
 
 from methods.validation import check_choice, check_seed
 from metrics._common import POOLINGS, check_maps, check_masks, pool_channels, sample_ids, uniform
-from metrics.result import MetricResult
+from metrics.result import MetricResult, undefined
 
 
 class RelevanceRank:
@@ -43,17 +43,28 @@ class RelevanceRank:
         """Images per input through the model in one call (for the sweep's cost estimate): none, it reads the maps and masks only."""
         return 0
 
-    def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor, **context) -> MetricResult:
-        flat = pool_channels(check_maps("relevance_rank", inputs, attributions), self.pooling).flatten(1).double()
-        inside = check_masks("relevance_rank", context.get("masks"), inputs).flatten(1)
+    name = "relevance_rank"
+
+    def top(self, flat: torch.Tensor, k: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """(N, D) bool: the k[i] largest values of each row of ``flat``, ties broken by the seeded order of (seed, id)."""
         n, d = flat.shape
-        ids = sample_ids(n, context, inputs.device)
         shuffle = uniform(self.seed, 3, ids, (d,)).argsort(1)
         order = shuffle.gather(1, flat.gather(1, shuffle).sort(dim=1, descending=True, stable=True).indices)
-        k = inside.sum(1)
-        top = torch.zeros_like(inside)
-        top.scatter_(1, order, torch.arange(d, device=flat.device).expand(n, -1) < k.view(-1, 1))
-        hits = (top & inside).sum(1).double()
-        defined = (k > 0) & torch.isfinite(flat).all(1)
-        score = torch.where(defined, hits / k.clamp_min(1), torch.full_like(hits, math.nan))
-        return MetricResult(scores=score.float().cpu(), higher_is_better=True, extras={"mask_area": inside.float().mean(1).cpu()})
+        top = torch.zeros(n, d, dtype=torch.bool, device=flat.device)
+        return top.scatter_(1, order, torch.arange(d, device=flat.device).expand(n, -1) < k.view(-1, 1))
+
+    def k(self, inside: torch.Tensor) -> torch.Tensor:
+        """How many top pixels are compared with the mask: K = |M| (relevance rank accuracy)."""
+        return inside.sum(1)
+
+    def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor, **context) -> MetricResult:
+        flat = pool_channels(check_maps(self.name, inputs, attributions), self.pooling).flatten(1).double()
+        inside = check_masks(self.name, context.get("masks"), inputs).flatten(1)
+        n = flat.shape[0]
+        k = self.k(inside)
+        hits = (self.top(flat, k, sample_ids(n, context, inputs.device)) & inside).sum(1).double()
+        empty, finite = inside.sum(1) == 0, torch.isfinite(flat).all(1)
+        score = torch.where(~empty & finite, hits / k.clamp_min(1), torch.full_like(hits, math.nan))
+        dropped = undefined(self.name, {"empty foreground mask": empty, "non-finite attributions": ~finite}, n)
+        return MetricResult(scores=score.float().cpu(), higher_is_better=True, extras={"mask_area": inside.float().mean(1).cpu()},
+                            dropped=dropped)

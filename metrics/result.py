@@ -4,10 +4,13 @@ Contract (foundation issue): ``metric(model, inputs, targets, attributions, **co
 returns a :class:`MetricResult` whose ``scores`` is a 1-D tensor with one score per
 sample (NaN where the score is undefined for that sample). Curve metrics also fill
 ``curves`` (N, K) and the shared x-axis ``curve_x`` (K,). ``extras`` holds further
-per-sample quantities a metric wants logged beside its headline score.
+per-sample quantities a metric wants logged beside its headline score. ``dropped``
+says, per reason, how many samples have a NaN score (so no headline silently depends on
+a selection of samples); :func:`undefined` fills it and warns in one line.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import torch
@@ -34,12 +37,16 @@ class MetricResult:
     curve_x: torch.Tensor | None = None
     extras: dict[str, torch.Tensor] = field(default_factory=dict)
     headline: str = "mean"  # how the per-sample scores aggregate: "mean" or "median"
+    dropped: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.scores.dim() != 1:
             raise ValueError(f"MetricResult.scores must be 1-D (one score per sample); got shape {tuple(self.scores.shape)}")
         if self.headline not in ("mean", "median"):
             raise ValueError(f"MetricResult.headline must be 'mean' or 'median'; got {self.headline!r}")
+        missing = int(torch.isnan(self.scores).sum()) - sum(self.dropped.values())
+        if missing > 0:  # a metric that gives no reason still has its dropped samples counted
+            self.dropped = dict(self.dropped) | {"undefined (no reason given)": missing}
 
     def aggregate(self) -> float:
         """Headline value over the samples where the score is defined (NaN if none is)."""
@@ -47,3 +54,24 @@ class MetricResult:
         if valid.numel() == 0:
             return float("nan")
         return float(valid.mean() if self.headline == "mean" else valid.median())
+
+
+def undefined(name: str, reasons: dict[str, torch.Tensor], n: int) -> dict[str, int]:
+    """Count the samples each (N,) bool mask in ``reasons`` marks undefined and warn once per non-empty reason.
+
+    Returns ``{reason: count}`` for :attr:`MetricResult.dropped` (reasons with no sample left out). A sample
+    flagged by several reasons counts under the first; the warning says how many of ``n`` samples the
+    headline leaves out and why (the runner records warnings in the ``harness.warnings`` tag)."""
+    counted = None
+    out: dict[str, int] = {}
+    for reason, mask in reasons.items():
+        mask = mask.detach().bool().reshape(-1).cpu()
+        if counted is None:
+            counted = torch.zeros_like(mask)
+        new = mask & ~counted
+        counted |= mask
+        k = int(new.sum())
+        if k:
+            out[reason] = k
+            warnings.warn(f"{name}: {k} of {n} samples undefined ({reason}); the headline leaves them out", stacklevel=3)
+    return out

@@ -24,7 +24,7 @@ from torch import nn
 from methods.validation import check_choice, check_int, check_seed
 from metrics._common import POOLINGS
 from metrics.ablation import AblationCurve
-from metrics.result import MetricResult
+from metrics.result import MetricResult, undefined
 from metrics.road_imputation import NOISE_STD
 
 DEFAULT_PERCENTAGES = (10, 20, 30, 40, 50, 70, 90)
@@ -95,5 +95,6 @@ class ROAD:
         for o, c in curves.items():
             for j, p in enumerate(self.percentages):
                 extras[f"{o}_{p:g}"] = c[:, j]
+        dropped = undefined("road", {"non-finite attributions": torch.isnan(means[self.order])}, len(means[self.order]))
         return MetricResult(scores=means[self.order], higher_is_better=self.order == "lerf", curves=curves[self.order],
-                            curve_x=x.float(), extras=extras)
+                            curve_x=x.float(), extras=extras, dropped=dropped)

@@ -17,7 +17,7 @@ from torch import nn
 
 from methods.validation import check_choice
 from metrics._common import check_maps
-from metrics.result import MetricResult
+from metrics.result import MetricResult, undefined
 
 
 class Sparseness:
@@ -52,4 +52,6 @@ class Sparseness:
         total = v.sum(1)
         gini = ((2 * i - n - 1) * v).sum(1) / (n * total.clamp_min(1e-300))
         defined = (total > 0) & torch.isfinite(total)
-        return MetricResult(scores=torch.where(defined, gini, torch.full_like(gini, math.nan)).float().cpu(), higher_is_better=True)
+        dropped = undefined("sparseness", {"non-finite attributions": ~torch.isfinite(total), "all-zero map": ~(total > 0)}, len(gini))
+        return MetricResult(scores=torch.where(defined, gini, torch.full_like(gini, math.nan)).float().cpu(), higher_is_better=True,
+                            dropped=dropped)

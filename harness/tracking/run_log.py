@@ -163,6 +163,9 @@ def log_results(cfg: DictConfig, run_id: str, summary: pd.DataFrame, results: di
                     values[f"{row.metric}/{extra}"] = float(valid.mean())
     log_batch(run_id, {k: v for k, v in values.items() if v == v})  # NaN headlines stay unlogged
     tags = metric_tags(summary) | {"mlflow.note.content": headline_note(summary, model_summary)}
+    for name, result in results.items():  # how many samples each headline leaves out, and why
+        if result.dropped:
+            tags[f"harness.dropped.{name}"] = "; ".join(f"{why}: {k}" for why, k in result.dropped.items())
     client = MlflowClient()
     client.log_batch(run_id, tags=[RunTag(key, value) for key, value in tags.items()])
     # MLflow's UI opens an experiment in its machine-learning view (runs, charts), not the GenAI (traces) one

@@ -105,7 +105,7 @@ def masks_and_model(n=5, size=16):
 
 def test_sbr_uniform_is_one_and_inside_mask_is_zero():
     model, x, t, masks = masks_and_model()
-    metric = SpuriousBackground(only_correct=False)
+    metric = SpuriousBackground(only_correct=False, form="ratio")
     uniform = metric(model, x, t, torch.ones_like(x), masks=masks)
     torch.testing.assert_close(uniform.scores, torch.ones(5))
     torch.testing.assert_close(uniform.extras["log_odds"], torch.zeros(5), atol=1e-6, rtol=0)
@@ -117,18 +117,36 @@ def test_sbr_uniform_is_one_and_inside_mask_is_zero():
     assert abs(rand.aggregate() - 1) < 0.02
 
 
+def test_sbr_normalised_form_spans_the_same_range_on_every_image():
+    model, x, t, masks = masks_and_model()
+    metric = SpuriousBackground(only_correct=False)   # form: normalised, the headline
+    uniform = metric(model, x, t, torch.ones_like(x), masks=masks)
+    torch.testing.assert_close(uniform.scores, torch.zeros(5), atol=1e-6, rtol=0)
+    outside = metric(model, x, t, (~masks).expand_as(x).float(), masks=masks)
+    torch.testing.assert_close(outside.scores, torch.ones(5))          # 1 on every image, whatever its background area
+    assert (outside.extras["ratio"] < 1 / 0.6).all()                   # while the ratio form stays well below its bound of 1 / a
+    inside = metric(model, x, t, masks.expand_as(x).float(), masks=masks)
+    torch.testing.assert_close(inside.scores, -torch.ones(5))          # -1 on every image too
+    half = metric(model, x, t, torch.where(masks, 1.0, 0.5).expand_as(x).clone(), masks=masks)   # foreground preferred 2:1
+    a = half.extras["background_area"]
+    torch.testing.assert_close(half.scores, (half.extras["bgf"] - a) / a)
+    assert outside.dropped == {} and uniform.higher_is_better is False
+
+
 def test_sbr_signed_absolute_and_nan():
     model, x, t, masks = masks_and_model()
     attr = torch.where(masks.expand_as(x), torch.ones_like(x), -torch.ones_like(x))  # negative background
-    assert torch.all(SpuriousBackground("signed", only_correct=False)(model, x, t, attr, masks=masks).scores == 0)
-    torch.testing.assert_close(SpuriousBackground("absolute", only_correct=False)(model, x, t, attr, masks=masks).scores, torch.ones(5))
+    assert torch.all(SpuriousBackground("signed", only_correct=False, form="ratio")(model, x, t, attr, masks=masks).scores == 0)
+    torch.testing.assert_close(SpuriousBackground("absolute", only_correct=False, form="ratio")(model, x, t, attr, masks=masks).scores, torch.ones(5))
     masks_bad = masks.clone()
     masks_bad[0] = False          # empty mask
     masks_bad[1] = True           # no background
     attr = torch.rand(x.shape)
     attr[2] = -1.0                # no positive mass
-    res = SpuriousBackground(only_correct=False)(model, x, t, attr, masks=masks_bad)
+    with pytest.warns(UserWarning, match="1 of 5 samples undefined"):
+        res = SpuriousBackground(only_correct=False)(model, x, t, attr, masks=masks_bad)
     assert torch.isnan(res.scores[:3]).all() and not torch.isnan(res.scores[3:]).any()
+    assert res.dropped == {"empty foreground mask": 1, "no background in the mask": 1, "no positive attribution mass": 1}
     # only correctly classified samples count
     labels = t.clone()
     labels[3] = (t[3] + 1) % 3

@@ -1,0 +1,129 @@
+"""The new deterministic metrics against Quantus 0.6 at equal settings (skipped when Quantus is not installed: ``pip install .[bench]``).
+
+Quantus calls ``np.trapz``, which NumPy 2.4 removed: the shim below restores it before the import.
+Settings are chosen so both libraries compute the same definition: single-channel maps, no
+normalisation, no abs where our definition is signed; continuous random maps (no ties at the top-k).
+Faithfulness estimate is compared on images whose minimum is 0 (Quantus's "black" baseline is the
+image minimum). Where Quantus is wrong (weighted attribution localisation takes the image size from the batch axis)
+it is not compared.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+if not hasattr(np, "trapz"):
+    np.trapz = np.trapezoid
+quantus = pytest.importorskip("quantus")
+
+from metrics.attribution_localisation import AttributionLocalisation  # noqa: E402
+from metrics.complexity import Complexity  # noqa: E402
+from metrics.effective_complexity import EffectiveComplexity  # noqa: E402
+from metrics.faithfulness_estimate import FaithfulnessEstimate  # noqa: E402
+from metrics.localisation_auc import LocalisationAUC  # noqa: E402
+from metrics.top_k_intersection import TopKIntersection  # noqa: E402
+from tests.toy_models import LinearModel  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def batch():
+    gen = torch.Generator().manual_seed(1)      # not seed 0, the toy model's own weight stream
+    x = torch.randn(4, 1, 12, 12, generator=gen)
+    a = torch.rand(4, 1, 12, 12, generator=gen)
+    masks = torch.zeros(4, 1, 12, 12, dtype=torch.bool)
+    for i in range(4):
+        masks[i, :, 2 + i: 8 + i, 3: 9] = True
+    model = LinearModel(channels=1, size=12).eval()
+    return model, x, model(x).argmax(1), a, masks
+
+
+def run(q, model, x, y, a, s=None):
+    out = q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), s_batch=None if s is None else s.numpy().astype(float),
+            device="cpu")
+    return torch.tensor(np.asarray(out, dtype=np.float64)).float()
+
+
+def test_complexity_and_effective_complexity_match_quantus(batch):
+    model, x, y, a, _ = batch
+    ours = Complexity(pooling="none")(model, x, y, a).scores
+    torch.testing.assert_close(ours, run(quantus.Complexity(abs=True, normalise=False, disable_warnings=True), model, x, y, a), atol=1e-5, rtol=1e-5)
+    sparse = a * (a > 0.7)
+    count = EffectiveComplexity(pooling="none")(model, x, y, sparse).extras["count"]
+    theirs = run(quantus.EffectiveComplexity(eps=1e-5, abs=True, normalise=True, disable_warnings=True), model, x, y, sparse)
+    torch.testing.assert_close(count, theirs)
+
+
+def test_localisation_metrics_match_quantus(batch):
+    model, x, y, a, masks = batch
+    tki = TopKIntersection(k=30 / 144, seed=0)(model, x, y, a, masks=masks).scores
+    torch.testing.assert_close(tki, run(quantus.TopKIntersection(k=30, abs=False, normalise=False, disable_warnings=True), model, x, y, a, masks))
+    auc = LocalisationAUC()(model, x, y, a, masks=masks).scores
+    torch.testing.assert_close(auc, run(quantus.AUC(abs=False, normalise=False, disable_warnings=True), model, x, y, a, masks), atol=1e-6, rtol=0)
+    loc = AttributionLocalisation()(model, x, y, a, masks=masks).scores
+    theirs = run(quantus.AttributionLocalisation(abs=False, normalise=False, disable_warnings=True), model, x, y, a, masks)
+    torch.testing.assert_close(loc, theirs, atol=1e-6, rtol=0)
+
+
+def test_faithfulness_estimate_matches_quantus(batch):
+    model, x, y, a, _ = batch
+    x = x.abs()
+    x[:, :, 0, 0] = 0            # Quantus's "black" is the image minimum: make it 0, our `mean` substrate (zero)
+    y = model(x).argmax(1)
+    ours = FaithfulnessEstimate(granularity="pixel")(model, x, y, a).scores
+    q = quantus.FaithfulnessEstimate(features_in_step=1, abs=False, normalise=False, perturb_baseline="black", disable_warnings=True)
+    torch.testing.assert_close(ours, run(q, model, x, y, a), atol=1e-4, rtol=1e-4)
+
+
+def test_quantus_monotonicity_never_adds_the_features(batch):
+    """Quantus 0.6's Monotonicity "adds" each feature with its perturb_func, which writes the *baseline* value into the
+    baseline image: the image never changes, the curve is flat and every map is monotonic. Ours adds the image's values."""
+    model, _, _, a, _ = batch
+    x = torch.randn(4, 1, 12, 12, generator=torch.Generator().manual_seed(5))
+    y = model(x).argmax(1)
+    theirs = quantus.Monotonicity(features_in_step=1, abs=False, normalise=False, perturb_baseline="black", disable_warnings=True)
+    assert all(theirs(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), device="cpu"))
+    from metrics.monotonicity import Monotonicity
+    ours = Monotonicity(steps=1 / 144, tolerance=0)(model, x, y, a)
+    assert (ours.extras["monotone"] == 0).all()        # a random map on a mixed-sign linear model is not monotonic
+
+
+@pytest.mark.parametrize("softmax", [True, False])
+def test_selectivity_and_region_perturbation_curves_match_quantus(softmax):
+    """Quantus returns the curves after each patch (no unperturbed point); their scalar summaries differ by design
+    (Quantus: np.trapz with step 1; ours: trapezoid on [0, 1] / Samek's AOPC over k = 0..L), so the curves are compared."""
+    from metrics.region_perturbation import RegionPerturbation
+    from metrics.selectivity import Selectivity
+
+    gen = torch.Generator().manual_seed(1)
+    model = LinearModel(channels=1, size=12).eval()
+    x = torch.rand(4, 1, 12, 12, generator=gen)
+    x[:, :, 0, 0] = 0                     # Quantus's "black" is the image minimum: 0, our zero substrate
+    a = torch.rand(4, 1, 12, 12, generator=gen)
+    y = model(x).argmax(1)
+    score = "softmax" if softmax else "logit"
+    args = dict(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), device="cpu", softmax=softmax)
+    theirs = quantus.Selectivity(patch_size=4, abs=False, normalise=False, perturb_baseline="black", disable_warnings=True)(**args)
+    ours = Selectivity(patch_size=4, steps=1 / 9, score=score)(model, x, y, a).curves[:, 1:]
+    torch.testing.assert_close(ours, torch.tensor(np.asarray(theirs)).float(), atol=1e-6, rtol=1e-6)
+    theirs = quantus.RegionPerturbation(patch_size=4, regions_evaluation=9, order="morf", abs=False, normalise=False,
+                                        perturb_baseline="black", disable_warnings=True)(**args)
+    c = RegionPerturbation(patch_size=4, steps=1 / 9, substrate="zero", score=score)(model, x, y, a).curves
+    torch.testing.assert_close(c[:, :1] - c[:, 1:], torch.tensor(np.asarray(theirs)).float(), atol=1e-6, rtol=1e-6)
+
+
+def test_monotonicity_correlation_matches_quantus_with_a_deterministic_baseline():
+    """With the "black" baseline (image minimum 0 = our zero substrate) every one of Quantus's nr_samples draws is the same."""
+    from metrics.monotonicity_correlation import MonotonicityCorrelation
+
+    gen = torch.Generator().manual_seed(1)
+    model = LinearModel(channels=1, size=12).eval()
+    x = torch.rand(4, 1, 12, 12, generator=gen)
+    x[:, :, 0, 0] = 0
+    a = torch.rand(4, 1, 12, 12, generator=gen)
+    y = model(x).argmax(1)
+    q = quantus.MonotonicityCorrelation(nr_samples=2, features_in_step=1, abs=True, normalise=False, perturb_baseline="black",
+                                        disable_warnings=True)
+    theirs = q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), device="cpu", softmax=False)
+    ours = MonotonicityCorrelation(granularity="pixel")(model, x, y, a).scores
+    torch.testing.assert_close(ours, torch.tensor(np.asarray(theirs)).float(), atol=1e-5, rtol=1e-5)
