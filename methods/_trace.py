@@ -146,9 +146,20 @@ def head_input(record: Trace, owner: str) -> Target:
     call = record.calls[i]
     name = record.module_name(tensor, after=i)
     if name is None:  # written by a functional call after any module returned it: name it after its source module
-        source = next((n for t in call.inputs if (n := record.module_name(t)) is not None), None)
-        name = f"{source or '<input>'} -> {_name(call.func)}"
+        name = f"{_source(record, call)} -> {_name(call.func)}"
     return Target(call.func, call.k, name or "<model>", bool(attention), grid if attention else None)
+
+
+def _source(record: Trace, call: Call, depth: int = 8) -> str:
+    """The nearest module output upstream of a functional call (following its first inputs back)."""
+    for t in call.inputs:
+        if (name := record.module_name(t)) is not None:
+            return name
+    for t in call.inputs:
+        i = record.writer(t)
+        if depth and i is not None:
+            return _source(record, record.calls[i], depth - 1)
+    return "<input>"
 
 
 def token_grid(tokens: torch.Tensor, grid: tuple[int, int] | None, owner: str) -> tuple[int, int, bool]:
