@@ -2,7 +2,7 @@
 
 Public names:
 
-* the contract: :class:`Explainer` and the optional :class:`HasBaseline` (:mod:`methods.types`);
+* the contract: :class:`Explainer` and the optional :class:`HasBaseline`, :class:`HasTargetLayer` (:mod:`methods.types`);
 * gradients: :class:`Gradient`, :class:`Saliency`, :class:`Sensitivity`, :class:`GradientXInput`,
   :class:`IntegratedGradients`, :class:`SmoothGrad`, :class:`GuidedBackprop`, :class:`Deconvnet`;
 * class activation maps: :class:`CAM`, :class:`GradCAM`, :class:`GradCAMpp`;
@@ -26,10 +26,10 @@ from methods.occlusion import Occlusion
 from methods.rise import RISE
 from methods.saliency import Saliency
 from methods.smoothgrad import SmoothGrad
-from methods.types import Explainer, HasBaseline
+from methods.types import Explainer, HasBaseline, HasTargetLayer
 
 __all__ = [
     "CAM", "LIME", "LRP", "RISE", "Deconvnet", "Explainer", "GradCAM", "GradCAMpp", "Gradient", "GradientXInput",
-    "GuidedBackprop", "HasBaseline", "IntegratedGradients", "KernelSHAP", "Occlusion", "Random", "Saliency",
+    "GuidedBackprop", "HasBaseline", "HasTargetLayer", "IntegratedGradients", "KernelSHAP", "Occlusion", "Random", "Saliency",
     "Sensitivity", "SmoothGrad", "Sobel",
 ]
