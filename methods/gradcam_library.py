@@ -7,7 +7,8 @@ image's map is rectified, min-max scaled to [0, 1], resized (OpenCV, bilinear) t
 input size and min-max scaled again. The target layer is ``layer`` or the one :class:`methods.GradCAM` detects
 (the map feeding the head; a detected map written by a functional call has no module to
 hook, so ``layer`` must then be given). For transformers the tokens are laid out on the
-patch grid with the class token dropped (the library's ``reshape_transform``). Keyword
+patch grid with the class token dropped (the library's ``reshape_transform``; Ablation-CAM
+then gets the library's ``AblationLayerVit``). Keyword
 arguments other than the ones below are the library's: constructor ones
 (``batch_size`` of Score-CAM/Ablation-CAM) go to the class, the rest to its call
 (``eigen_smooth``, ``aug_smooth``). Catalogue entries: ``scorecam`` (Wang et al., CVPR-W
@@ -124,7 +125,10 @@ class GradCAMLibrary:
             with _structure_kept(model), frozen(model), seeded(self.seed, inputs.device):
                 module, grid = self._layer(model, inputs)
                 reshape = lambda t: as_map(t, grid, self.owner) if t.dim() == 3 else t  # noqa: E731
-                cam = self.cls(model=model, target_layers=[module], reshape_transform=reshape, **self.init)
+                init = dict(self.init)
+                if self.name == "AblationCAM" and grid is not None and "ablation_layer" not in init:  # tokens: the library's ViT ablation
+                    init["ablation_layer"] = require("pytorch_grad_cam.ablation_layer", "grad-cam", self.owner).AblationLayerVit()
+                cam = self.cls(model=model, target_layers=[module], reshape_transform=reshape, **init)
                 try:
                     x = inputs.detach().clone().requires_grad_(True)
                     maps = cam(input_tensor=x, targets=[self.targets(int(c)) for c in targets], **self.call)

@@ -148,7 +148,13 @@ def cam_reference(name, model, x, t):
         cam(input_tensor=x.clone().requires_grad_(True), targets=[ClassifierOutputTarget(int(c)) for c in t])
         acts = torch.as_tensor(cam.activations_and_grads.activations[0])
         grads = torch.as_tensor(cam.activations_and_grads.gradients[0])
-        weights = torch.as_tensor(cam.get_cam_weights(x, None, None, acts.numpy(), grads.numpy())).view(*acts.shape[:2], 1, 1)
+        if name == "gradcam":
+            weights = torch.as_tensor(cam.get_cam_weights(x, None, None, acts.numpy(), grads.numpy())).view(*acts.shape[:2], 1, 1)
+        else:  # the paper's weights from the library's A and G; its 1e-7 stabiliser dominates at random-weight gradient scales
+            g2 = grads.square()
+            denom = 2 * g2 + acts.sum(dim=(2, 3), keepdim=True) * g2 * grads
+            alpha = torch.where(denom != 0, g2 / torch.where(denom != 0, denom, torch.ones_like(denom)), torch.zeros_like(denom))
+            weights = (alpha * grads.clamp(min=0)).sum(dim=(2, 3), keepdim=True)
     finally:
         cam.activations_and_grads.release()
     return (weights * acts).sum(1, keepdim=True).clamp(min=0)
@@ -212,10 +218,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", default="", help="comma-separated method config names (default: all)")
     parser.add_argument("--archs", default=",".join(ARCHS), help="comma-separated architectures")
+    parser.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1: a shared machine)")
     parser.add_argument("--out", default="", help="also write the table here after each architecture (partial results survive)")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    torch.set_num_threads(args.threads)
     paths = sorted((Path(conf.__file__).parent / "method").glob("*.yaml"))
     wanted = set(filter(None, args.methods.split(",")))
     paths = [p for p in paths if not wanted or p.stem in wanted]
@@ -230,7 +237,9 @@ def main() -> None:
             for key, value in FAST.get(path.stem, {}).items():
                 cfg[key] = value
             explainer = hydra.utils.instantiate(cfg)
+            began = time.perf_counter()
             text, note = cell(path.stem, explainer, model, x, t, arch)
+            print(f"{arch} {path.stem}: {text} ({time.perf_counter() - began:.1f} s)", file=sys.stderr, flush=True)
             table[path.stem][arch] = text
             if note:
                 notes.setdefault(note, []).append(f"{path.stem}/{arch}")
