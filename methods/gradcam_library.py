@@ -109,8 +109,8 @@ class GradCAMLibrary:
             return model.get_submodule(self.layer), None
         target = find_target(model, inputs, self.owner)
         if " -> " in target.name:
-            raise ValueError(f"gradcam_library: the detected map ({target.name}) is written by a functional call, which "
-                             "pytorch-grad-cam cannot hook; give gradcam_library.layer (a module name)")
+            raise ValueError(f"{self.owner}: the detected map ({target.name}) is written by a functional call, which "
+                             f"pytorch-grad-cam cannot hook; give {self.owner}.layer (a module name)")
         return model.get_submodule(target.name), target.grid
 
     def forward_passes_per_sample(self, shape: tuple[int, int, int]) -> int:

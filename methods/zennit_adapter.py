@@ -8,7 +8,8 @@ conv/dense layer), ``resnet`` (``ResNetCanonizer``), ``vgg`` (``VGGCanonizer``) 
 Other keyword arguments go to the composite (``epsilon``, ``low``, ``high``, ``gamma``, ...).
 zennit's rules apply to the module types it knows; unlike :class:`methods.LRP`, which
 refuses models with operations it has no rule for, zennit passes other operations by their
-plain gradient, as the library does. The model is left as found (zennit removes its hooks
+plain gradient, as the library does; where zennit's hooks fail (ViT attention, DenseNet) the
+call refuses in one line. The model is left as found (zennit removes its hooks
 and canonizers on exit; :func:`methods.model_state.frozen` restores modes and flags).
 zennit is optional: without it, building the explainer fails in one line naming
 ``pip install zennit``.
@@ -16,6 +17,8 @@ zennit is optional: without it, building the explainer fails in one line naming
 from __future__ import annotations
 
 import inspect
+import traceback
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -26,6 +29,13 @@ from methods.model_state import frozen
 from methods.validation import check_choice
 
 CANONIZERS = ("sequential", "resnet", "vgg", None)
+
+
+def _raised_by_libraries(error: BaseException) -> bool:
+    """Whether the innermost frame of the error is zennit's or torch's code (not the model's own forward)."""
+    frames = traceback.extract_tb(error.__traceback__)
+    roots = [str(Path(m.__file__).parent) for m in (torch, require("zennit", "zennit", "zennit"))]
+    return bool(frames) and any(frames[-1].filename.startswith(root) for root in roots)
 
 
 class Zennit:
@@ -74,7 +84,14 @@ class Zennit:
         composite = self.cls(canonizers=self._canonizers(), **self.kwargs)
         with frozen(model), torch.enable_grad(), composite.context(model) as modified:
             x = inputs.detach().clone().requires_grad_(True)
-            out = modified(x)
-            onehot = torch.zeros_like(out).scatter_(1, targets.view(-1, 1), 1.0)
-            (relevance,) = torch.autograd.grad(out, x, onehot * out.detach())
+            try:
+                out = modified(x)
+                onehot = torch.zeros_like(out).scatter_(1, targets.view(-1, 1), 1.0)
+                (relevance,) = torch.autograd.grad(out, x, onehot * out.detach())
+            except RuntimeError as error:  # zennit's hooks on modules it does not support (attention, DenseNet's concatenations)
+                if not _raised_by_libraries(error):
+                    raise  # the model's own error
+                first = (str(error).splitlines() or [""])[0]
+                raise ValueError(f"zennit: {self.composite_name} cannot run on this model (zennit raised: {first}); use method=lrp "
+                                 "or a gradient method") from None
         return relevance
