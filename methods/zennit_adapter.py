@@ -79,19 +79,37 @@ class Zennit:
         """Images per input through the model (for the sweep's cost estimate): one forward and one modified backward pass."""
         return 1
 
+    def _refusal(self, error: RuntimeError) -> ValueError:
+        first = (str(error).splitlines() or [""])[0]
+        return ValueError(f"zennit: {self.composite_name} cannot run on this model (zennit raised: {first}); use method=lrp "
+                          "or a gradient method")
+
     def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         targets = check_batch(inputs, targets)
         composite = self.cls(canonizers=self._canonizers(), **self.kwargs)
-        with frozen(model), torch.enable_grad(), composite.context(model) as modified:
-            x = inputs.detach().clone().requires_grad_(True)
+        with frozen(model), torch.enable_grad():
+            # a canonizer that fails halfway (SequentialMergeBatchNorm on DenseNet) may have merged layers, added biases
+            owned = {m: dict(m._parameters) for m in model.modules()}
+            values = {p: p.data for p in model.parameters()}
             try:
-                out = modified(x)
+                composite.register(model)
+            except RuntimeError as error:
+                composite.remove()
+                for m, parameters in owned.items():
+                    m._parameters.clear()
+                    m._parameters.update(parameters)
+                for p, data in values.items():
+                    p.data = data
+                raise self._refusal(error) from None
+            try:
+                x = inputs.detach().clone().requires_grad_(True)
+                out = model(x)
                 onehot = torch.zeros_like(out).scatter_(1, targets.view(-1, 1), 1.0)
                 (relevance,) = torch.autograd.grad(out, x, onehot * out.detach())
-            except RuntimeError as error:  # zennit's hooks on modules it does not support (attention, DenseNet's concatenations)
+            except RuntimeError as error:  # zennit's hooks on modules it does not support (attention)
                 if not _raised_by_libraries(error):
                     raise  # the model's own error
-                first = (str(error).splitlines() or [""])[0]
-                raise ValueError(f"zennit: {self.composite_name} cannot run on this model (zennit raised: {first}); use method=lrp "
-                                 "or a gradient method") from None
+                raise self._refusal(error) from None
+            finally:
+                composite.remove()
         return relevance

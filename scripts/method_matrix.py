@@ -132,16 +132,21 @@ def captum_reference(name, model, x, t, explainer):
     return None
 
 
-def cam_reference(name, model, x, t):
-    """pytorch-grad-cam at the detected layer (a module), on the un-normalised map before upsampling."""
+def cam_reference(name, model, x, t, arch=""):
+    """pytorch-grad-cam at the detected layer (a module; for a functional map, the nn.ReLU of the model's
+    module twin), on the un-normalised map before upsampling."""
     from pytorch_grad_cam import GradCAM as LibGradCAM
     from pytorch_grad_cam import GradCAMPlusPlus
     target = find_target(model, x)
-    if " -> " in target.name:
-        return None  # a functional map: no module for the library to hook (checked against Captum on a twin in the tests)
+    layer = None
+    if " -> " in target.name:  # a functional map: the library hooks the same ReLU as a module of the twin
+        twin = module_twin(arch, model)
+        if twin is None:
+            return None
+        model, layer = twin, twin.relus[2] if arch == "functional_residual" else twin[1]
     cls = LibGradCAM if name == "gradcam" else GradCAMPlusPlus
     from methods._trace import as_map
-    cam = cls(model=model, target_layers=[model.get_submodule(target.name)],
+    cam = cls(model=model, target_layers=[layer or model.get_submodule(target.name)],
               reshape_transform=lambda a: as_map(a, target.grid, "ref") if a.dim() == 3 else a)
     try:
         from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
@@ -150,7 +155,7 @@ def cam_reference(name, model, x, t):
         grads = torch.as_tensor(cam.activations_and_grads.gradients[0])
         if name == "gradcam":
             weights = torch.as_tensor(cam.get_cam_weights(x, None, None, acts.numpy(), grads.numpy())).view(*acts.shape[:2], 1, 1)
-        else:  # the paper's weights from the library's A and G; its 1e-7 stabiliser dominates at random-weight gradient scales
+        else:  # the paper's weights from the library's A and G; its 1e-6 stabiliser is of the order of G^2 at random-weight scales
             g2 = grads.square()
             denom = 2 * g2 + acts.sum(dim=(2, 3), keepdim=True) * g2 * grads
             alpha = torch.where(denom != 0, g2 / torch.where(denom != 0, denom, torch.ones_like(denom)), torch.zeros_like(denom))
@@ -199,7 +204,7 @@ def cell(name, explainer, model, x, t, arch=""):
         twin = module_twin(arch, model) if name in ("guided_backprop", "deconvnet") else None
         ref, ours = captum_reference(name, twin if twin is not None else model, x, t, explainer), maps
     elif name in ("gradcam", "gradcam_pp"):
-        ref, ours = cam_reference(name, model, x, t), explainer.layer_map(model, x, t)
+        ref, ours = cam_reference(name, model, x, t, arch), explainer.layer_map(model, x, t)
     elif name == "cam":
         ours = explainer.layer_map(model, x, t)
         ref = GradCAM(relu=False).layer_map(model, x, t) * ours[0, 0].numel()

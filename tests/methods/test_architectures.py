@@ -167,3 +167,17 @@ def test_a_1x1_target_layer_is_warned_about():
         warnings.simplefilter("always")
         GradCAM()(model, torch.randn(2, 3, 4, 4), torch.tensor([0, 1]))
     assert any("1x1" in str(w.message) and "constant" in str(w.message) for w in caught)
+
+
+def test_zennit_refuses_in_one_line_where_its_hooks_fail_and_leaves_the_model_as_found(arch):
+    name, model, x, t = arch
+    if name not in ("densenet121", "vit"):
+        return  # the composites' values on supported models are checked against our LRP in test_adapters.py
+    zennit = pytest.importorskip("methods.zennit_adapter")
+    pytest.importorskip("zennit")
+    from tests.toy_models import assert_same_snapshot, model_snapshot
+    before = model_snapshot(model)
+    with pytest.raises(ValueError, match="zennit: EpsilonPlus cannot run on this model") as info:
+        zennit.Zennit()(model, x, t)  # densenet: the canonizer fails halfway, after merging some layers
+    assert "\n" not in str(info.value)
+    assert_same_snapshot(before, model_snapshot(model))
