@@ -171,3 +171,16 @@ def test_attention_configs_keep_the_contract_and_refuse_cnns(path, vit):
     assert "\n" not in str(info.value) and path.stem in str(info.value)
     with pytest.raises(ValueError, match="upsample"):
         type(explainer)(upsample="area")
+
+
+@pytest.mark.slow
+def test_attention_rollout_and_token_grad_cam_run_end_to_end_on_small_vit(make_cfg):
+    """``python -m harness model=small_vit method=attention_rollout`` (tiny), and Grad-CAM logging its layer."""
+    from mlflow.tracking import MlflowClient
+
+    from harness.runner import run
+    tiny = ("model=small_vit", "model.network.num_layers=1", "model.network.hidden_dim=16", "model.network.mlp_dim=16", "metric=[deletion]")
+    outcome = run(make_cfg(*tiny, "method=attention_rollout"))
+    assert MlflowClient().get_run(outcome.run_id).data.metrics["deletion"] == pytest.approx(outcome.headline()["deletion"])
+    logged = MlflowClient().get_run(run(make_cfg(*tiny, "method=gradcam")).run_id)
+    assert logged.data.params["method_layer"] == "encoder.layers.encoder_layer_0.ln_1"
