@@ -145,9 +145,8 @@ def cam_reference(name, model, x, t, arch=""):
             return None
         model, layer = twin, twin.relus[2] if arch == "functional_residual" else twin[1]
     cls = LibGradCAM if name == "gradcam" else GradCAMPlusPlus
-    from methods._trace import as_map
     cam = cls(model=model, target_layers=[layer or model.get_submodule(target.name)],
-              reshape_transform=lambda a: as_map(a, target.grid, "ref") if a.dim() == 3 else a)
+              reshape_transform=lambda a: a[:, 1:].transpose(1, 2).reshape(*a.shape[::2], *target.grid) if a.dim() == 3 else a)
     try:
         from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
         cam(input_tensor=x.clone().requires_grad_(True), targets=[ClassifierOutputTarget(int(c)) for c in t])
