@@ -153,3 +153,30 @@ def test_zennit_adapter_matches_our_lrp_composites(cnn):
     with pytest.raises(ValueError, match="zennit: EpsilonPlus cannot run on this model") as info:
         zennit.Zennit()(vit, torch.randn(1, 3, 16, 16), torch.tensor([0]))
     assert "\n" not in str(info.value)
+
+
+def test_score_cam_and_ablation_cam_follow_their_definitions_on_a_one_conv_gap_linear_net():
+    """Score-CAM: w = softmax_k f_c(x ⊙ norm(up(A_k))) (the library's align_corners=True upsampling); Ablation-CAM:
+    w_k = (f_c(x) - f_c(x | A_k = 0)) / f_c(x), which for a GAP + linear head is w_ck mean(A_k) / f_c(x)."""
+    library = pytest.importorskip("methods.gradcam_library")
+    pytest.importorskip("pytorch_grad_cam")
+    torch.manual_seed(3)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                              torch.nn.Linear(4, 3)).eval()
+    x, t = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(6)), torch.tensor([0, 2])
+    acts = net[1](net[0](x)).detach()
+    logit = net(x).gather(1, t.view(-1, 1)).detach()
+
+    def as_library(cam):
+        return _normalised(F.interpolate(_normalised(cam.clamp(min=0)), size=8, mode="bilinear", align_corners=False))
+
+    up = F.interpolate(acts, size=8, mode="bilinear", align_corners=True)
+    low, high = up.amin(dim=(2, 3), keepdim=True), up.amax(dim=(2, 3), keepdim=True)
+    masks = (up - low) / (high - low + 1e-8)
+    with torch.no_grad():
+        scores = torch.stack([net(x * masks[:, k:k + 1]).gather(1, t.view(-1, 1)).squeeze(1) for k in range(4)], 1)
+    score_cam = (scores.softmax(1)[:, :, None, None] * acts).sum(1, keepdim=True)
+    torch.testing.assert_close(library.ScoreCAM()(net, x, t), as_library(score_cam), rtol=1e-4, atol=1e-4)
+    weights = net[4].weight[t] * acts.mean(dim=(2, 3)) / logit
+    ablation_cam = (weights.detach()[:, :, None, None] * acts).sum(1, keepdim=True)
+    torch.testing.assert_close(library.AblationCAM()(net, x, t), as_library(ablation_cam), rtol=1e-4, atol=1e-4)
