@@ -3,7 +3,8 @@
 Each cell is one of
 - ``ok <err>``: a finite map whose relative error against its reference is <err> (Captum for the gradient
   family, occlusion and guided backprop; pytorch-grad-cam at the same layer for Grad-CAM/Grad-CAM++; CAM
-  against hw x unrectified Grad-CAM; LRP: LRP-0 against gradient x input on a bias-free copy of the model;
+  against hw x unrectified Grad-CAM; LRP: ``ok c / g``, LRP-0 on a bias-free copy of the model, c = |sum R - f_c(x)| / |f_c(x)|
+  (conservation) and g its relative distance to gradient x input (equal unless gates are held constant);
   raw attention and rollout against torchvision's own attention weights);
 - ``ok``: a finite map with no exact reference here (sampling methods, controls, the adapters, whose
   reference is the library itself);
@@ -207,9 +208,14 @@ def cell(name, explainer, model, x, t, arch=""):
     elif name == "cam":
         ours = explainer.layer_map(model, x, t)
         ref = GradCAM(relu=False).layer_map(model, x, t) * ours[0, 0].numel()
-    elif name == "lrp":
+    elif name == "lrp":  # conservation of LRP-0 on a bias-free copy: |sum R - f_c(x)| / |f_c(x)|, and its distance to g x i
         twin = bias_free(model)
-        ref, ours = GradientXInput()(twin, x, t), LRP(composite="epsilon", epsilon=0.0, stabilizer=0.0)(twin, x, t)
+        relevance = LRP(composite="epsilon", epsilon=0.0, stabilizer=0.0)(twin, x, t)
+        logit = twin(x).gather(1, t.view(-1, 1)).squeeze(1).detach()
+        conservation = ((relevance.sum(dim=(1, 2, 3)) - logit).abs() / logit.abs()).max().item()
+        gxi = rel(relevance, GradientXInput()(twin, x, t))
+        text = f"ok {conservation:.0e} / {gxi:.0e}" if conservation < 1e-3 else f"MISMATCH {conservation:.1e}"
+        return text, "; ".join(notes)
     elif name in ("raw_attention", "attention_rollout"):
         ref, ours = attention_reference(name, model, x), explainer.token_map(model, x, t).flatten(1)
     if ref is None:

@@ -8,8 +8,12 @@ mask where the relevance of the output is zero anyway) and for max-pooling (winn
 takes all), and for residual adds of two maps on the path (split by
 ``methods.lrp.canonizers.ResidualSplit``). Functional average pooling
 (``F.adaptive_avg_pool2d``, ``F.avg_pool2d``, a spatial ``mean``) gets the ``Norm``
-rule as its module twin does. Any other operation on the path outside a rule module
-(a product such as squeeze-excitation's ``scale * x`` or ConvNeXt's layer scale,
+rule as its module twin does. A product of a map with a gate, the output of a sigmoid-type
+module (``nn.Sigmoid``, ``nn.Hardsigmoid``: squeeze-excitation's ``scale * x``), treats the
+gate as a constant: all relevance goes to the map, none to the gate branch
+(the "signal-take-all" rule of Arras et al., 2017, as element-wise activations such as
+SiLU = x sigmoid(x) are passed through). Any other operation on the path outside a rule
+module (a same-shape product, a product with a parameter such as ConvNeXt's layer scale,
 LayerNorm, attention, GELU written as a function, an add of a constant) has no rule
 here, and its gradient would make the map non-conservative (sums of 1e26 were
 measured on EfficientNet), so ``RelevanceGuard`` raises a ``ValueError`` naming the
@@ -31,11 +35,26 @@ REARRANGING = {
     T.__setitem__, T.requires_grad_,
 }
 ADDS = {torch.add, T.add, T.add_, T.__add__, T.__iadd__, T.__radd__}
+GATES = (nn.Sigmoid, nn.Hardsigmoid)
+PRODUCTS = {torch.mul, T.mul, T.mul_, T.__mul__, T.__imul__, T.__rmul__}
 AVERAGES = {F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_avg_pool3d, F.avg_pool1d, F.avg_pool2d, F.avg_pool3d, T.mean, torch.mean}
 
 
 def _name(func) -> str:
     return getattr(func, "__qualname__", None) or getattr(func, "__name__", None) or str(func)
+
+
+class _Gated(torch.autograd.Function):
+    """y = value * gate with the gate as a constant: R_value = R_y, R_gate = 0."""
+
+    @staticmethod
+    def forward(ctx, value, gate, out):
+        ctx.gate_shape = gate.shape
+        return out.clone()
+
+    @staticmethod
+    def backward(ctx, relevance):
+        return relevance, relevance.new_zeros(ctx.gate_shape), None
 
 
 class RelevanceGuard(TorchFunctionMode):
@@ -48,6 +67,7 @@ class RelevanceGuard(TorchFunctionMode):
         self.stack: list[nn.Module] = []
         self.depth = 0
         self.handles = []
+        self.gates: list[torch.Tensor] = []  # outputs of sigmoid-type modules: the gates of products
 
     def __enter__(self):
         for m in self.names:
@@ -68,6 +88,8 @@ class RelevanceGuard(TorchFunctionMode):
     def _leave(self, module, args, output):
         self.stack.pop()
         self.depth -= module in self.handled
+        if isinstance(module, GATES) and torch.is_tensor(output):
+            self.gates.append(output)
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -79,6 +101,12 @@ class RelevanceGuard(TorchFunctionMode):
             return out
         if func in ADDS and len(path) == 2 and len(args) == 2:
             return out
+        if func in PRODUCTS and len(path) == 2 and len(args) == 2:
+            gates = [a for a in args if any(a is g for g in self.gates)]
+            if len(gates) == 1:
+                value = args[1] if gates[0] is args[0] else args[0]
+                if value.shape == out.shape:
+                    return _Gated.apply(value, gates[0], out)
         if func in AVERAGES and len(path) == 1 and args and args[0] is path[0]:
             if func in (T.mean, torch.mean) and not (args[0].dim() == 4 and out.dim() in (2, 4) and out.shape[:2] == args[0].shape[:2]):
                 self._refuse(func)
@@ -89,4 +117,4 @@ class RelevanceGuard(TorchFunctionMode):
         where = next((m for m in reversed(self.stack)), None)
         place = "the model's forward" if where is None or not self.names.get(where) else f"{self.names[where]} ({type(where).__name__})"
         raise ValueError(f"lrp: no relevance rule for {_name(func)} in {place}; LRP handles conv/linear/pooling/BatchNorm/element-wise "
-                         "activation modules, reshapes, concatenation and residual adds only (use a gradient method for this model)")
+                         "activation modules, reshapes, concatenation, residual adds and sigmoid-gated products only (use a gradient method for this model)")
