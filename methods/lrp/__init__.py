@@ -15,9 +15,10 @@ activations and BatchNorm pass relevance through unchanged (BatchNorm folded int
 the conv/dense layer before it when ``canonize`` is on); max-pooling keeps its
 gradient (winner takes all); residual adds written in ``forward`` are split in
 proportion to their summands (``methods.lrp.canonizers``); functional average pooling
-gets the Norm rule; any other operation on the relevance path outside these modules
-(products, LayerNorm, attention, ...) makes the call refuse in one line naming it
-(``methods.lrp.guard``), so no map is returned from a model LRP cannot explain.
+gets the Norm rule and products with a sigmoid-type gate (squeeze-excitation) hold the
+gate constant; any other operation on the relevance path outside these modules
+(LayerNorm, attention, products with parameters, ...) makes the call refuse in one line
+naming it (``methods.lrp.guard``), so no map is returned from a model LRP cannot explain.
 Nothing in the model is modified and all hooks are removed when the call ends, also
 on errors.
 """
