@@ -32,7 +32,7 @@ from harness.preflight.settings import check_needs, check_run_settings, resolve_
 from harness.seeding import seed_everything
 from harness.sweeps import resume
 from harness.training import check_training, trained_model
-from methods import Explainer
+from methods import Explainer, HasTargetLayer
 from metrics import Metric, MetricResult
 
 log = logging.getLogger(__name__)
@@ -197,6 +197,8 @@ def execute(cfg: DictConfig, parts: Components, device: torch.device, run_id: st
         predicted = torch.cat([model(x).argmax(1) for x in inputs.split(cfg.eval.batch_size)])
     targets = predicted if cfg.eval.target == "predicted" else labels
 
+    if isinstance(parts.explainer, HasTargetLayer):  # the layer a CAM-family method actually read (issue 13)
+        mlflow.log_param("method_layer", parts.explainer.chosen_layer(model, inputs[:1]))
     start = time.perf_counter()
     attributions = cached_attributions(cfg, parts.explainer, model, trained.key, inputs, targets, device, cache_dir)
     timings["time_attribution_s"] = time.perf_counter() - start

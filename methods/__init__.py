@@ -2,20 +2,24 @@
 
 Public names:
 
-* the contract: :class:`Explainer` and the optional :class:`HasBaseline` (:mod:`methods.types`);
+* the contract: :class:`Explainer` and the optional :class:`HasBaseline`, :class:`HasTargetLayer` (:mod:`methods.types`);
 * gradients: :class:`Gradient`, :class:`Saliency`, :class:`Sensitivity`, :class:`GradientXInput`,
   :class:`IntegratedGradients`, :class:`SmoothGrad`, :class:`GuidedBackprop`, :class:`Deconvnet`;
 * class activation maps: :class:`CAM`, :class:`GradCAM`, :class:`GradCAMpp`;
 * relevance propagation: :class:`LRP` (:mod:`methods.lrp`: rules, composites, canonizers);
 * perturbation: :class:`Occlusion`, :class:`RISE`, :class:`KernelSHAP`, :class:`LIME`;
-* control maps: :class:`Random`, :class:`Sobel`.
+* attention (ViTs): :class:`RawAttention`, :class:`AttentionRollout`, :class:`TransformerAttribution`;
+* control maps: :class:`Random`, :class:`Sobel`, :class:`Constant`;
+* adapters to other libraries (optional dependencies, imported when built): :mod:`methods.captum_adapter`,
+  :mod:`methods.gradcam_library`, :mod:`methods.zennit_adapter`.
 
 Helpers the metrics share: :mod:`methods.validation` (argument checks), :mod:`methods.model_state`
 (``untouched``/``frozen``), :mod:`methods.layer_types` (module-type groups). Modules whose
 names start with ``_`` are private.
 """
+from methods.attention import AttentionRollout, RawAttention, TransformerAttribution
 from methods.cam import CAM, GradCAM, GradCAMpp
-from methods.controls import Random, Sobel
+from methods.controls import Constant, Random, Sobel
 from methods.gradient import Gradient, GradientXInput, Sensitivity
 from methods.guided_backprop import Deconvnet, GuidedBackprop
 from methods.integrated_gradients import IntegratedGradients
@@ -26,10 +30,10 @@ from methods.occlusion import Occlusion
 from methods.rise import RISE
 from methods.saliency import Saliency
 from methods.smoothgrad import SmoothGrad
-from methods.types import Explainer, HasBaseline
+from methods.types import Explainer, HasBaseline, HasTargetLayer
 
 __all__ = [
     "CAM", "LIME", "LRP", "RISE", "Deconvnet", "Explainer", "GradCAM", "GradCAMpp", "Gradient", "GradientXInput",
-    "GuidedBackprop", "HasBaseline", "IntegratedGradients", "KernelSHAP", "Occlusion", "Random", "Saliency",
-    "Sensitivity", "SmoothGrad", "Sobel",
+    "GuidedBackprop", "HasBaseline", "HasTargetLayer", "IntegratedGradients", "KernelSHAP", "Occlusion", "Random", "Saliency",
+    "Sensitivity", "SmoothGrad", "Sobel", "AttentionRollout", "Constant", "RawAttention", "TransformerAttribution",
 ]

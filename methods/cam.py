@@ -3,7 +3,10 @@
 With A (N, K, h, w) the activations of a target layer and G = d f_c / d A:
 - CAM (Zhou et al., CVPR 2016): M = sum_k w_ck A_k, with w_c the target row of the
   linear classifier that follows global average pooling (``classifier``: a module
-  name, or null for the last ``nn.Linear``); defined only for GAP + linear heads.
+  name, or null for the last ``nn.Linear``); defined only for GAP + linear heads, and
+  checked: unless the logits equal linear(GAP(A)) on the batch (relative error < 1e-4),
+  CAM refuses in one line and names ``gradcam`` (ConvNeXt's LayerNorm head, ViTs,
+  MobileNetV3's two-layer head are refused).
 - Grad-CAM (Selvaraju et al., ICCV 2017): M = ReLU(sum_k alpha_k A_k) with
   alpha_k = mean_ij G_k,ij (Captum's ``LayerGradCam`` with ``relu_attributions``).
 - Grad-CAM++ (Chattopadhyay et al., WACV 2018): alpha_k,ij = G^2 / (2 G^2 +
@@ -11,17 +14,26 @@ With A (N, K, h, w) the activations of a target layer and G = d f_c / d A:
   w_k = sum_ij alpha_k,ij ReLU(G_k,ij), M = ReLU(sum_k w_k A_k); the exp(S)
   factor of the paper is dropped, as in the authors' code.
 
-``layer`` names the target module (``model.get_submodule``); null detects it: the
-last ``nn.Conv2d`` to run, followed through the element-wise modules (BatchNorm,
-activations, dropout) that run right after it with the same output shape, so the
-map is the rectified feature map that feeds the pooling (e.g. SmallCNN
-``features.9``, ResNet ``layer4.1.relu``, VGG ``features.N`` ReLU). A module that runs
-several times contributes its last output. ``layer_map`` returns M at layer
-resolution (N, 1, h, w); calling the explainer upsamples it to the input size (``upsample``,
-bilinear by default, align_corners=False), shape (N, 1, H, W).
+``layer`` names the target module (``model.get_submodule``); null detects it with
+one traced probe forward pass (:mod:`methods._trace`): the last spatial feature map
+that feeds the head, i.e. the input of the last global pooling (adaptive pooling to
+1x1, a mean over the spatial dims) or, without one, of the last flattening of a 4-D
+map, followed back through adaptive pooling to a fixed size (VGG's 7x7). That map is
+taken after whatever ran on it before the head, modules or functional calls alike
+(DenseNet's ``F.relu`` after ``features``; ResNet ``layer4``; ConvNeXt ``features``;
+MobileNetV3 after the last Hardswish). For a transformer (a ``nn.MultiheadAttention``
+runs after the last flattening of a map), the layer is the input of the last
+self-attention (torchvision ViT: ``encoder.layers.encoder_layer_L.ln_1``, as
+pytorch-grad-cam's ViT example), whose tokens are reshaped to the patch grid with the
+class token dropped. ``chosen_layer(model, inputs)`` names the layer (the runner logs
+it as the run parameter ``method_layer``); a 1x1 layer gives a constant map, so it is
+warned about. ``layer_map`` returns M at layer resolution (N, 1, h, w); calling the
+explainer upsamples it to the input size (``upsample``, bilinear by default,
+align_corners=False), shape (N, 1, H, W).
 """
 from __future__ import annotations
 
+import warnings
 import weakref
 
 import torch
@@ -30,45 +42,31 @@ from torch import nn
 
 from methods._autograd import check_batch
 from methods._hooks import recorded_outputs
-from methods.layer_types import ELEMENTWISE, LINEAR
+from methods._trace import Target, as_map, head_input, tapped, trace
+from methods.layer_types import LINEAR
 from methods.model_state import frozen
 
 _FOUND: weakref.WeakKeyDictionary[nn.Module, dict] = weakref.WeakKeyDictionary()
 
 
-def find_target_layer(model: nn.Module, inputs: torch.Tensor) -> nn.Module:
-    """The last conv layer's (rectified) output module, from one probe forward pass (remembered per
-    model and input shape, so repeated calls on batches cost no extra pass)."""
+def find_target(model: nn.Module, inputs: torch.Tensor, owner: str = "cam") -> Target:
+    """The map that feeds the head, from one traced probe forward pass (remembered per model and input shape,
+    so repeated calls on batches cost no extra pass)."""
     known = _FOUND.setdefault(model, {})
     shape = tuple(inputs.shape[1:])
     if shape not in known:
-        known[shape] = _probe_target_layer(model, inputs)
+        with frozen(model):
+            known[shape] = head_input(trace(model, inputs), owner)
     return known[shape]
 
 
-def _probe_target_layer(model: nn.Module, inputs: torch.Tensor) -> nn.Module:
-    leaves = [m for m in model.modules() if not list(m.children())]
-    order: list[tuple[nn.Module, torch.Size]] = []
-
-    def log(module, args, output):
-        if torch.is_tensor(output):
-            order.append((module, output.shape))
-
-    handles = [m.register_forward_hook(log) for m in leaves]
-    try:
-        with torch.no_grad():
-            model(inputs[:1])
-    finally:
-        for h in handles:
-            h.remove()
-    convs = [i for i, (m, _) in enumerate(order) if isinstance(m, nn.Conv2d)]
-    if not convs:
-        raise ValueError("cam: the model has no nn.Conv2d layer; give cam.layer explicitly")
-    i = convs[-1]
-    shape = order[i][1]
-    while i + 1 < len(order) and isinstance(order[i + 1][0], ELEMENTWISE) and order[i + 1][1] == shape:
-        i += 1
-    return order[i][0]
+def find_target_layer(model: nn.Module, inputs: torch.Tensor) -> nn.Module:
+    """The detected layer as a module (for libraries that take one, e.g. Captum's ``LayerGradCam``); raises when the
+    detected map is written by a functional call rather than returned by a module."""
+    name = find_target(model, inputs).name
+    if " -> " in name:
+        raise ValueError(f"cam: the detected map ({name}) is not a module's output; no module to hand to a layer method")
+    return model.get_submodule(name)
 
 
 def _submodule(model: nn.Module, name: str, what: str) -> nn.Module:
@@ -88,9 +86,9 @@ class _ActivationMap:
 
     Args:
         layer (str or None, optional): Name of the target module, as ``model.get_submodule`` takes it
-            (e.g. ``features.9`` or ``layer4``); None: the last ``nn.Conv2d`` to run, followed through the
-            element-wise modules right after it, i.e. the rectified feature map that feeds the pooling.
-            Default: None.
+            (e.g. ``features.9`` or ``layer4``; a module giving (N, L, D) tokens is laid out on the patch
+            grid); None: detected, the last spatial feature map that feeds the head, after its activation
+            and normalisation, or a transformer's last attention input (module docstring). Default: None.
         relu (bool, optional): Rectify the map, M -> max(M, 0). Default: True (Grad-CAM and Grad-CAM++
             as their papers; :class:`CAM` overrides it: False).
         upsample (str, optional): Interpolation of the map to the input size: ``bilinear``, ``bicubic``
@@ -102,29 +100,52 @@ class _ActivationMap:
 
     def __init__(self, layer: str | None = None, relu: bool = True, upsample: str = "bilinear") -> None:
         if layer is not None and not isinstance(layer, str):
-            raise ValueError(f"{self.name}.layer must be a module name or null (auto: last conv layer); got {layer!r}")
+            raise ValueError(f"{self.name}.layer must be a module name or null (auto: the map feeding the head); got {layer!r}")
         if upsample not in ("bilinear", "nearest", "bicubic"):
             raise ValueError(f"{self.name}.upsample must be one of bilinear, nearest, bicubic; got {upsample!r}")
         self.layer, self.relu, self.upsample = layer, bool(relu), upsample
 
-    def target_layer(self, model: nn.Module, inputs: torch.Tensor) -> nn.Module:
-        return find_target_layer(model, inputs) if self.layer is None else _submodule(model, self.layer, "layer")
+    def chosen_layer(self, model: nn.Module, inputs: torch.Tensor) -> str:
+        """The name of the target layer for inputs of this shape (``layer``, or the detected one)."""
+        return self.layer if self.layer is not None else find_target(model, inputs, self.name).name
 
     def combine(self, model: nn.Module, acts: torch.Tensor, grads: torch.Tensor | None, targets: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def check_head(self, model: nn.Module, acts: torch.Tensor, logits: torch.Tensor, layer: str) -> None:
+        """Called with the layer's map and the logits before ``combine``; CAM checks its head here."""
+
     def layer_map(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """The map at the target layer's resolution, (N, 1, h, w)."""
         targets = check_batch(inputs, targets)
+        grad = self.needs_gradient
         with frozen(model):
-            layer = self.target_layer(model, inputs)
-            # The layer's output becomes a leaf: the backward pass runs from the logits to the layer only.
-            with recorded_outputs([layer], as_leaves=self.needs_gradient) as outputs, torch.set_grad_enabled(self.needs_gradient):
-                logits = model(inputs.detach())
-                acts = outputs[layer]
-                grads = None
-                if self.needs_gradient:
-                    (grads,) = torch.autograd.grad(logits.gather(1, targets.view(-1, 1)).sum(), acts)
+            if self.layer is None:
+                target = find_target(model, inputs, self.name)
+                name = target.name
+                # The map becomes a leaf: the backward pass runs from the logits to the layer only.
+                # Gradients on even for CAM: the forward pass then takes the code path the probe traced.
+                with tapped(target, True) as tap, torch.enable_grad():
+                    logits = model(inputs.detach())
+                acts, grid = tap.leaf, target.grid
+                if acts is None:
+                    raise RuntimeError(f"{self.name}: the forward pass did not reach the detected layer {name}; give {self.name}.layer explicitly")
+            else:
+                name, grid = self.layer, None
+                module = _submodule(model, self.layer, "layer")
+                with recorded_outputs([module], as_leaves=grad) as outputs, torch.set_grad_enabled(grad):
+                    logits = model(inputs.detach())
+                acts = outputs[module]
+            grads = torch.autograd.grad(logits.gather(1, targets.view(-1, 1)).sum(), acts)[0] if grad else None
+            if acts.dim() == 3:  # transformer tokens (N, L, D) -> (N, D, h, w), class token dropped
+                acts = as_map(acts, grid, self.name)
+                grads = None if grads is None else as_map(grads, grid, self.name)
+            if acts.dim() != 4:
+                raise ValueError(f"{self.name}: the target layer {name} gives shape {tuple(acts.shape)}, not a (N, K, h, w) map or (N, L, D) tokens")
+            if acts.shape[-2:] == (1, 1):
+                warnings.warn(f"{self.name}: the target layer {name} is 1x1 for {tuple(inputs.shape[-2:])} inputs, so the map is constant; "
+                              f"use larger images or an earlier {self.name}.layer", stacklevel=2)
+            self.check_head(model, acts.detach(), logits.detach(), name)
             maps = self.combine(model, acts.detach(), grads, targets)
         return maps.clamp(min=0) if self.relu else maps
 
@@ -161,17 +182,28 @@ class CAM(_ActivationMap):
             raise ValueError(f"cam.classifier must be a module name or null (auto: last nn.Linear); got {classifier!r}")
         self.classifier = classifier
 
+    def _head(self, model: nn.Module) -> nn.Module:
+        if self.classifier is not None:
+            return _submodule(model, self.classifier, "classifier")
+        linears = [m for m in model.modules() if isinstance(m, LINEAR)]
+        if not linears:
+            raise ValueError("cam needs a linear classifier after global average pooling; the model has no nn.Linear (use method=gradcam)")
+        return linears[-1]
+
+    def check_head(self, model, acts, logits, layer):
+        head = self._head(model)
+        if not isinstance(head, LINEAR) or head.weight.shape[1] != acts.shape[1]:
+            raise ValueError(f"cam needs a global-average-pool + linear head on {layer}: the classifier takes "
+                             f"{head.weight.shape[1] if isinstance(head, LINEAR) else '?'} features, the layer has {acts.shape[1]} channels; "
+                             "use method=gradcam")
+        expected = F.linear(acts.mean(dim=(2, 3)), head.weight, head.bias)
+        error = ((expected - logits).norm() / logits.norm().clamp(min=1e-12)).item()
+        if not error < 1e-4:
+            raise ValueError(f"cam needs a global-average-pool + linear head on {layer}, but the logits differ from linear(GAP(map)) "
+                             f"by {error:.2g} (relative); CAM is undefined for this model, use method=gradcam")
+
     def combine(self, model, acts, grads, targets):
-        if self.classifier is None:
-            linears = [m for m in model.modules() if isinstance(m, LINEAR)]
-            if not linears:
-                raise ValueError("cam needs a linear classifier after global average pooling; the model has no nn.Linear")
-            head = linears[-1]
-        else:
-            head = _submodule(model, self.classifier, "classifier")
-        if head.weight.shape[1] != acts.shape[1]:
-            raise ValueError(f"cam needs GAP + linear head: classifier takes {head.weight.shape[1]} features, target layer has {acts.shape[1]} channels")
-        weights = head.weight[targets].to(acts.dtype)
+        weights = self._head(model).weight[targets].to(acts.dtype)
         return torch.einsum("nk,nkhw->nhw", weights, acts).unsqueeze(1)
 
 

@@ -3,6 +3,9 @@
 - ``Random``: i.i.d. uniform U[0, 1) noise of shape (N, 1, H, W), from a CPU
   generator seeded with ``seed`` (null -> 0), independent of model and input.
   A metric that cannot tell a method from this map says little about the method.
+- ``Constant``: ``value`` at every pixel, shape (N, 1, H, W): the map with no
+  information at all; ranking metrics see only ties (their tie-breaking), so its scores
+  are what a metric gives a method that says nothing.
 - ``Sobel``: the input's edge map, independent of the model (Adebayo et al. 2018
   show several saliency methods resemble it). Definition as scikit-image's
   ``filters.sobel``: on the channel mean g of each image, with the 3x3 kernels
@@ -11,6 +14,8 @@
   Computed with one conv2d on the inputs' device; tests compare it to scikit-image.
 """
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -43,6 +48,30 @@ class Random:
         n, _, h, w = inputs.shape
         gen = cpu_generator(self.seed)
         return torch.rand((n, 1, h, w), generator=gen, dtype=inputs.dtype).to(inputs.device)
+
+
+class Constant:
+    """Control map: the same value everywhere, independent of the model and the input.
+
+    Shape (N, 1, H, W). Every pixel ties, so a metric's score for it is its tie-breaking's, not a method's.
+
+    Args:
+        value (float, optional): The map's value, a finite number. Default: 1.0.
+    """
+
+    def __init__(self, value: float = 1.0) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"constant.value must be a finite number; got {value!r}")
+        self.value = float(value)
+
+    def forward_passes_per_sample(self, shape: tuple[int, int, int]) -> int:
+        """Images per input through the model (for the sweep's cost estimate): none, a control map never runs the model."""
+        return 0
+
+    def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        check_batch(inputs, targets)
+        n, _, h, w = inputs.shape
+        return torch.full((n, 1, h, w), self.value, dtype=inputs.dtype, device=inputs.device)
 
 
 class Sobel:

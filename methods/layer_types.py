@@ -20,6 +20,7 @@ CONVOLUTION = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 LINEAR = (nn.Linear,)
 AVERAGE_POOLING = (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)
 BATCH_NORM = (nn.modules.batchnorm._BatchNorm,)
-ACTIVATION = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.Softplus, nn.ReLU6)
+ACTIVATION = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.Softplus, nn.ReLU6, nn.Hardswish,
+              nn.Hardsigmoid, nn.Mish, nn.SELU, nn.CELU, nn.PReLU, nn.Hardtanh)
 DROPOUT = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)
 ELEMENTWISE = (*ACTIVATION, *BATCH_NORM, *DROPOUT, nn.Identity)

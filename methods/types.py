@@ -12,6 +12,10 @@ cost estimate before any work.
 (gradient x input, Integrated Gradients) give the baseline, so the conservation metric
 (completeness) compares the map's sum with the right quantity; ``baseline`` returns
 None when there is none (LRP: the sum is compared with f(x) itself).
+
+:class:`HasTargetLayer` is another optional part: explainers that read one layer (the
+class activation maps, Grad-CAM on a ViT's tokens) name it for inputs of a shape, so
+the runner logs the layer actually used as the run parameter ``method_layer``.
 """
 from __future__ import annotations
 
@@ -31,3 +35,8 @@ class Explainer(Protocol):
 @runtime_checkable
 class HasBaseline(Protocol):
     def baseline(self, inputs: torch.Tensor) -> torch.Tensor | None: ...
+
+
+@runtime_checkable
+class HasTargetLayer(Protocol):
+    def chosen_layer(self, model: nn.Module, inputs: torch.Tensor) -> str: ...

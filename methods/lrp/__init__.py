@@ -14,8 +14,13 @@ whose backward applies the layer's rule (input x, relevance R -> R_in);
 activations and BatchNorm pass relevance through unchanged (BatchNorm folded into
 the conv/dense layer before it when ``canonize`` is on); max-pooling keeps its
 gradient (winner takes all); residual adds written in ``forward`` are split in
-proportion to their summands (``methods.lrp.canonizers``). Nothing in the model is
-modified and all hooks are removed when the call ends, also on errors.
+proportion to their summands (``methods.lrp.canonizers``); functional average pooling
+gets the Norm rule and products with a sigmoid-type gate (squeeze-excitation) hold the
+gate constant; any other operation on the relevance path outside these modules
+(LayerNorm, attention, products with parameters, ...) makes the call refuse in one line
+naming it (``methods.lrp.guard``), so no map is returned from a model LRP cannot explain.
+Nothing in the model is modified and all hooks are removed when the call ends, also
+on errors.
 """
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ from methods._hooks import rewritten_outputs
 from methods.layer_types import ACTIVATION, AVERAGE_POOLING, BATCH_NORM, CONVOLUTION, LINEAR
 from methods.lrp.canonizers import ResidualSplit, merged_batchnorm
 from methods.lrp.composites import COMPOSITES, make_composite
+from methods.lrp.guard import RelevanceGuard
 from methods.lrp.rules import Norm
 from methods.model_state import frozen
 from methods.validation import check_int
@@ -64,6 +70,18 @@ class _Layer:
         if isinstance(self.module, CONVOLUTION):
             return self.module._conv_forward(x, weight, bias)
         return self.module(x)
+
+
+class _Functional:
+    """A functional average pooling as the Norm rule sees it: no parameters, ``func(x, *args, **kwargs)``."""
+
+    weight = bias = None
+
+    def __init__(self, func, args, kwargs) -> None:
+        self.func, self.args, self.kwargs = func, args, kwargs
+
+    def __call__(self, x, weight, bias):
+        return self.func(x, *self.args, **self.kwargs)
 
 
 class _Relevance(torch.autograd.Function):
@@ -178,8 +196,11 @@ class LRP:
             produced[id(out)] = (out, layer)
             return out
 
+        def average(func, args, kwargs, out):
+            return _Relevance.apply(args[0], out, _Functional(func, args[1:], kwargs), Norm(self.stabilizer))
+
         modules = [m for m in model.modules() if isinstance(m, (*LINEAR, *CONVOLUTION, *AVERAGE_POOLING, *PASS_THROUGH))]
-        with torch.enable_grad(), rewritten_outputs(modules, rewrite), ResidualSplit(self.stabilizer):
+        with torch.enable_grad(), rewritten_outputs(modules, rewrite), RelevanceGuard(model, modules, average), ResidualSplit(self.stabilizer):
             logits = model(x)
         onehot = torch.zeros_like(logits).scatter_(1, targets.view(-1, 1), 1.0)
         (relevance,) = torch.autograd.grad(logits, x, onehot * logits.detach())

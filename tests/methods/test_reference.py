@@ -107,8 +107,11 @@ def test_gradcam_before_upsampling(setup):
     ours = GradCAM(layer=layer).layer_map(model, x, t)
     ref = captum_attr.LayerGradCam(model, model.get_submodule(layer)).attribute(x, target=t, relu_attributions=True)
     assert rel_err(ours, ref) < 1e-4
-    auto = GradCAM().layer_map(model, x, t)  # the detected layer is the rectified last conv map
-    assert auto.shape == ours.shape
+    auto = GradCAM()  # the detected layer is the map feeding the head: small_cnn features, resnet layer4, vgg features (last max-pool)
+    detected = auto.chosen_layer(model, x)
+    assert detected == {"small_cnn": "features", "resnet18": "layer4", "vgg11_bn": "features"}[name]
+    ref = captum_attr.LayerGradCam(model, model.get_submodule(detected)).attribute(x, target=t, relu_attributions=True)
+    assert rel_err(auto.layer_map(model, x, t), ref) < 1e-4
 
 
 @pytest.mark.parametrize("patch,stride", [(6, 4), (8, 8)])

@@ -1,0 +1,159 @@
+"""Any input-attribution class of Captum (Kokhlikyan et al. 2020, ``captum.attr``) as an explainer.
+
+``Captum(name="DeepLift")`` builds ``captum.attr.DeepLift(model)`` on each call and returns
+``attribute(inputs, target=targets, **kwargs)``, shape (N, C, H, W) (Captum's own output).
+Keyword arguments other than the ones below are the library's: those the class's
+constructor takes go to it (``multiply_by_inputs``, ``eps``), the rest to ``attribute``
+(``n_steps``, ``n_samples``, ``stdevs``, ``perturbations_per_eval``, ...), e.g.
+``python -m harness method=captum method.name=GradientShap +method.n_samples=20``.
+
+- ``baseline``: the ``baselines`` argument as a :mod:`methods.baselines` spec; for the
+  methods that average over a baseline *distribution* (``DeepLiftShap``, ``GradientShap``),
+  ``n_baselines`` draws of that spec (seeds ``seed``, ``seed + 1``, ...) form it.
+- ``segmentation``: a feature mask for the perturbation classes that take one
+  (``FeatureAblation``, ``ShapleyValueSampling``, ``Lime``, ``KernelShap``,
+  ``FeaturePermutation``): square patches or superpixels, as :class:`methods.LIME`'s.
+- ``GuidedGradCam`` (a layer method) gets the layer :class:`methods.GradCAM` detects.
+
+The call runs under :func:`methods.model_state.frozen` (the model is left as found) and
+a forked, seeded RNG (``seed``; null -> 0), so repeated calls agree. Captum is optional:
+without it, building the explainer fails in one line naming ``pip install captum``.
+"""
+from __future__ import annotations
+
+import inspect
+
+import torch
+from torch import nn
+
+from methods._autograd import check_batch
+from methods._optional import require, seeded
+from methods._surrogate import SEGMENTATIONS, segments
+from methods.baselines import Baseline
+from methods.model_state import frozen
+from methods.validation import check_choice, check_int, check_seed
+
+DISTRIBUTION = ("DeepLiftShap", "GradientShap")
+MASKED = ("FeatureAblation", "ShapleyValueSampling", "Lime", "KernelShap", "FeaturePermutation")
+LAYERED = ("GuidedGradCam",)
+
+
+class Captum:
+    """A ``captum.attr`` input-attribution class, built on the model at each call (module docstring).
+
+    Args:
+        name (str, optional): The class in ``captum.attr``: any input-attribution class whose constructor takes
+            the model (``IntegratedGradients``, ``DeepLift``, ``DeepLiftShap``, ``GradientShap``,
+            ``ShapleyValueSampling``, ``FeatureAblation``, ``Saliency``, ``InputXGradient``, ``GuidedBackprop``,
+            ``Occlusion``, ``Lime``, ``KernelShap``, ...) or ``GuidedGradCam``. Default: ``IntegratedGradients``.
+        baseline (str, float or None, optional): The ``baselines`` argument, a :mod:`methods.baselines` spec
+            (``zero``, ``mean``, ``blur``, ``uniform`` or a number); None: not passed (Captum's default).
+            Default: None.
+        n_baselines (int, optional): Draws of ``baseline`` forming the distribution of ``DeepLiftShap`` and
+            ``GradientShap``, >= 1. Default: 8.
+        segmentation (str or None, optional): Feature mask of the masked perturbation classes: ``patches``,
+            ``slic``, ``quickshift`` or ``felzenszwalb``; None: every input element is a feature. Default: None.
+        n_segments (int, optional): Superpixels per image (``slic``, ``felzenszwalb``), >= 1. Default: 16.
+        patch_size (int, optional): Side of the square ``patches`` in pixels, >= 1. Default: 4.
+        seed (int or None, optional): Seed of the forked RNG the call runs under, and of the baseline draws;
+            None: the run's seed (0 when called directly). Default: None.
+        **kwargs: The library's keyword arguments: constructor ones go to the class, the rest to ``attribute``.
+    """
+
+    owner = "captum"  # the config name in messages (a catalogue entry's own)
+
+    def __init__(self, name: str = "IntegratedGradients", baseline=None, n_baselines: int = 8, segmentation: str | None = None,
+                 n_segments: int = 16, patch_size: int = 4, seed: int | None = None, **kwargs) -> None:
+        attr = require("captum.attr", "captum", self.owner)
+        cls = getattr(attr, name, None) if isinstance(name, str) else None
+        if not inspect.isclass(cls) or not hasattr(cls, "attribute") or name.startswith("Layer") or name.startswith("Neuron"):
+            names = sorted(n for n, c in vars(attr).items() if inspect.isclass(c) and hasattr(c, "attribute")
+                           and not n.startswith(("Layer", "Neuron", "Internal")) and n[0].isupper())
+            raise ValueError(f"{self.owner}.name must be an input-attribution class of captum.attr ({', '.join(names)}); got {name!r}")
+        self.name, self.cls = name, cls
+        check_seed(self.owner, seed)
+        self.n_baselines = check_int(self.owner, "n_baselines", n_baselines)
+        if segmentation is not None:
+            check_choice(self.owner, "segmentation", segmentation, SEGMENTATIONS)
+        self.n_segments, self.patch_size = check_int(self.owner, "n_segments", n_segments), check_int(self.owner, "patch_size", patch_size)
+        self.segmentation, self.seed, self.baseline_spec = segmentation, seed, baseline
+        self.baseline = None if baseline is None else Baseline(baseline, self.owner, seed)
+        takes = set(inspect.signature(cls.__init__).parameters) - {"self", "forward_func", "model", "layer"}
+        self.init = {k: v for k, v in kwargs.items() if k in takes}
+        self.attribute = {k: v for k, v in kwargs.items() if k not in takes}
+        known = set(inspect.signature(cls.attribute).parameters)
+        unknown = set(self.attribute) - known - {"kwargs"} if "kwargs" not in known else set()
+        if unknown:
+            raise ValueError(f"{self.owner}.{sorted(unknown)[0]} is not an argument of {name} or {name}.attribute; "
+                             f"allowed: {', '.join(sorted((takes | known) - {'inputs', 'target', 'self'}))}")
+
+    def _baselines(self, inputs: torch.Tensor):
+        if self.baseline is None:
+            return None
+        if self.name not in DISTRIBUTION:
+            return self.baseline(inputs)
+        seed = self.seed or 0
+        return torch.cat([Baseline(self.baseline_spec, self.owner, seed + k)(inputs[:1]) for k in range(self.n_baselines)])
+
+    def _method(self, model: nn.Module, inputs: torch.Tensor):
+        if self.name in LAYERED:
+            from methods.cam import find_target_layer
+            return self.cls(model, find_target_layer(model, inputs), **self.init)
+        return self.cls(model, **self.init)
+
+    def forward_passes_per_sample(self, shape: tuple[int, int, int]) -> int:
+        """Images per input through the model (for the sweep's cost estimate), from Captum's defaults and the arguments."""
+        c, h, w = shape
+        features = (self.n_segments if self.segmentation not in (None, "patches") else
+                    -(-h // self.patch_size) * -(-w // self.patch_size) if self.segmentation else c * h * w)
+        n = self.attribute.get
+        return {"IntegratedGradients": n("n_steps", 50), "GradientShap": n("n_samples", 5), "DeepLiftShap": self.n_baselines,
+                "ShapleyValueSampling": n("n_samples", 25) * (features + 1), "FeatureAblation": features + 1,
+                "FeaturePermutation": features + 1, "Lime": n("n_samples", 50), "KernelShap": n("n_samples", 50),
+                "NoiseTunnel": n("nt_samples", 5)}.get(self.name, 1)
+
+    def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        targets = check_batch(inputs, targets)
+        kwargs = dict(self.attribute)
+        baselines = self._baselines(inputs)
+        if baselines is not None:
+            kwargs["baselines"] = baselines
+        if self.segmentation is not None and self.name in MASKED:
+            seg, _ = segments(inputs, self.segmentation, self.n_segments, 10.0, self.patch_size)
+            kwargs["feature_mask"] = seg.unsqueeze(1).contiguous()
+        with frozen(model), seeded(self.seed, inputs.device):
+            x = inputs.detach().clone().requires_grad_(True)
+            with torch.enable_grad():
+                out = self._method(model, x).attribute(x, target=targets, **kwargs)
+        return out.detach()
+
+
+def _entry(cls_name: str, owner: str, title: str, defaults: dict):
+    """A catalogue entry: ``Captum`` with ``name`` and a few other defaults fixed (its YAML lists them)."""
+
+    def __init__(self, name: str = cls_name, **kwargs) -> None:
+        Captum.__init__(self, name, **{**defaults, **kwargs})
+
+    shown = ", ".join(f"``{k}`` = ``{v}``" for k, v in defaults.items())
+    doc = f"""{title}, through Captum's ``{cls_name}`` (:class:`methods.captum_adapter.Captum` with {shown or 'its defaults'}).
+
+    Args:
+        name (str, optional): The Captum class. Default: ``{cls_name}``.
+    """
+    params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+              inspect.Parameter("name", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=cls_name)]
+    params += [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=v) for k, v in defaults.items()]
+    params.append(inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD))
+    __init__.__signature__ = inspect.Signature(params)
+    return type(cls_name, (Captum,), {"__init__": __init__, "__doc__": doc, "__module__": __name__, "owner": owner})
+
+
+DeepLift = _entry("DeepLift", "deeplift", "DeepLIFT, rescale rule (Shrikumar et al., ICML 2017)", {"baseline": "zero"})
+DeepLiftShap = _entry("DeepLiftShap", "deeplift_shap", "DeepLIFT-SHAP (Lundberg & Lee, NeurIPS 2017): DeepLIFT averaged over a baseline distribution",
+                      {"baseline": "uniform"})
+GradientShap = _entry("GradientShap", "gradient_shap", "GradientSHAP / expected gradients (Lundberg & Lee 2017; Erion et al. 2021)", {"baseline": "uniform"})
+ShapleyValueSampling = _entry("ShapleyValueSampling", "shapley_sampling", "Shapley value sampling (Castro et al. 2009) over square patches",
+                              {"baseline": "zero", "segmentation": "patches"})
+FeatureAblation = _entry("FeatureAblation", "feature_ablation", "Feature ablation over superpixels (SLIC): the score drop when a superpixel is replaced",
+                         {"baseline": "zero", "segmentation": "slic"})
+GuidedGradCam = _entry("GuidedGradCam", "guided_gradcam", "Guided Grad-CAM (Selvaraju et al. 2017): guided backprop times the upsampled Grad-CAM", {})
