@@ -61,6 +61,44 @@ class Entry:
     about: str
 
 
+@contextlib.contextmanager
+def file_lock(lock_path: Path, timeout_s: float, what: str, remedy: str) -> Iterator[None]:
+    """Hold an exclusive ``fcntl.flock`` on ``lock_path`` (created if missing), waiting at most ``timeout_s``.
+
+    The holder writes its pid and host into the file, so a waiter that times out can say
+    who holds it (one-line :class:`TimeoutError` naming ``what`` and the ``remedy``). The
+    kernel drops the lock when its holder dies: a crashed process leaves no stale lock.
+    """
+    with open(lock_path, "a+") as handle:
+        deadline = time.monotonic() + timeout_s
+        told = False
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as error:
+                if error.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+            if time.monotonic() > deadline:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                raise TimeoutError(f"{what}: waited {timeout_s:.0f} s for the lock held by {holder} ({lock_path}); {remedy}")
+            if not told:
+                log.info("%s is being prepared by another process; waiting", what)
+                told = True
+            time.sleep(0.2)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {os.uname().nodename}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 class Store:
     """One kind of entry (``models``, ``datasets``, ``attributions``) under a cache folder."""
 
@@ -78,42 +116,10 @@ class Store:
         return self.path(key).is_file()
 
     # -- locking -----------------------------------------------------------------------
-    @contextlib.contextmanager
-    def lock(self, key: str) -> Iterator[None]:
+    def lock(self, key: str) -> contextlib.AbstractContextManager[None]:
         """Hold the exclusive cross-process lock of ``key`` (waits at most ``lock_timeout_s``)."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        lock_path = self.folder / f"{key}.lock"
-        with open(lock_path, "a+") as handle:
-            deadline = time.monotonic() + self.lock_timeout_s
-            told = False
-            while True:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except OSError as error:
-                    if error.errno not in (errno.EAGAIN, errno.EACCES):
-                        raise
-                if time.monotonic() > deadline:
-                    handle.seek(0)
-                    holder = handle.read().strip() or "another process"
-                    raise TimeoutError(
-                        f"cache {self.kind}/{key}: waited {self.lock_timeout_s:.0f} s for the lock held by {holder} "
-                        f"({lock_path}); raise cache.lock_timeout_s or stop that process"
-                    )
-                if not told:
-                    log.info("cache %s/%s is being computed by another process; waiting", self.kind, key)
-                    told = True
-                time.sleep(0.2)
-            handle.seek(0)
-            handle.truncate()
-            handle.write(f"pid {os.getpid()} on {os.uname().nodename}")
-            handle.flush()
-            try:
-                yield
-            finally:
-                handle.seek(0)
-                handle.truncate()
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        return file_lock(self.folder / f"{key}.lock", self.lock_timeout_s, f"cache {self.kind}/{key}", "raise cache.lock_timeout_s or stop that process")
 
     # -- reading and writing -------------------------------------------------------------
     def load(self, key: str, load: Callable[[Path], T] = torch_load) -> T | None:
