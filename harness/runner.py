@@ -6,20 +6,29 @@ component (cheap, no data generated; run settings are checked by
 work; :func:`run` opens the MLflow run and :func:`execute` generates the data, gets the trained model (cache or
 training), computes the attributions once, scores them with every selected metric,
 and hands the results to MLflow. A run that raises is logged as FAILED with its
-traceback as ``error.txt``; it never looks finished.
+traceback as ``error.txt``; it never looks finished. Ctrl-C (SIGINT) and SIGTERM (what
+``timeout``, Slurm and Kubernetes send) both mark it KILLED (:class:`Terminated`). Before
+a run starts, RUNNING runs of its experiment whose process on this host is gone (killed
+with SIGKILL, a crashed machine) are marked KILLED
+(:func:`harness.sweeps.resume.close_stale_runs`).
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
+import threading
 import time
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import mlflow
 import pandas as pd
 import torch
+from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
 from harness import progress, reports, tracking
@@ -35,6 +44,27 @@ from methods import Explainer
 from metrics import Metric, MetricResult
 
 log = logging.getLogger(__name__)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM received during a run: handled like Ctrl-C (the run is marked KILLED, the process stops)."""
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """While active (main thread only), SIGTERM raises :class:`Terminated` instead of ending the process unrecorded."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise Terminated(f"received signal {signal.Signals(signum).name}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @dataclass
@@ -110,7 +140,8 @@ def run(cfg: DictConfig, choices: dict[str, str] | None = None, overrides: list[
         resume.PROCESS_TAG: resume.process_token(),
     }
     run_name = cfg.tracking.run_name or f"{names['method']}-{names['dataset']}"
-    with mlflow.start_run(experiment_id=experiment, run_name=run_name,
+    resume.close_stale_runs(MlflowClient(parts.uri), experiment)
+    with terminate_as_interrupt(), mlflow.start_run(experiment_id=experiment, run_name=run_name,
                           parent_run_id=os.environ.get(tracking.PARENT_RUN_ENV), tags=tags) as active:
         run_id = active.info.run_id
         mlflow.log_params(tracking.flat_params(cfg))
@@ -120,7 +151,7 @@ def run(cfg: DictConfig, choices: dict[str, str] | None = None, overrides: list[
         except BaseException as error:
             mlflow.log_text(traceback.format_exc(), "error.txt")
             if isinstance(error, KeyboardInterrupt):
-                mlflow.end_run("KILLED")  # Ctrl-C: interrupted, not a bug in the job
+                mlflow.end_run("KILLED")  # Ctrl-C or SIGTERM: interrupted, not a bug in the job
             raise
     return outcome
 

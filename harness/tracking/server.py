@@ -11,11 +11,14 @@ for many clients)::
 ``python -m harness.tracking.server --port 5001 --backend postgresql://user@db/mlflow`` serves
 another backend (a team's PostgreSQL, say). :func:`start` and :func:`stop` are what the
 tests use: start on a free loopback port, wait (bounded) for ``/health``, and stop the
-server's process group by its process id.
+server's process group by its process id. The command stops that group (``mlflow
+server`` and its workers) when it gets SIGTERM, SIGHUP or Ctrl-C, or exits for any
+other reason (:func:`serve`); only SIGKILL can leave it behind.
 """
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import shutil
 import signal
@@ -118,10 +121,25 @@ def main() -> None:
         sys.exit(2)
     print(f"MLflow tracking server at {server.uri} (pid {server.process.pid}, log {server.log_path}); Ctrl-C stops it.\n"
           f"  python -m harness -m hydra/launcher=joblib tracking.uri={server.uri} ...", flush=True)
+    serve(server)
+
+
+def serve(server: Server) -> None:
+    """Wait for the server; on SIGTERM, SIGHUP, Ctrl-C or any exit of this process, stop its whole process group."""
+    atexit.register(stop, server)
+
+    def handler(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, handler)
     try:
         server.process.wait()
     except KeyboardInterrupt:
+        pass
+    finally:
         stop(server)
+        atexit.unregister(stop)
 
 
 if __name__ == "__main__":
