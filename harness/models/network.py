@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 
 from hydra.utils import get_object
 from omegaconf import DictConfig
@@ -9,7 +10,7 @@ from torch import nn
 
 from harness.build import build
 from harness.datasets import Dataset
-from harness.models.weights import check_weights
+from harness.models.weights import check_weights, load_checkpoint, weights_source
 
 
 def build_network(cfg: DictConfig, dataset: Dataset) -> nn.Module:
@@ -25,4 +26,8 @@ def build_network(cfg: DictConfig, dataset: Dataset) -> nn.Module:
             sizes["image_size"] = dataset.image_size
     except Exception:  # noqa: BLE001 - an unknown _target_ is reported by build, in one line
         pass
-    return build(cfg.network, "model.network", **sizes)
+    network = build(cfg.network, "model.network", **sizes)
+    source = weights_source(cfg)
+    if source is not None and source != "DEFAULT":  # pre-flight: a checkpoint that does not fit fails here, in one line
+        load_checkpoint(network, Path(source).expanduser())
+    return network

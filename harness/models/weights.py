@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -108,7 +109,29 @@ def load_published(cfg: DictConfig, model: nn.Module) -> bool:
 
 
 def load_checkpoint(model: nn.Module, path: Path) -> dict:
-    """Load a checkpoint (a state dict or ``{"state_dict": ..., "summary": ...}``) into ``model``; its summary."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    model.load_state_dict(state["state_dict"] if "state_dict" in state else state)
-    return state.get("summary", {}) if isinstance(state, dict) else {}
+    """Load a checkpoint (a state dict or ``{"state_dict": ..., "summary": ...}``) into ``model``; its summary.
+
+    Read with ``weights_only=True`` (tensors and plain containers, never arbitrary
+    objects); anything else (text, a pickle of other objects, wrong keys, another
+    architecture) is a one-line :class:`ConfigError` naming the file and what it should be.
+    """
+    allowed = "a state dict saved with torch.save(model.state_dict(), path) for this network"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - torch's own text would advise weights_only=False: never repeat that advice
+        kind = "holds Python objects other than tensors" if isinstance(error, pickle.UnpicklingError) else "is not a PyTorch checkpoint"
+        raise ConfigError(f"model.weights: {path} {kind} ({type(error).__name__}); allowed: {allowed}") from None
+    weights = state.get("state_dict", state) if isinstance(state, dict) else None
+    if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
+        raise ConfigError(f"model.weights: {path} holds a {type(state).__name__}, not a state dict of tensors; allowed: {allowed}")
+    own = model.state_dict()
+    missing, unexpected = sorted(set(own) - set(weights)), sorted(set(weights) - set(own))
+    shapes = sorted(k for k in set(own) & set(weights) if own[k].shape != weights[k].shape)
+    if missing or unexpected or shapes:
+        parts = [f"{len(names)} {what} (first: {names[0]})" for names, what in
+                 ((missing, "missing keys"), (unexpected, "unexpected keys"), (shapes, "tensors of another shape")) if names]
+        raise ConfigError(f"model.weights: {path} does not fit this {type(model).__name__} ({', '.join(parts)}); "
+                          f"it is from another architecture or dataset; allowed: {allowed}")
+    model.load_state_dict(weights)
+    summary = state.get("summary", {}) if "state_dict" in state else {}
+    return summary if isinstance(summary, dict) else {}

@@ -60,3 +60,33 @@ def test_mnist_reads_torchvisions_layout(tmp_path):
     assert torch.allclose(test.images[2], torch.tensor(80 / 255))
     assert d.channels == 1 and d.class_names[3] == "3"
 
+
+
+class _Payload:
+    """What a crafted batch would run on load: here, create a file."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_crafted_cifar_batch_is_refused_in_one_line_and_runs_nothing(tmp_path):
+    _fake_cifar(tmp_path)
+    marker = tmp_path / "pwned"
+    with open(tmp_path / "cifar-10-batches-py" / "test_batch", "wb") as f:
+        pickle.dump({"data": np.zeros((1, 3072), np.uint8), "labels": [0], "x": _Payload(str(marker))}, f)
+    d = CIFAR10(str(tmp_path))
+    with pytest.raises(ValueError, match=r"asks to run \w+\.open.*refused") as error:
+        d.split("test")
+    assert "\n" not in str(error.value) and not marker.exists()
+
+
+@pytest.mark.parametrize("content", [b"", b"not a pickle at all", pickle.dumps([1, 2, 3]), pickle.dumps({"data": "x", "labels": []})])
+def test_a_broken_cifar_batch_is_one_line(tmp_path, content):
+    _fake_cifar(tmp_path)
+    (tmp_path / "cifar-10-batches-py" / "test_batch").write_bytes(content)
+    with pytest.raises(ValueError, match="not a (readable )?CIFAR-10 batch") as error:
+        CIFAR10(str(tmp_path)).split("test")
+    assert "\n" not in str(error.value)
