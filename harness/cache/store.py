@@ -15,6 +15,11 @@ Safety, for many processes sharing one cache (parallel sweeps, cluster jobs):
 * an entry that fails to load (truncated, corrupt, foreign) is reported, recomputed
   and replaced, never used.
 
+The cache folder carries a marker file, ``.harness-cache`` (:data:`MARKER`), written
+with the first entry; ``prune`` refuses a folder without it and only ever removes
+files whose names match the key format (:data:`KEY_PATTERN`), so pointing it at a
+folder of your own deletes nothing.
+
 Each entry has a small ``<key>.json`` beside it (what it is, when it was made), which
 ``python -m harness.cache list`` shows (:mod:`harness.cache.maintenance`); a hit refreshes
 the entry's modification time, so ``prune --older-than`` removes what has not been *used*
@@ -28,6 +33,7 @@ import fcntl
 import json
 import logging
 import os
+import re
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -41,6 +47,16 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 KINDS = ("datasets", "models", "attributions")
 DEFAULT_LOCK_TIMEOUT_S = 6 * 3600.0  # a lock protects a computation (training can take hours)
+MARKER = ".harness-cache"
+KEY_PATTERN = re.compile(r"[0-9a-f]{16}")  # harness.cache.keys.content_key
+
+
+def mark(root: Path) -> None:
+    """Write the marker that says ``root`` is a harness cache folder (once)."""
+    marker = root / MARKER
+    if not marker.is_file():
+        root.mkdir(parents=True, exist_ok=True)
+        marker.write_text("A cache folder of the attribution benchmark harness: python -m harness.cache list | prune\n")
 
 
 def torch_save(value: Any, path: Path) -> None:
@@ -119,6 +135,7 @@ class Store:
     def lock(self, key: str) -> contextlib.AbstractContextManager[None]:
         """Hold the exclusive cross-process lock of ``key`` (waits at most ``lock_timeout_s``)."""
         self.folder.mkdir(parents=True, exist_ok=True)
+        mark(self.root)
         return file_lock(self.folder / f"{key}.lock", self.lock_timeout_s, f"cache {self.kind}/{key}", "raise cache.lock_timeout_s or stop that process")
 
     # -- reading and writing -------------------------------------------------------------
@@ -140,6 +157,7 @@ class Store:
         """Write the entry atomically (temporary file, then rename)."""
         path = self.path(key)
         self.folder.mkdir(parents=True, exist_ok=True)
+        mark(self.root)
         fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{key}.", suffix=".tmp")
         os.close(fd)
         try:
