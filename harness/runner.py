@@ -36,7 +36,7 @@ from harness.build import build
 from harness.cache import cached_attributions, cached_split, config_hash
 from harness.datasets import Dataset
 from harness.models import build_network
-from harness.preflight.settings import check_needs, check_run_settings, resolve_device
+from harness.preflight.settings import check_against_dataset, check_needs, check_run_settings, resolve_device
 from harness.seeding import seed_everything
 from harness.sweeps import resume
 from harness.training import check_training, trained_model
@@ -101,6 +101,7 @@ def prepare(cfg: DictConfig, checked_uris: set[str] | None = None) -> Components
     explainer = build(cfg.method, "method", seed=cfg.seed, contract=Explainer)
     metrics = {name: build(node, f"metric.{name}", seed=cfg.seed, contract=Metric) for name, node in cfg.metric.items()}
     check_needs(metrics, dataset)
+    check_against_dataset(cfg, dataset)
     check_training(cfg.model)
     build_network(cfg.model, dataset)
     uri = tracking.tracking_uri(cfg)
