@@ -5,8 +5,9 @@ Two declarations, nothing case by case:
 * a component's knobs (``dataset``, ``method``, ``metric.*``, ``model.network``, and any
   nested node with a ``_target_``) are typed by **its constructor's signature**: the
   annotation of each argument (``int``, ``float``, ``bool``, ``str``, ``X | None``),
-  or, where there is none, the type of its Python default (which equals the YAML's,
-  tests/test_defaults.py). ``**settings`` forwarded to a base class are typed by the
+  or, where there is none, the type of its Python default when that is a number or a
+  bool (it equals the YAML's, tests/test_defaults.py; an unannotated string default
+  such as ``baseline="zero"`` may also take numbers or lists, so it types nothing). ``**settings`` forwarded to a base class are typed by the
   base class's signature. Ranges stay where they are declared, in the constructor's own
   checks, which pre-flight runs when it builds the component;
 * the run-wide knobs (``seed``, ``eval.*``, ``tracking.*``, ``cache.*``,
@@ -19,6 +20,7 @@ what is allowed (:func:`check_value`).
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import types
@@ -149,6 +151,7 @@ def _members(annotation: Any) -> tuple[Any, ...] | None:
     return None
 
 
+@functools.cache
 def signature_types(target: Any) -> dict[str, tuple[Any, ...]]:
     """``{argument: allowed plain types}`` of a class's constructor (and its bases' for ``**kwargs``) or a function."""
     found: dict[str, tuple[Any, ...]] = {}
@@ -163,7 +166,7 @@ def signature_types(target: Any) -> dict[str, tuple[Any, ...]]:
             if name in found or parameter.kind in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL) or name == "self":
                 continue
             allowed = _members(hints[name]) if name in hints else None
-            if allowed is None and name not in hints and type(parameter.default) in (int, float, bool, str):
+            if allowed is None and name not in hints and type(parameter.default) in (int, float, bool):
                 allowed = (float,) if type(parameter.default) is float else (type(parameter.default),)
             if allowed is not None:
                 found[name] = allowed
