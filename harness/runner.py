@@ -11,6 +11,13 @@ traceback as ``error.txt``; it never looks finished. Ctrl-C (SIGINT) and SIGTERM
 a run starts, RUNNING runs of its experiment whose process on this host is gone (killed
 with SIGKILL, a crashed machine) are marked KILLED
 (:func:`harness.sweeps.resume.close_stale_runs`).
+
+Warnings: every ``warnings.warn`` raised while a run executes (by a method, a metric,
+a library, or the runner itself) is recorded, printed once per distinct message as one
+line (``warning: ...``), and stored in the run's tag ``harness.warnings`` (one line
+each), so a table built from the runs can flag them. The runner itself warns when the
+model is at chance accuracy, a metric is NaN for every sample, or the explainer
+returned a constant map for every sample (:func:`suspicious`).
 """
 from __future__ import annotations
 
@@ -18,9 +25,11 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +74,61 @@ def terminate_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+WARNINGS_TAG = "harness.warnings"
+TAG_LIMIT = 5000  # characters of a tag value MLflow stores safely
+
+
+class RunWarning(UserWarning):
+    """A run that finished but whose numbers are suspect (chance accuracy, all-NaN metric, constant maps)."""
+
+
+@contextlib.contextmanager
+def recorded_warnings() -> Iterator[list[warnings.WarningMessage]]:
+    """Record every warning raised inside (filters already set, e.g. to ignore, still apply; nothing is deduplicated away)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.filterwarnings("always", append=True)  # after the existing filters: their ignores still win
+        yield caught
+
+
+def warning_lines(caught: list[warnings.WarningMessage]) -> list[str]:
+    """One line per distinct warning: the message, its category and where it came from, and a count if repeated."""
+    counts: dict[str, int] = {}
+    for item in caught:
+        origin = Path(item.filename).stem
+        line = f"{' '.join(str(item.message).split())} [{item.category.__name__}, {origin}]"
+        counts[line] = counts.get(line, 0) + 1
+    return [line if n == 1 else f"{line} (x{n})" for line, n in counts.items()]
+
+
+def report_warnings(caught: list[warnings.WarningMessage]) -> list[str]:
+    """Print each distinct warning in one line and store them in the active run's tag ``harness.warnings``."""
+    lines = warning_lines(caught)
+    for line in lines:
+        print(f"warning: {line}", file=sys.stderr, flush=True)
+    if lines:
+        text = "\n".join(lines)
+        mlflow.set_tag(WARNINGS_TAG, text if len(text) <= TAG_LIMIT else text[:TAG_LIMIT - 20] + "\n... (truncated)")
+    return lines
+
+
+def suspicious(model_summary: dict[str, float], num_classes: int, n_test: int, attributions: torch.Tensor,
+               results: dict[str, MetricResult]) -> None:
+    """Warn (:class:`RunWarning`) about results that are numbers but mean nothing."""
+    accuracy = model_summary.get("test_accuracy")
+    chance = 1.0 / max(num_classes, 1)
+    margin = 2 * (chance * (1 - chance) / max(n_test, 1)) ** 0.5  # two standard errors of a guessing classifier
+    if accuracy is not None and accuracy <= chance + margin:
+        warnings.warn(f"the model is at chance accuracy ({accuracy:.3f}; chance {chance:.3f} for {num_classes} classes): "
+                      "its explanations and their scores say nothing about the method", RunWarning, stacklevel=2)
+    flat = attributions.flatten(1)
+    if len(flat) and bool((flat.amax(1) == flat.amin(1)).all()):
+        warnings.warn(f"the explainer returned a constant map for every one of the {len(flat)} samples: "
+                      "every metric scores a map that ranks nothing", RunWarning, stacklevel=2)
+    for name, result in results.items():
+        if result.scores.numel() and bool(torch.isnan(result.scores).all()):
+            warnings.warn(f"metric {name} is NaN for every sample: it is undefined here (see the per-sample reasons)", RunWarning, stacklevel=2)
 
 
 @dataclass
@@ -147,13 +211,16 @@ def run(cfg: DictConfig, choices: dict[str, str] | None = None, overrides: list[
         run_id = active.info.run_id
         mlflow.log_params(tracking.flat_params(cfg))
         mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
-        try:
-            outcome = execute(cfg, parts, device, run_id)
-        except BaseException as error:
-            mlflow.log_text(traceback.format_exc(), "error.txt")
-            if isinstance(error, KeyboardInterrupt):
-                mlflow.end_run("KILLED")  # Ctrl-C or SIGTERM: interrupted, not a bug in the job
-            raise
+        with recorded_warnings() as caught:
+            try:
+                outcome = execute(cfg, parts, device, run_id)
+            except BaseException as error:
+                mlflow.log_text(traceback.format_exc(), "error.txt")
+                report_warnings(caught)
+                if isinstance(error, KeyboardInterrupt):
+                    mlflow.end_run("KILLED")  # Ctrl-C or SIGTERM: interrupted, not a bug in the job
+                raise
+            report_warnings(caught)
     return outcome
 
 
@@ -196,6 +263,7 @@ def execute(cfg: DictConfig, parts: Components, device: torch.device, run_id: st
         results[name] = metric(model, inputs, targets, attributions, **context)
         timings[f"time_{name}_s"] = time.perf_counter() - start
 
+    suspicious(trained.summary, parts.dataset.num_classes, len(test_split.labels), attributions, results)
     summary = reports.summary(results, seed=cfg.seed)
     tracking.log_results(cfg, run_id, summary, results, trained.summary, timings, data, predicted, targets, attributions, parts.dataset)
     return Outcome(run_id, summary, results, trained.summary, timings)
