@@ -42,7 +42,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from harness import progress, reports, tracking
 from harness.build import build
-from harness.cache import cached_attributions, cached_split, config_hash
+from harness.cache import cached_attributions, cached_split, code_version, config_hash
 from harness.datasets import Dataset
 from harness.models import build_network
 from harness.preflight.settings import check_against_dataset, check_needs, check_run_settings, resolve_device
@@ -131,6 +131,35 @@ def suspicious(model_summary: dict[str, float], num_classes: int, n_test: int, a
             warnings.warn(f"metric {name} is NaN for every sample: it is undefined here (see the per-sample reasons)", RunWarning, stacklevel=2)
 
 
+MANIFEST_LIBRARIES = ("torch", "torchvision", "numpy", "scipy", "mlflow", "hydra", "omegaconf", "captum", "zennit", "pytorch_grad_cam")
+
+
+def manifest(device: torch.device) -> dict:
+    """What may differ between machines running the same config (artifact ``manifest.json``, tags ``harness.env.*``).
+
+    Same config, same code, same machine: identical numbers. Across machines the float
+    results may differ in the last bits with the CPU thread count (reduction order), the
+    library versions, the CPU's instruction set and the GPU model; this records them.
+    """
+    import importlib.metadata
+    import platform
+
+    versions = {"python": platform.python_version(), "torch_build": torch.__version__}
+    for name in MANIFEST_LIBRARIES:
+        dist = {"hydra": "hydra-core", "pytorch_grad_cam": "grad-cam"}.get(name, name)
+        try:
+            versions[name] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    return {
+        "threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads(),
+        "versions": versions, "code_version": code_version(),
+        "machine": platform.machine(), "system": platform.system(), "processor": platform.processor() or "unknown",
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "device": device.type, "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+    }
+
+
 @dataclass
 class Components:
     """A job's built components (cheap: nothing generated or trained yet) and its tracking URI."""
@@ -211,6 +240,10 @@ def run(cfg: DictConfig, choices: dict[str, str] | None = None, overrides: list[
         run_id = active.info.run_id
         mlflow.log_params(tracking.flat_params(cfg))
         mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
+        env = manifest(device)
+        mlflow.log_dict(env, "manifest.json")
+        mlflow.set_tags({"harness.env.threads": env["threads"], "harness.env.torch": env["versions"]["torch_build"],
+                         "harness.env.code_version": env["code_version"], "harness.env.cpu": env["cpu_capability"]})
         with recorded_warnings() as caught:
             try:
                 outcome = execute(cfg, parts, device, run_id)

@@ -45,7 +45,7 @@ ATTRIBUTION_VERSION = 1  # bump when the runner changes how attributions are com
 NOT_RESULTS = ("paths", "tracking", "cache", "sweep", "hydra")
 # Packages whose every source file is part of every key (:func:`code_version`).
 CODE_PACKAGES = ("harness", "methods", "metrics", "conf")
-LIBRARIES = ("torch", "torchvision", "numpy")
+LIBRARIES = ("torch", "torchvision", "numpy")  # they compute the numbers: part of every key
 
 
 def source_hash(folders: list[Path]) -> str:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import io
 import json
 import logging
 import os
@@ -60,7 +61,11 @@ def mark(root: Path) -> None:
 
 
 def torch_save(value: Any, path: Path) -> None:
-    torch.save(value, path)
+    """``torch.save`` through memory, so the archive's internal folder name is always ``archive``, not the
+    temporary file's random name: the same value gives the same bytes in every process."""
+    buffer = io.BytesIO()
+    torch.save(value, buffer)
+    Path(path).write_bytes(buffer.getvalue())
 
 
 def torch_load(path: Path) -> Any:

@@ -1,5 +1,7 @@
 """Warnings raised during a run are printed in one line each and stored in the tag harness.warnings."""
+import json
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -24,11 +26,17 @@ def test_a_runs_warnings_are_one_line_each_and_in_the_tag(make_cfg, capsys):
     cfg = make_cfg("~method", "+method._target_=tests.harness.test_run_warnings.WarningExplainer", "seed=15",
                    "model.training.epochs=0", "metric=[deletion]", "eval.batch_size=4")
     outcome = run(cfg)
-    tag = MlflowClient().get_run(outcome.run_id).data.tags[WARNINGS_TAG]
+    client = MlflowClient()
+    tags = client.get_run(outcome.run_id).data.tags
+    tag = tags[WARNINGS_TAG]
     lines = tag.split("\n")
     assert any(line.startswith("this explainer is only a stand-in [UserWarning") and line.endswith("(x2)") for line in lines), lines
     assert any("constant map for every one of the 8 samples" in line for line in lines)
     assert any("chance accuracy" in line for line in lines)  # an untrained model
+    # The determinism manifest rides along: thread count and library versions of this run.
+    assert tags["harness.env.threads"] == str(torch.get_num_threads()) and tags["harness.env.torch"] == torch.__version__
+    manifest = json.loads((Path(client.download_artifacts(outcome.run_id, "manifest.json"))).read_text())
+    assert manifest["threads"] == torch.get_num_threads() and manifest["versions"]["numpy"]
     printed = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning: ")]
     assert printed == [f"warning: {line}" for line in lines]
 

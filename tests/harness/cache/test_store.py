@@ -160,3 +160,10 @@ def test_command_line_exits_2_with_the_one_line(tmp_path):
     done = _cache_command("prune", "--older-than", "7", "--dir", str(tmp_path), cwd=os.getcwd())
     assert done.returncode == 2
     assert done.stderr == "error: --older-than must be a number with a unit s, m, h, d or w (e.g. 7d); got '7'\n"
+
+
+def test_the_same_value_is_stored_as_the_same_bytes_whatever_the_temporary_file(tmp_path):
+    value = {"state_dict": {"w": torch.arange(6.0)}, "summary": {"test_accuracy": 0.5}}
+    key = content_key("bytes")
+    first, second = Store(tmp_path / "a", "models").save(key, value), Store(tmp_path / "b", "models").save(key, value)
+    assert first.read_bytes() == second.read_bytes()
