@@ -46,7 +46,8 @@ def test_sigterm_mid_attribution_kills_the_run_and_a_new_run_closes_dead_ones(ma
 SERVING = """
 import subprocess, sys
 from pathlib import Path
-from harness.tracking.server import Server, serve
+from harness.tracking.server import Server, exit_on_signals, serve
+exit_on_signals()  # as main() does before starting the server
 # Stands in for mlflow server and its workers: a process group of a shell and its child.
 group = subprocess.Popen(["sh", "-c", "sleep 600 & wait"], start_new_session=True)
 print(group.pid, flush=True)
