@@ -15,7 +15,7 @@ arbitrary code. They are read with :class:`BatchUnpickler`, which allows only wh
 format contains (dicts, lists, str/bytes, ints, NumPy arrays of a plain dtype): any
 other global (``os.system``, ``builtins.eval``, ...) is refused in one line before it
 is called. Building the dataset already reads every batch this way, once per process
-and file (:func:`check_batches`, ~0.3 s for all six), so a crafted or broken batch stops
+and file (:func:`check_batches`, ~1 s for all six), so a crafted or broken batch stops
 pre-flight before any run exists. (torchvision's own reader is used only right after
 ``download=true`` has fetched and MD5-verified the files.)
 """
