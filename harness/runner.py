@@ -6,29 +6,47 @@ component (cheap, no data generated; run settings are checked by
 work; :func:`run` opens the MLflow run and :func:`execute` generates the data, gets the trained model (cache or
 training), computes the attributions once, scores them with every selected metric,
 and hands the results to MLflow. A run that raises is logged as FAILED with its
-traceback as ``error.txt``; it never looks finished.
+traceback as ``error.txt``; it never looks finished. Ctrl-C (SIGINT) and SIGTERM (what
+``timeout``, Slurm and Kubernetes send) both mark it KILLED (:class:`Terminated`). Before
+a run starts, RUNNING runs of its experiment whose process on this host is gone (killed
+with SIGKILL, a crashed machine) are marked KILLED
+(:func:`harness.sweeps.resume.close_stale_runs`).
+
+Warnings: every ``warnings.warn`` raised while a run executes (by a method, a metric,
+a library, or the runner itself) is recorded, printed once per distinct message as one
+line (``warning: ...``), and stored in the run's tag ``harness.warnings`` (one line
+each), so a table built from the runs can flag them. The runner itself warns when the
+model is at chance accuracy, a metric is NaN for every sample, or the explainer
+returned a constant map for every sample (:func:`suspicious`).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import signal
+import sys
+import threading
 import time
 import traceback
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import mlflow
 import pandas as pd
 import torch
+from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from harness import progress, reports, tracking
 from harness.build import build
-from harness.cache import cached_attributions, cached_split, config_hash, content_key, store
+from harness.cache import cached_attributions, cached_split, code_version, config_hash, content_key, store
 from harness.datasets import Dataset, FitsNormalisation, evaluation_indices
 from harness.models import build_network
-from harness.preflight.settings import check_needs, check_run_settings, resolve_device, unmet_needs
+from harness.preflight.settings import check_against_dataset, check_needs, check_run_settings, resolve_device, unmet_needs
 from harness.seeding import seed_everything
 from harness.sweeps import resume
 from harness.training import check_training, trained_model
@@ -36,6 +54,114 @@ from methods import Explainer, HasTargetLayer
 from metrics import Metric, MetricResult
 
 log = logging.getLogger(__name__)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM received during a run: handled like Ctrl-C (the run is marked KILLED, the process stops)."""
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """While active (main thread only), SIGTERM raises :class:`Terminated` instead of ending the process unrecorded."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise Terminated(f"received signal {signal.Signals(signum).name}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+WARNINGS_TAG = "harness.warnings"
+TAG_LIMIT = 5000  # characters of a tag value MLflow stores safely
+
+
+NEAR_CHANCE = 0.05  # test accuracy within 5 points of chance (or two standard errors of guessing, if more) is "near chance"
+
+
+class RunWarning(UserWarning):
+    """A run that finished but whose numbers are suspect (chance accuracy, all-NaN metric, constant maps)."""
+
+
+@contextlib.contextmanager
+def recorded_warnings() -> Iterator[list[warnings.WarningMessage]]:
+    """Record every warning raised inside (filters already set, e.g. to ignore, still apply; nothing is deduplicated away)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.filterwarnings("always", append=True)  # after the existing filters: their ignores still win
+        yield caught
+
+
+def warning_lines(caught: list[warnings.WarningMessage]) -> list[str]:
+    """One line per distinct warning: the message, its category and where it came from, and a count if repeated."""
+    counts: dict[str, int] = {}
+    for item in caught:
+        origin = Path(item.filename).stem
+        line = f"{' '.join(str(item.message).split())} [{item.category.__name__}, {origin}]"
+        counts[line] = counts.get(line, 0) + 1
+    return [line if n == 1 else f"{line} (x{n})" for line, n in counts.items()]
+
+
+def report_warnings(caught: list[warnings.WarningMessage]) -> list[str]:
+    """Print each distinct warning in one line and store them in the active run's tag ``harness.warnings``."""
+    lines = warning_lines(caught)
+    for line in lines:
+        print(f"warning: {line}", file=sys.stderr, flush=True)
+    if lines:
+        text = "\n".join(lines)
+        mlflow.set_tag(WARNINGS_TAG, text if len(text) <= TAG_LIMIT else text[:TAG_LIMIT - 20] + "\n... (truncated)")
+    return lines
+
+
+def suspicious(model_summary: dict[str, float], num_classes: int, n_test: int, attributions: torch.Tensor,
+               results: dict[str, MetricResult]) -> None:
+    """Warn (:class:`RunWarning`) about results that are numbers but mean nothing."""
+    accuracy = model_summary.get("test_accuracy")
+    chance = 1.0 / max(num_classes, 1)
+    margin = 2 * (chance * (1 - chance) / max(n_test, 1)) ** 0.5  # two standard errors of a guessing classifier
+    if accuracy is not None and accuracy <= chance + max(margin, NEAR_CHANCE):
+        warnings.warn(f"the model is at or near chance accuracy ({accuracy:.3f}; chance {chance:.3f} for {num_classes} classes): "
+                      "its explanations and their scores say nothing about the method", RunWarning, stacklevel=2)
+    flat = attributions.flatten(1)
+    if len(flat) and bool((flat.amax(1) == flat.amin(1)).all()):
+        warnings.warn(f"the explainer returned a constant map for every one of the {len(flat)} samples: "
+                      "every metric scores a map that ranks nothing", RunWarning, stacklevel=2)
+    for name, result in results.items():
+        if result.scores.numel() and bool(torch.isnan(result.scores).all()):
+            warnings.warn(f"metric {name} is NaN for every sample: it is undefined here (see the per-sample reasons)", RunWarning, stacklevel=2)
+
+
+MANIFEST_LIBRARIES = ("torch", "torchvision", "numpy", "scipy", "mlflow", "hydra", "omegaconf", "captum", "zennit", "pytorch_grad_cam")
+
+
+def manifest(device: torch.device) -> dict:
+    """What may differ between machines running the same config (artifact ``manifest.json``, tags ``harness.env.*``).
+
+    Same config, same code, same machine: identical numbers. Across machines the float
+    results may differ in the last bits with the CPU thread count (reduction order), the
+    library versions, the CPU's instruction set and the GPU model; this records them.
+    """
+    import importlib.metadata
+    import platform
+
+    versions = {"python": platform.python_version(), "torch_build": torch.__version__}
+    for name in MANIFEST_LIBRARIES:
+        dist = {"hydra": "hydra-core", "pytorch_grad_cam": "grad-cam"}.get(name, name)
+        try:
+            versions[name] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    return {
+        "threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads(),
+        "versions": versions, "code_version": code_version(),
+        "machine": platform.machine(), "system": platform.system(), "processor": platform.processor() or "unknown",
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "device": device.type, "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+    }
 
 
 @dataclass
@@ -98,6 +224,7 @@ def prepare(cfg: DictConfig, checked_uris: set[str] | None = None, overrides: li
     metrics = {name: build(node, f"metric.{name}", seed=cfg.seed, contract=Metric) for name, node in cfg.metric.items()}
     notices = [] if overrides is None or metrics_chosen(overrides) else fitting_default_metrics(cfg, metrics, dataset)
     check_needs(metrics, dataset)
+    check_against_dataset(cfg, dataset)
     check_training(cfg.model)
     build_network(cfg.model, dataset)
     uri = tracking.tracking_uri(cfg)
@@ -138,20 +265,28 @@ def run(cfg: DictConfig, choices: dict[str, str] | None = None, overrides: list[
         resume.PROCESS_TAG: resume.process_token(),
     }
     run_name = cfg.tracking.run_name or f"{names['method']}-{names['dataset']}"
-    with mlflow.start_run(experiment_id=experiment, run_name=run_name,
+    resume.close_stale_runs(MlflowClient(parts.uri), experiment)
+    with terminate_as_interrupt(), mlflow.start_run(experiment_id=experiment, run_name=run_name,
                           parent_run_id=os.environ.get(tracking.PARENT_RUN_ENV), tags=tags) as active:
         run_id = active.info.run_id
         if parts.notices:
             mlflow.set_tag("harness.notices", " | ".join(parts.notices))
         mlflow.log_params(tracking.flat_params(cfg) | tracking.choice_params(names))
         mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
-        try:
-            outcome = execute(cfg, parts, device, run_id)
-        except BaseException as error:
-            mlflow.log_text(traceback.format_exc(), "error.txt")
-            if isinstance(error, KeyboardInterrupt):
-                mlflow.end_run("KILLED")  # Ctrl-C: interrupted, not a bug in the job
-            raise
+        env = manifest(device)
+        mlflow.log_dict(env, "manifest.json")
+        mlflow.set_tags({"harness.env.threads": env["threads"], "harness.env.torch": env["versions"]["torch_build"],
+                         "harness.env.code_version": env["code_version"], "harness.env.cpu": env["cpu_capability"]})
+        with recorded_warnings() as caught:
+            try:
+                outcome = execute(cfg, parts, device, run_id)
+            except BaseException as error:
+                mlflow.log_text(traceback.format_exc(), "error.txt")
+                report_warnings(caught)
+                if isinstance(error, KeyboardInterrupt):
+                    mlflow.end_run("KILLED")  # Ctrl-C or SIGTERM: interrupted, not a bug in the job
+                raise
+            report_warnings(caught)
     return outcome
 
 
@@ -215,6 +350,7 @@ def execute(cfg: DictConfig, parts: Components, device: torch.device, run_id: st
         results[name] = metric(model, inputs, targets, attributions, **context)
         timings[f"time_{name}_s"] = time.perf_counter() - start
 
+    suspicious(trained.summary, parts.dataset.num_classes, len(test_split.labels), attributions, results)
     summary = reports.summary(results, seed=cfg.seed)
     tracking.log_results(cfg, run_id, summary, results, trained.summary, timings, data, predicted, targets, attributions, parts.dataset,
                          indices=picked)

@@ -1,9 +1,14 @@
 """Cache keys and the run identity: the one place that says what determines a stored result.
 
 Every key is 16 hex digits of a SHA-256 of canonical JSON (:func:`content_key`) of
-exactly what determines the entry, including the source code of the classes that
-compute it (:func:`target_fingerprint`), so editing a generator, a network or an
-explainer invalidates what it made. Keys chain: the attribution key contains the
+exactly what determines the entry, including the code that computes it:
+:func:`code_version` hashes every source file of the installed ``harness``, ``methods``
+and ``metrics`` packages (and the ``conf`` tree) together with the versions of Python,
+torch, torchvision and NumPy, once per process. Any edit to any of those files (a
+helper such as ``methods/_hooks.py``, the ablation engine, the training loop), or
+another torch, therefore invalidates every cache entry and every resume match. A
+``_target_`` outside these packages (your own network or explainer class) adds the
+hash of its own source file (:func:`target_fingerprint`). Keys chain: the attribution key contains the
 model key, which contains the dataset config, so a new dataset invalidates its
 models and their attributions.
 
@@ -19,9 +24,12 @@ models and their attributions.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib
 import inspect
 import json
+import platform
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +43,43 @@ TRAINING_VERSION = 2     # bump when harness.training changes how a model is tra
 ATTRIBUTION_VERSION = 2  # bump when the runner changes how attributions are computed
 # Config nodes that say where and how results are stored or shown, not what they are.
 NOT_RESULTS = ("paths", "tracking", "cache", "sweep", "hydra")
+# Packages whose every source file is part of every key (:func:`code_version`).
+CODE_PACKAGES = ("harness", "methods", "metrics", "conf")
+LIBRARIES = ("torch", "torchvision", "numpy")  # they compute the numbers: part of every key
+
+
+def source_hash(folders: list[Path]) -> str:
+    """SHA-256 (16 hex digits) of every ``.py`` and ``.yaml`` file under ``folders``: relative path and bytes."""
+    digest = hashlib.sha256()
+    for folder in folders:
+        for path in sorted(p for p in Path(folder).rglob("*") if p.suffix in (".py", ".yaml") and p.is_file()):
+            if "__pycache__" in path.parts:
+                continue
+            digest.update(f"{folder.name}/{path.relative_to(folder).as_posix()}\0".encode())
+            digest.update(path.read_bytes())
+            digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of Python and of the numerical libraries that compute the results."""
+    versions = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            versions[name] = str(importlib.import_module(name).__version__)
+        except ImportError:
+            versions[name] = "absent"
+    return versions
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> str:
+    """The hash of the code that computes results: our packages' sources and the library versions (once per process)."""
+    folders = []
+    for name in CODE_PACKAGES:
+        module = importlib.import_module(name)
+        folders += [Path(p) for p in getattr(module, "__path__", [])]
+    return content_key({"sources": source_hash(folders), "libraries": library_versions()})
 
 
 def content_key(identity: Any) -> str:
@@ -71,7 +116,8 @@ def target_fingerprint(node: Any) -> str:
 
 def split_key(dataset_cfg: DictConfig, seed: int, split: str) -> str:
     """Key of a generated dataset split."""
-    return content_key({"dataset": plain(dataset_cfg), "seed": seed, "split": split, "code": target_fingerprint(dataset_cfg)})
+    return content_key({"dataset": plain(dataset_cfg), "seed": seed, "split": split, "code": target_fingerprint(dataset_cfg),
+                        "code_version": code_version()})
 
 
 def model_key(model_cfg: DictConfig, dataset_cfg: DictConfig, seed: int) -> str:
@@ -87,6 +133,7 @@ def model_key(model_cfg: DictConfig, dataset_cfg: DictConfig, seed: int) -> str:
         "seed": seed,
         "version": TRAINING_VERSION,
         "code": [target_fingerprint(model_cfg.network), target_fingerprint(dataset_cfg)],
+        "code_version": code_version(),
     }
     return content_key(identity)
 
@@ -104,7 +151,7 @@ def attribution_key(cfg: DictConfig, model: str, device: torch.device) -> str:
         "model": model, "dataset": plain(cfg.dataset), "dataset_code": target_fingerprint(cfg.dataset),
         "method": plain(cfg.method), "method_code": target_fingerprint(cfg.method),
         "eval": {k: cfg.eval[k] for k in ("n_samples", "batch_size", "target")}, "sample": cfg.eval.get("sample", "first"), "seed": cfg.seed,
-        "device": device.type, "version": ATTRIBUTION_VERSION,
+        "device": device.type, "version": ATTRIBUTION_VERSION, "code_version": code_version(),
     })
 
 
@@ -112,6 +159,8 @@ def config_hash(cfg: DictConfig) -> str:
     """Hash of exactly what determines a run's results (the tag ``harness.config_hash``; resume matches on it).
 
     Leaves out where things are stored and how they are shown (:data:`NOT_RESULTS`:
-    paths, tracking URI/experiment/run name, heat-map count, cache and sweep settings).
+    paths, tracking URI/experiment/run name, heat-map count, cache and sweep settings),
+    and includes :func:`code_version`, so a sweep re-run after a code change runs again.
     """
-    return content_key({k: v for k, v in plain(cfg).items() if k not in NOT_RESULTS})
+    identity = {k: v for k, v in plain(cfg).items() if k not in NOT_RESULTS}
+    return content_key({"config": identity, "code_version": code_version()})

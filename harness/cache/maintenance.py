@@ -3,18 +3,21 @@
 ``list`` shows every entry (kind, key, size, last use, what it is); ``prune`` deletes
 entries not used for ``--older-than`` (or ``--all``), never one a process is computing
 (its lock is held), and removes temporary files left by writers killed mid-write once
-they are over an hour old. ``--dry-run`` says what would go.
+they are over an hour old. ``--dry-run`` says what would go. Prune refuses a folder
+without the harness's marker (:data:`harness.cache.store.MARKER`) and only considers
+files named like its keys, so it never deletes what the harness did not make.
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
 import json
+import math
 import time
 from pathlib import Path
 
 from harness.build import ConfigError
-from harness.cache.store import KINDS, Entry, Store
+from harness.cache.store import KEY_PATTERN, KINDS, MARKER, Entry, Store
 
 
 def entries(root: Path | str, kinds: tuple[str, ...] = KINDS) -> list[Entry]:
@@ -22,6 +25,8 @@ def entries(root: Path | str, kinds: tuple[str, ...] = KINDS) -> list[Entry]:
     found = []
     for kind in kinds:
         for path in sorted((root / kind).glob("*.pt")):
+            if not KEY_PATTERN.fullmatch(path.stem):
+                continue  # not named like a harness key: not ours
             meta_path = path.with_suffix(".json")
             about = ""
             with contextlib.suppress(OSError, ValueError):
@@ -53,6 +58,8 @@ def leftover_temporaries(root: Path | str, kinds: tuple[str, ...], older_than_s:
     found = []
     for kind in kinds:
         for path in Path(root).expanduser().resolve().joinpath(kind).glob(".*.tmp"):
+            if not KEY_PATTERN.fullmatch(path.name[1:].split(".", 1)[0]):
+                continue
             with contextlib.suppress(FileNotFoundError):
                 if path.stat().st_mtime < cutoff:
                     found.append(path)
@@ -67,7 +74,7 @@ def parse_age(text: str) -> float:
         value = float(number)
     except ValueError:
         value = -1.0
-    if unit not in units or value < 0:
+    if unit not in units or not math.isfinite(value) or value < 0:
         raise ConfigError(f"--older-than must be a number with a unit s, m, h, d or w (e.g. 7d); got {text!r}")
     return value * units[unit]
 
@@ -122,6 +129,9 @@ def command(argv: list[str]) -> str:
     if bool(args.older_than) == args.all:
         raise ConfigError("prune needs exactly one of --older-than AGE (e.g. 7d) or --all")
     cutoff = now - parse_age(args.older_than) if args.older_than else float("inf")
+    if not (root / MARKER).is_file():
+        raise ConfigError(f"{root} has no {MARKER} marker, so it is not a harness cache folder; refusing to delete anything "
+                          f"(give --dir the folder paths.cache names; an old harness cache: create {root / MARKER} first)")
     chosen = [e for e in found if e.last_used < cutoff]
     if args.dry_run:
         lines = [f"would delete {e.kind}/{e.key} ({human_size(e.size)}) {e.about}" for e in chosen]

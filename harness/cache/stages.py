@@ -17,7 +17,7 @@ from torch import nn
 
 from harness import progress
 from harness.cache.keys import attribution_key, split_key
-from harness.cache.store import store, torch_load
+from harness.cache.store import store, torch_load, torch_save
 from harness.datasets import Dataset, ImageSplit
 from harness.seeding import seed_everything
 from methods import Explainer
@@ -30,7 +30,7 @@ def cached_split(cfg: DictConfig, dataset: Dataset, name: str, cache_dir: Path) 
     about = f"{type(dataset).__name__} {name} split, seed {cfg.seed}"
     split, _ = store(cache_dir, "datasets", cfg.get("cache")).fetch(
         split_key(cfg.dataset, cfg.seed, name), lambda: dataset.split(name), load=lambda path: ImageSplit(**torch_load(path)),
-        save=lambda value, path: torch.save(vars(value), path), about=about)
+        save=lambda value, path: torch_save(vars(value), path), about=about)
     return split
 
 
@@ -48,6 +48,6 @@ def cached_attributions(cfg: DictConfig, explainer: Explainer, model: nn.Module,
     about = f"{type(explainer).__name__} on model {model_key}, {len(inputs)} samples"
     maps, hit = store(cache_dir, "attributions", cfg.get("cache")).fetch(
         attribution_key(cfg, model_key, device), lambda: compute().cpu(), load=lambda path: torch_load(path)["attributions"],
-        save=lambda value, path: torch.save({"attributions": value}, path), about=about)
+        save=lambda value, path: torch_save({"attributions": value}, path), about=about)
     mlflow.set_tag("harness.attribution_cache", "hit" if hit else "computed")
     return maps.to(device)

@@ -15,6 +15,11 @@ Safety, for many processes sharing one cache (parallel sweeps, cluster jobs):
 * an entry that fails to load (truncated, corrupt, foreign) is reported, recomputed
   and replaced, never used.
 
+The cache folder carries a marker file, ``.harness-cache`` (:data:`MARKER`), written
+with the first entry; ``prune`` refuses a folder without it and only ever removes
+files whose names match the key format (:data:`KEY_PATTERN`), so pointing it at a
+folder of your own deletes nothing.
+
 Each entry has a small ``<key>.json`` beside it (what it is, when it was made), which
 ``python -m harness.cache list`` shows (:mod:`harness.cache.maintenance`); a hit refreshes
 the entry's modification time, so ``prune --older-than`` removes what has not been *used*
@@ -25,9 +30,11 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import io
 import json
 import logging
 import os
+import re
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -41,10 +48,24 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 KINDS = ("datasets", "models", "attributions")
 DEFAULT_LOCK_TIMEOUT_S = 6 * 3600.0  # a lock protects a computation (training can take hours)
+MARKER = ".harness-cache"
+KEY_PATTERN = re.compile(r"[0-9a-f]{16}")  # harness.cache.keys.content_key
+
+
+def mark(root: Path) -> None:
+    """Write the marker that says ``root`` is a harness cache folder (once)."""
+    marker = root / MARKER
+    if not marker.is_file():
+        root.mkdir(parents=True, exist_ok=True)
+        marker.write_text("A cache folder of the attribution benchmark harness: python -m harness.cache list | prune\n")
 
 
 def torch_save(value: Any, path: Path) -> None:
-    torch.save(value, path)
+    """``torch.save`` through memory, so the archive's internal folder name is always ``archive``, not the
+    temporary file's random name: the same value gives the same bytes in every process."""
+    buffer = io.BytesIO()
+    torch.save(value, buffer)
+    Path(path).write_bytes(buffer.getvalue())
 
 
 def torch_load(path: Path) -> Any:
@@ -59,6 +80,44 @@ class Entry:
     size: int
     last_used: float
     about: str
+
+
+@contextlib.contextmanager
+def file_lock(lock_path: Path, timeout_s: float, what: str, remedy: str) -> Iterator[None]:
+    """Hold an exclusive ``fcntl.flock`` on ``lock_path`` (created if missing), waiting at most ``timeout_s``.
+
+    The holder writes its pid and host into the file, so a waiter that times out can say
+    who holds it (one-line :class:`TimeoutError` naming ``what`` and the ``remedy``). The
+    kernel drops the lock when its holder dies: a crashed process leaves no stale lock.
+    """
+    with open(lock_path, "a+") as handle:
+        deadline = time.monotonic() + timeout_s
+        told = False
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as error:
+                if error.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+            if time.monotonic() > deadline:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                raise TimeoutError(f"{what}: waited {timeout_s:.0f} s for the lock held by {holder} ({lock_path}); {remedy}")
+            if not told:
+                log.info("%s is being prepared by another process; waiting", what)
+                told = True
+            time.sleep(0.2)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {os.uname().nodename}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class Store:
@@ -78,42 +137,11 @@ class Store:
         return self.path(key).is_file()
 
     # -- locking -----------------------------------------------------------------------
-    @contextlib.contextmanager
-    def lock(self, key: str) -> Iterator[None]:
+    def lock(self, key: str) -> contextlib.AbstractContextManager[None]:
         """Hold the exclusive cross-process lock of ``key`` (waits at most ``lock_timeout_s``)."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        lock_path = self.folder / f"{key}.lock"
-        with open(lock_path, "a+") as handle:
-            deadline = time.monotonic() + self.lock_timeout_s
-            told = False
-            while True:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except OSError as error:
-                    if error.errno not in (errno.EAGAIN, errno.EACCES):
-                        raise
-                if time.monotonic() > deadline:
-                    handle.seek(0)
-                    holder = handle.read().strip() or "another process"
-                    raise TimeoutError(
-                        f"cache {self.kind}/{key}: waited {self.lock_timeout_s:.0f} s for the lock held by {holder} "
-                        f"({lock_path}); raise cache.lock_timeout_s or stop that process"
-                    )
-                if not told:
-                    log.info("cache %s/%s is being computed by another process; waiting", self.kind, key)
-                    told = True
-                time.sleep(0.2)
-            handle.seek(0)
-            handle.truncate()
-            handle.write(f"pid {os.getpid()} on {os.uname().nodename}")
-            handle.flush()
-            try:
-                yield
-            finally:
-                handle.seek(0)
-                handle.truncate()
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        mark(self.root)
+        return file_lock(self.folder / f"{key}.lock", self.lock_timeout_s, f"cache {self.kind}/{key}", "raise cache.lock_timeout_s or stop that process")
 
     # -- reading and writing -------------------------------------------------------------
     def load(self, key: str, load: Callable[[Path], T] = torch_load) -> T | None:
@@ -134,6 +162,7 @@ class Store:
         """Write the entry atomically (temporary file, then rename)."""
         path = self.path(key)
         self.folder.mkdir(parents=True, exist_ok=True)
+        mark(self.root)
         fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{key}.", suffix=".tmp")
         os.close(fd)
         try:

@@ -10,14 +10,17 @@ Classes are the folder names, sorted. With ``masks_root`` set, the mask of
 a grey image whose pixels above half brightness mark the object. Each image (and
 its mask alike) is centre-cropped to a square and resized to ``image_size``.
 
-Building the dataset lists the folders (cheap) and stops, in one line, when the
-root, a class or a mask is missing. Reading happens when a split is first asked
+Building the dataset lists the folders and reads the first bytes of every file
+(cheap), and stops, in one line, when the root, a class or a mask is missing, when
+there are fewer than two classes (every metric would be trivial), or when a file is
+empty or not an image by its header (with ``on_error: skip`` such a file is left out
+with a warning). Reading happens when a split is first asked
 for; an unreadable or truncated file stops the run with a one-line error naming the
-file, or, with ``on_error: skip``, is left out with a warning.
+file, or, with ``on_error: skip``, is left out with a warning; so is an image whose
+mask has another size (it would be silently misaligned by the crop and resize).
 """
 from __future__ import annotations
 
-import logging
 import warnings
 from pathlib import Path
 
@@ -27,9 +30,11 @@ import torch.nn.functional as F
 
 from harness.datasets.base import ImageDataset, ImageSplit
 
+# The first bytes of every image format in EXTENSIONS.
+SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"BM", b"GIF87a", b"GIF89a", b"II*\x00", b"MM\x00*",
+              b"P1", b"P2", b"P3", b"P4", b"P5", b"P6")
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 ON_ERROR = ("raise", "skip")
-log = logging.getLogger(__name__)
 
 
 class ImageFolder(ImageDataset):
@@ -102,6 +107,11 @@ class ImageFolder(ImageDataset):
             if not 0 < test_fraction < 1:
                 raise ValueError(f"dataset.test_fraction must be in (0, 1); got {test_fraction}")
             self.files = self.seeded_split(self.listing(self.root, Path()), test_fraction)
+        if self.num_classes < 2:
+            raise ValueError(f"dataset.root: {self.root} has {self.num_classes} class folder ({', '.join(self.class_names)}); "
+                             "allowed: at least 2 classes (with one, every prediction is right and every metric trivial)")
+        self.files = {s: [f for f in files if self.readable_header(f[0]) and (f[2] is None or self.readable_header(f[2]))]
+                      for s, files in self.files.items()}
         for s, files in self.files.items():
             if not files:
                 raise ValueError(f"dataset.root: no {s} images (extensions {', '.join(EXTENSIONS)}) under {self.root}")
@@ -140,7 +150,7 @@ class ImageFolder(ImageDataset):
             except ValueError as error:
                 if self.on_error == "raise":
                     raise
-                log.warning("skipping: %s", error)
+                warnings.warn(f"skipping: {error}", UserWarning, stacklevel=2)
                 continue
             total += pixels.sum(1)
             squares += (pixels * pixels).sum(1)
@@ -157,6 +167,37 @@ class ImageFolder(ImageDataset):
 
     def set_normalisation(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         self._stats = self.check_stats("dataset", mean.tolist(), std.tolist(), self.channels)
+
+    def readable_header(self, path: Path) -> bool:
+        """Whether ``path`` starts like an image (:data:`SIGNATURES`); a bad one raises, or with ``on_error: skip`` warns."""
+        try:
+            with open(path, "rb") as handle:
+                head = handle.read(12)
+        except OSError as error:
+            problem = f"cannot be read ({error.strerror})"
+        else:
+            if head.startswith(SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
+                return True
+            problem = "is empty" if not head else "is not an image (unknown header)"
+        message = f"dataset: file {path} {problem}; fix or remove it, or set dataset.on_error=skip"
+        if self.on_error == "raise":
+            raise ValueError(message)
+        warnings.warn(f"skipping: {message}", UserWarning, stacklevel=2)
+        return False
+
+    @staticmethod
+    def check_mask_size(image: Path, mask: Path) -> None:
+        """The mask must have its image's size (both are cropped and resized alike); one line naming both if not."""
+        from PIL import Image
+
+        try:
+            with Image.open(image) as a, Image.open(mask) as b:
+                sizes = a.size, b.size
+        except Exception:  # noqa: BLE001 - an unreadable file is reported by load, naming it
+            return
+        if sizes[0] != sizes[1]:
+            raise ValueError(f"dataset: mask {mask} is {sizes[1][0]}x{sizes[1][1]} but its image {image} is {sizes[0][0]}x{sizes[0][1]}; "
+                             "allowed: a mask of the image's own size")
 
     @staticmethod
     def classes(folder: Path) -> list[str]:
@@ -222,12 +263,14 @@ class ImageFolder(ImageDataset):
         images, labels, masks = [], [], []
         for path, label, mask_path in self.files[name]:
             try:
+                if mask_path is not None:
+                    self.check_mask_size(path, mask_path)
                 image = self.load(path, "RGB" if self.channels == 3 else "L")
                 mask = None if mask_path is None else self.load(mask_path, "L") > 0.5
             except ValueError as error:
                 if self.on_error == "raise":
                     raise
-                log.warning("skipping: %s", error)
+                warnings.warn(f"skipping: {error}", UserWarning, stacklevel=2)
                 continue
             images.append(image)
             labels.append(label)

@@ -9,6 +9,15 @@ absent files stops at once, in one line naming where the files are expected. Wit
 first split is read. ``n_train``/``n_test`` (null: all) take a seeded random subset of
 the training split and the first images of the test split. Normalisation statistics
 are the usual per-channel ones of each training set.
+
+The CIFAR-10 batches are pickles, and a plain ``pickle.load`` of a crafted file runs
+arbitrary code. They are read with :class:`BatchUnpickler`, which allows only what the
+format contains (dicts, lists, str/bytes, ints, NumPy arrays of a plain dtype): any
+other global (``os.system``, ``builtins.eval``, ...) is refused in one line before it
+is called. Building the dataset already reads every batch this way, once per process
+and file (:func:`check_batches`, ~1 s for all six), so a crafted or broken batch stops
+pre-flight before any run exists. (torchvision's own reader is used only right after
+``download=true`` has fetched and MD5-verified the files.)
 """
 from __future__ import annotations
 
@@ -20,6 +29,57 @@ import numpy as np
 import torch
 
 from harness.datasets.base import ImageDataset, ImageSplit
+
+
+class BatchUnpickler(pickle.Unpickler):
+    """Unpickles a CIFAR batch: only NumPy's array reconstruction helpers may be looked up, nothing else."""
+
+    ALLOWED = frozenset({
+        ("numpy", "ndarray"), ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+        ("_codecs", "encode"),  # how protocol 2 writes bytes
+    })
+
+    def __init__(self, file, path: Path) -> None:
+        super().__init__(file, encoding="latin1")
+        self.path = path
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise ValueError(f"{self.path} is not a CIFAR-10 batch: it asks to run {module}.{name}, and a batch holds only "
+                             "dicts, lists, strings and NumPy arrays; refused (replace the file with torchvision's)")
+        return super().find_class(module, name)
+
+
+def load_batch(path: Path) -> dict:
+    """A CIFAR batch (``data`` uint8 (N, 3072), ``labels``) read with :class:`BatchUnpickler`; one line if it is not one."""
+    try:
+        with open(path, "rb") as f:
+            entry = BatchUnpickler(f, path).load()
+    except ValueError:
+        raise
+    except Exception as error:
+        raise ValueError(f"{path} is not a readable CIFAR-10 batch ({type(error).__name__}: {' '.join(str(error).split())[:120]}); "
+                         "replace it with torchvision's file") from None
+    if not isinstance(entry, dict) or "data" not in entry or not ({"labels", "fine_labels"} & set(entry)):
+        raise ValueError(f"{path} is not a CIFAR-10 batch (a dict with 'data' and 'labels'); replace it with torchvision's file")
+    if not isinstance(entry["data"], np.ndarray) or entry["data"].dtype == object or entry["data"].size % 3072:
+        raise ValueError(f"{path} is not a CIFAR-10 batch ('data' must be a uint8 array of 3072 values per image)")
+    return entry
+
+
+_verified: set[tuple[str, int, int]] = set()
+
+
+def check_batches(paths: list[Path]) -> None:
+    """Read every batch with :func:`load_batch` once per process and file version; one line on the first bad one."""
+    for path in paths:
+        stat = path.stat()
+        version = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        if version not in _verified:
+            load_batch(path)
+            _verified.add(version)
 
 
 class TorchvisionDataset(ImageDataset):
@@ -109,6 +169,8 @@ class CIFAR10(TorchvisionDataset):
         self.num_classes, self.channels, self.image_size = 10, 3, 32
         self.class_names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
         super().__init__(root, download, n_train, n_test, mean, std, seed)
+        if all(f.is_file() for f in self.files()):  # pre-flight: a crafted or broken batch stops here, before any run
+            check_batches(self.files())
 
     def folder(self) -> Path:
         return self.root / self.source.base_folder
@@ -123,8 +185,7 @@ class CIFAR10(TorchvisionDataset):
         batches = self.source.train_list if name == "train" else self.source.test_list
         data, labels = [], []
         for file_name, _ in batches:
-            with open(self.folder() / file_name, "rb") as f:
-                entry = pickle.load(f, encoding="latin1")
+            entry = load_batch(self.folder() / file_name)
             data.append(np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
             labels += list(entry["labels"] if "labels" in entry else entry["fine_labels"])
         return torch.from_numpy(np.concatenate(data)).float() / 255, torch.tensor(labels, dtype=torch.long)

@@ -10,7 +10,7 @@ from torch import nn
 
 from harness.build import build
 from harness.datasets import Dataset
-from harness.models.weights import check_checkpoint_fits, check_weights, weights_source
+from harness.models.weights import check_weights, load_checkpoint, weights_source
 
 
 def build_network(cfg: DictConfig, dataset: Dataset) -> nn.Module:
@@ -19,7 +19,7 @@ def build_network(cfg: DictConfig, dataset: Dataset) -> nn.Module:
     Checks the weights source first (:func:`harness.models.weights.check_weights`), so pre-flight,
     which calls this, stops on absent weights before any work; a checkpoint is loaded into the
     network here too, so one that does not fit stops it in one line
-    (:func:`harness.models.weights.check_checkpoint_fits`).
+    (:func:`harness.models.weights.load_checkpoint`).
     """
     check_weights(cfg, dataset)
     sizes = {"in_channels": dataset.channels, "num_classes": dataset.num_classes}
@@ -30,6 +30,6 @@ def build_network(cfg: DictConfig, dataset: Dataset) -> nn.Module:
         pass
     network = build(cfg.network, "model.network", **sizes)
     source = weights_source(cfg)
-    if source is not None and source != "DEFAULT":
-        check_checkpoint_fits(network, Path(source).expanduser(), str(cfg.get("target") or cfg.network.get("_target_")))
+    if source is not None and source != "DEFAULT":  # pre-flight: a checkpoint that does not fit fails here, in one line
+        load_checkpoint(network, Path(source).expanduser(), str(cfg.get("target") or cfg.network.get("_target_")))
     return network

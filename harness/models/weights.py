@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -107,31 +108,31 @@ def load_published(cfg: DictConfig, model: nn.Module) -> bool:
     return not missing
 
 
-def check_checkpoint_fits(model: nn.Module, path: Path, target: str) -> None:
-    """Load the checkpoint at ``path`` into ``model``; a one-line :class:`ConfigError` when it cannot be read or does not fit."""
+def load_checkpoint(model: nn.Module, path: Path, target: str | None = None) -> dict:
+    """Load a checkpoint (a state dict or ``{"state_dict": ..., "summary": ...}``) into ``model``; its summary.
+
+    Read with ``weights_only=True`` (tensors and plain containers, never arbitrary
+    objects); anything else (text, a pickle of other objects, wrong keys, another
+    architecture) is a one-line :class:`ConfigError` naming the file, what does not
+    fit (``target`` names the network in it; default: the model's class) and what it should be.
+    """
+    allowed = "a state dict saved with torch.save(model.state_dict(), path) for this network"
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - any unpickling failure is a bad file
-        reason = " ".join(str(error).split())[:300] or type(error).__name__
-        raise ConfigError(f"model.weights: cannot read the checkpoint {path} as a state dict with weights_only=True ({reason}); "
-                          "save it with torch.save(model.state_dict(), path)") from None
-    if isinstance(state, dict) and "state_dict" in state:
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise ConfigError(f"model.weights: {path} holds a {type(state).__name__}, not a state dict; save it with torch.save(model.state_dict(), path)")
+    except Exception as error:  # noqa: BLE001 - torch's own text would advise weights_only=False: never repeat that advice
+        kind = "holds Python objects other than tensors" if isinstance(error, pickle.UnpicklingError) else "is not a PyTorch checkpoint"
+        raise ConfigError(f"model.weights: {path} {kind} ({type(error).__name__}); allowed: {allowed}") from None
+    weights = state.get("state_dict", state) if isinstance(state, dict) else None
+    if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
+        raise ConfigError(f"model.weights: {path} holds a {type(state).__name__}, not a state dict of tensors; allowed: {allowed}")
     own = model.state_dict()
-    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
-    wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in own if k in state and hasattr(state[k], "shape")
-             and tuple(state[k].shape) != tuple(own[k].shape)]
-    if missing or unexpected or wrong:
+    missing, unexpected = sorted(set(own) - set(weights)), sorted(set(weights) - set(own))
+    shapes = [f"{k} {tuple(weights[k].shape)} vs {tuple(own[k].shape)}" for k in own if k in weights and own[k].shape != weights[k].shape]
+    if missing or unexpected or shapes:
         parts = [f"{label}: {', '.join(names[:4])}{' ...' if len(names) > 4 else ''}" for label, names in
-                 (("missing", missing), ("unexpected", unexpected), ("shape checkpoint vs network", wrong)) if names]
-        raise ConfigError(f"model.weights: the checkpoint {path} does not fit {target} ({'; '.join(parts)}); "
-                          "check model.target and model.kwargs against the network it was saved from")
-
-
-def load_checkpoint(model: nn.Module, path: Path) -> dict:
-    """Load a checkpoint (a state dict or ``{"state_dict": ..., "summary": ...}``) into ``model``; its summary."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    model.load_state_dict(state["state_dict"] if "state_dict" in state else state)
-    return state.get("summary", {}) if isinstance(state, dict) else {}
+                 (("missing keys", missing), ("unexpected keys", unexpected), ("shape checkpoint vs network", shapes)) if names]
+        raise ConfigError(f"model.weights: {path} does not fit {target or 'this ' + type(model).__name__} ({'; '.join(parts)}); "
+                          f"it is from another architecture, dataset or model.kwargs; allowed: {allowed}")
+    model.load_state_dict(weights)
+    summary = state.get("summary", {}) if "state_dict" in state else {}
+    return summary if isinstance(summary, dict) else {}

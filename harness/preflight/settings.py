@@ -1,21 +1,21 @@
 """Checks of a composed config's run settings, each failing in one line before any work.
 
-``seed``, ``eval.*``, ``device``, the ``cache.*`` and ``sweep.resume`` switches, and
-whether every selected metric's declared ``needs`` (:class:`metrics.Metric`) are met by
+Every knob's type and range (one declaration, :mod:`harness.preflight.knobs`),
+``device``, ``eval.n_samples`` against the test split, and whether every selected
+metric's declared ``needs`` (:class:`metrics.Metric`) are met by
 the dataset (:class:`harness.datasets.Dataset`): foreground masks, background-swapped
 test variants. The components' own arguments are checked by their constructors.
 """
 from __future__ import annotations
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from harness.build import ConfigError
-from harness.datasets import SAMPLING, Dataset
+from harness.datasets import Dataset
+from harness.preflight.knobs import PIXEL_KNOBS, check_knobs
 from metrics import Metric
 from metrics.background_gap import OTHER, SAME
-
-TARGETS = ("predicted", "label")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -33,32 +33,29 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def _positive_int(cfg: DictConfig, key: str) -> None:
-    value = OmegaConf.select(cfg, key)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{key} must be a positive integer; got {value!r}")
-
-
 def check_run_settings(cfg: DictConfig) -> None:
-    """The run-wide settings of ``cfg`` (everything outside the component nodes)."""
-    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or cfg.seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer; got {cfg.seed!r}")
-    _positive_int(cfg, "eval.n_samples")
-    _positive_int(cfg, "eval.batch_size")
-    if cfg.eval.target not in TARGETS:
-        raise ConfigError(f"eval.target must be one of {', '.join(TARGETS)}; got {cfg.eval.target!r}")
-    if OmegaConf.select(cfg, "eval.sample", default="stratified") not in SAMPLING:
-        raise ConfigError(f"eval.sample must be one of {', '.join(SAMPLING)}; got {cfg.eval.sample!r}")
+    """Every knob of ``cfg`` typed and range-checked from its declaration (:mod:`harness.preflight.knobs`), the device,
+    and that some metric is selected."""
+    check_knobs(cfg)
     if not cfg.get("metric"):
         raise ConfigError("metric selects no metric; choose at least one, e.g. metric=[deletion,insertion]")
     resolve_device(str(cfg.device))
-    for key in ("cache.datasets", "cache.attributions", "sweep.resume"):
-        value = OmegaConf.select(cfg, key, default=True)
-        if not isinstance(value, bool):
-            raise ConfigError(f"{key} must be true or false; got {value!r}")
-    timeout = OmegaConf.select(cfg, "cache.lock_timeout_s", default=1)
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise ConfigError(f"cache.lock_timeout_s must be a positive number of seconds; got {timeout!r}")
+
+
+def check_against_dataset(cfg: DictConfig, dataset: Dataset) -> None:
+    """Knobs bounded by the dataset: ``eval.n_samples`` by the test split (it would be cut silently), and the
+    pixel knobs (:data:`harness.preflight.knobs.PIXEL_KNOBS`) of the method and metrics by the image size."""
+    nodes = [("method", cfg.method)] + [(f"metric.{name}", node) for name, node in cfg.metric.items()]
+    for where, node in nodes:
+        for key in PIXEL_KNOBS:
+            value = node.get(key) if isinstance(node, DictConfig) else None
+            if isinstance(value, int) and value > dataset.image_size:
+                raise ConfigError(f"{where}.{key}={value} is larger than the {dataset.image_size}-pixel images of "
+                                  f"{type(dataset).__name__}; allowed: 1..{dataset.image_size}")
+    size = dataset.split_size("test")
+    if size is not None and cfg.eval.n_samples > size:
+        raise ConfigError(f"eval.n_samples={cfg.eval.n_samples} but the test split of {type(dataset).__name__} has {size} images; "
+                          f"allowed: 1..{size} (or a larger dataset.n_test)")
 
 
 def unmet_needs(metric: Metric, dataset: Dataset) -> str | None:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import io
 import tempfile
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -135,22 +134,10 @@ def log_heatmap_data(pixels: torch.Tensor, attributions: torch.Tensor, masks: to
         mlflow.log_artifact(str(path))
 
 
-NEAR_CHANCE = 0.05  # test accuracy within 5 points of chance
-
-
-def warn_near_chance(model_summary: dict[str, float], n_classes: int) -> None:
-    """One-line warning when the model's test accuracy is at or near chance (1 / n_classes + 5 points)."""
-    accuracy = model_summary.get("test_accuracy", float("nan"))
-    if n_classes > 1 and accuracy == accuracy and accuracy <= 1 / n_classes + NEAR_CHANCE:
-        warnings.warn(f"model test accuracy {accuracy:.3f} is at or near chance ({1 / n_classes:.3f} for {n_classes} classes): "
-                      "its attributions explain a model that learned little")
-
-
 def log_results(cfg: DictConfig, run_id: str, summary: pd.DataFrame, results: dict[str, MetricResult], model_summary: dict[str, float],
                 timings: dict[str, float], data: ImageSplit, predicted: torch.Tensor, targets: torch.Tensor,
                 attributions: torch.Tensor, dataset: Dataset, indices: torch.Tensor | None = None) -> None:
     """Log one run's numbers, tables, curves and heat maps (see the module docstring)."""
-    warn_near_chance(model_summary, len(dataset.class_names))
     values: dict[str, float] = dict(model_summary) | timings
     for row in summary.itertuples():
         values[row.metric] = row.value

@@ -11,11 +11,14 @@ for many clients)::
 ``python -m harness.tracking.server --port 5001 --backend postgresql://user@db/mlflow`` serves
 another backend (a team's PostgreSQL, say). :func:`start` and :func:`stop` are what the
 tests use: start on a free loopback port, wait (bounded) for ``/health``, and stop the
-server's process group by its process id.
+server's process group by its process id. The command stops that group (``mlflow
+server`` and its workers) when it gets SIGTERM, SIGHUP or Ctrl-C, or exits for any
+other reason (:func:`serve`); only SIGKILL can leave it behind.
 """
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import shutil
 import signal
@@ -77,13 +80,17 @@ def start(root: Path, host: str = "127.0.0.1", port: int | None = None, backend:
         )
     server = Server(process, uri, log_path)
     deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            tail = log_path.read_text(errors="replace")[-500:]
-            raise RuntimeError(f"mlflow server exited with {process.returncode}: {' '.join(tail.split())}")
-        if healthy(uri):
-            return server
-        time.sleep(0.5)
+    try:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                tail = log_path.read_text(errors="replace")[-500:]
+                raise RuntimeError(f"mlflow server exited with {process.returncode}: {' '.join(tail.split())}")
+            if healthy(uri):
+                return server
+            time.sleep(0.5)
+    except BaseException:  # a signal (or Ctrl-C) while waiting: leave nothing behind
+        stop(server)
+        raise
     stop(server)
     raise TimeoutError(f"mlflow server at {uri} did not answer /health within {wait_s:.0f} s (log: {log_path})")
 
@@ -111,6 +118,7 @@ def main() -> None:
     parser.add_argument("--backend", help="backend store URI (default: sqlite:///<root>/mlflow.db)")
     args = parser.parse_args()
     root = Path(args.root or os.environ.get("HARNESS_HOME", ".harness"))
+    exit_on_signals()  # before the server exists: a SIGTERM while it starts stops it too
     try:
         server = start(root, args.host, args.port, args.backend)
     except (RuntimeError, TimeoutError, ConfigError) as error:
@@ -118,10 +126,30 @@ def main() -> None:
         sys.exit(2)
     print(f"MLflow tracking server at {server.uri} (pid {server.process.pid}, log {server.log_path}); Ctrl-C stops it.\n"
           f"  python -m harness -m hydra/launcher=joblib tracking.uri={server.uri} ...", flush=True)
+    serve(server)
+
+
+def exit_on_signals() -> None:
+    """SIGTERM and SIGHUP raise ``SystemExit`` (like Ctrl-C raises KeyboardInterrupt), so ``finally`` blocks stop the server."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, handler)
+
+
+def serve(server: Server) -> None:
+    """Wait for the server; on SIGTERM, SIGHUP, Ctrl-C or any exit of this process, stop its whole process group."""
+    atexit.register(stop, server)
+    exit_on_signals()
     try:
         server.process.wait()
     except KeyboardInterrupt:
+        pass
+    finally:
         stop(server)
+        atexit.unregister(stop)
 
 
 if __name__ == "__main__":

@@ -4,13 +4,23 @@ Backend: by default MLflow's recommended embedded store, SQLite
 (``sqlite:///<paths.root>/mlflow.db``, absolute) with artifacts under
 ``<paths.root>/mlartifacts``; ``tracking.uri`` or ``$MLFLOW_TRACKING_URI`` points at
 a server (``http://host:5000``) or another backend instead. The URI is checked
-before any computation (:func:`check_tracking`).
+before any computation (:func:`check_tracking`; an existing SQLite file must be a
+database).
+
+Creating a fresh SQLite store (MLflow creates its tables and runs its migrations on
+first use) is not safe when several processes do it at once: one fails with
+``duplicate column name`` or ``table ... already exists`` before its run exists.
+:func:`ready_store` therefore creates it under an exclusive file lock
+(``<db>.lock`` beside the database, :func:`harness.cache.store.file_lock`), once per
+process; every path to the store (:func:`experiment_id`) goes through it.
 
 What each run logs is :mod:`harness.tracking.run_log`.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -19,9 +29,31 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
 from harness.build import ConfigError
+from harness.cache.store import file_lock
 
 PARENT_RUN_ENV = "HARNESS_PARENT_RUN_ID"   # not MLFLOW_RUN_ID: the first child would resume the parent (mlflow#15713)
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+SQLITE_HEADER = b"SQLite format 3\x00"
+CREATION_TIMEOUT_S = 600.0
+_ready: set[str] = set()
+
+
+def sqlite_file(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI, None for other backends (and in-memory SQLite)."""
+    if not uri.startswith("sqlite:///") or uri.endswith(":memory:"):
+        return None
+    return Path(uri[len("sqlite:///"):].split("?", 1)[0])
+
+
+def ready_store(uri: str) -> None:
+    """Make sure the store at ``uri`` exists with MLflow's tables, creating it under a file lock (once per process)."""
+    db = sqlite_file(uri)
+    if db is None or uri in _ready:
+        return
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with file_lock(db.with_name(db.name + ".lock"), CREATION_TIMEOUT_S, f"tracking store {uri}", "stop the process creating it"):
+        MlflowClient(uri).search_experiments(max_results=1)  # creates and migrates the tables
+    _ready.add(uri)
 
 
 def home(cfg: DictConfig) -> Path:
@@ -62,6 +94,7 @@ def check_tracking(uri: str) -> None:
             raise ConfigError(f"tracking store {uri}: cannot create {folder} ({error.strerror}); choose a writable tracking.uri or paths.root") from None
         if not os.access(folder, os.W_OK):
             raise ConfigError(f"tracking store {uri}: {folder} is not writable; choose a writable tracking.uri or paths.root")
+        check_sqlite_file(uri)
         return
     try:
         MlflowClient(uri).search_experiments(max_results=1)
@@ -70,7 +103,31 @@ def check_tracking(uri: str) -> None:
                           "allowed: sqlite:///path, http(s)://server or another MLflow backend URI") from None
 
 
+def check_sqlite_file(uri: str) -> None:
+    """An existing SQLite store file must be a readable SQLite database (header and schema), checked without writing."""
+    db = sqlite_file(uri)
+    if db is None or not db.exists():
+        return
+    allowed = "point tracking.uri (or paths.root) at an MLflow SQLite database, or at a path that does not exist yet"
+    if db.is_dir():
+        raise ConfigError(f"tracking store {uri}: {db} is a folder, not a database file; {allowed}")
+    try:
+        with open(db, "rb") as handle:
+            header = handle.read(len(SQLITE_HEADER))
+    except OSError as error:
+        raise ConfigError(f"tracking store {uri}: cannot read {db} ({error.strerror}); {allowed}") from None
+    if header and header != SQLITE_HEADER:
+        raise ConfigError(f"tracking store {uri}: {db} is not an SQLite database; {allowed}")
+    if header:
+        try:
+            with contextlib.closing(sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)) as connection:
+                connection.execute("select name from sqlite_master limit 1").fetchall()
+        except sqlite3.Error as error:
+            raise ConfigError(f"tracking store {uri}: {db} is not a usable SQLite database ({error}); {allowed}") from None
+
+
 def experiment_id(uri: str, name: str, artifacts: str | None) -> str:
+    ready_store(uri)
     client = MlflowClient(uri)
     found = client.get_experiment_by_name(name)
     if found is not None:

@@ -18,7 +18,7 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
-from harness.cache import model_key, store
+from harness.cache import model_key, store, torch_save
 from harness.datasets import Dataset, ImageSplit
 from harness.models import build_network, load_checkpoint, load_published, weights_source
 from harness.training.evaluation import summarise
@@ -69,7 +69,7 @@ def trained_model(
 
     def save(value: tuple[nn.Module, dict], path: Path) -> None:
         trained, summary = value
-        torch.save({"state_dict": {k: v.cpu() for k, v in trained.state_dict().items()}, "summary": summary}, path)
+        torch_save({"state_dict": {k: v.cpu() for k, v in trained.state_dict().items()}, "summary": summary}, path)
 
     models = store(cache_dir, "models", cache_cfg)
     about = f"{cfg.network.get('_target_', '?').rsplit('.', 1)[-1]} on {dataset_cfg.get('_target_', '?').rsplit('.', 1)[-1]}, seed {seed}"

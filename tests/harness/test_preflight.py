@@ -15,12 +15,12 @@ BAD = [
     (["dataset.spurious_correlation=1.5"], "dataset.spurious_correlation must be in [0, 1]; got 1.5"),
     (["metric.deletion.steps=-1"], "deletion.steps must be in (0, 1] (the fraction of features changed per step); got -1"),
     (["method=integrated_gradients", "method.n_steps=-3"], "integrated_gradients.n_steps must be an integer >= 1; got -3"),
-    (["eval.n_samples=0"], "eval.n_samples must be a positive integer; got 0"),
+    (["eval.n_samples=0"], "eval.n_samples must be an integer >= 1; got 0"),
     (["metric=[]"], "metric selects no metric"),
     (["tracking.uri=http://127.0.0.1:9"], "tracking server http://127.0.0.1:9 is unreachable"),
     (["-m", "method=saliency,integrated_gradent"], "unknown method 'integrated_gradent'"),
     (["-m", "dataset.spurious_correlation=0.5,2"], "dataset.spurious_correlation must be in [0, 1]; got 2"),
-    (["model.training.epochs=-1"], "model.training needs epochs >= 0"),
+    (["model.training.epochs=-1"], "model.training.epochs must be an integer >= 0; got -1"),
 ]
 
 

@@ -22,11 +22,12 @@ def test_key_is_a_hash_of_the_content_independent_of_key_order():
 def test_fetch_computes_once_then_hits_and_leaves_no_temporary_files(tmp_path):
     store, calls = Store(tmp_path, "attributions"), []
     compute = lambda: calls.append(1) or torch.arange(6.0)  # noqa: E731
-    first, hit_first = store.fetch("k1", compute, about="six numbers")
-    second, hit_second = store.fetch("k1", compute)
+    key = content_key("six numbers")
+    first, hit_first = store.fetch(key, compute, about="six numbers")
+    second, hit_second = store.fetch(key, compute)
     assert (hit_first, hit_second) == (False, True) and len(calls) == 1
     assert torch.equal(first, second)
-    assert sorted(p.name for p in (tmp_path / "attributions").iterdir()) == ["k1.json", "k1.lock", "k1.pt"]
+    assert sorted(p.name for p in (tmp_path / "attributions").iterdir()) == [f"{key}.json", f"{key}.lock", f"{key}.pt"]
     assert entries(tmp_path)[0].about == "six numbers"
 
 
@@ -81,10 +82,33 @@ def test_ages_parse_to_seconds(text, seconds):
     assert parse_age(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["7", "7x", "d", "-1d"])
+@pytest.mark.parametrize("text", ["7", "7x", "d", "-1d", "nand", "infd", "-infd", "1e400d"])
 def test_bad_ages_are_one_line_errors(text):
     with pytest.raises(ConfigError, match="--older-than must be a number with a unit"):
         parse_age(text)
+
+
+KEYS = {"models": content_key("a model"), "attributions": content_key("some maps")}
+
+
+def test_prune_refuses_a_folder_the_harness_did_not_make(tmp_path):
+    mine = tmp_path / "models" / "my_best_model.pt"
+    mine.parent.mkdir()
+    mine.write_bytes(b"weights I trained myself")
+    with pytest.raises(ConfigError, match="has no .harness-cache marker.*refusing to delete anything"):
+        command(["prune", "--all", "--dir", str(tmp_path)])
+    assert mine.read_bytes() == b"weights I trained myself"
+
+
+def test_prune_removes_only_files_named_like_its_keys(tmp_path):
+    Store(tmp_path, "models").fetch(KEYS["models"], lambda: torch.zeros(1))
+    assert (tmp_path / ".harness-cache").is_file()  # written with the first entry
+    mine, other_tmp = tmp_path / "models" / "my_best_model.pt", tmp_path / "models" / ".notes.tmp"
+    mine.write_bytes(b"mine")
+    other_tmp.write_bytes(b"mine too")
+    os.utime(other_tmp, (time.time() - 3 * 86400,) * 2)
+    assert "deleted 1 of 1 entries" in command(["prune", "--all", "--dir", str(tmp_path)])
+    assert mine.exists() and other_tmp.exists() and not Store(tmp_path, "models").path(KEYS["models"]).exists()
 
 
 def _cache_command(*args, cwd):
@@ -94,27 +118,28 @@ def _cache_command(*args, cwd):
 
 def test_command_lists_and_prunes_by_last_use(tmp_path):
     for kind in ("models", "attributions"):
-        Store(tmp_path, kind).fetch(f"{kind}1", lambda: torch.zeros(10), about=f"a {kind} entry")
-    old = Store(tmp_path, "models").path("models1")
+        Store(tmp_path, kind).fetch(KEYS[kind], lambda: torch.zeros(10), about=f"a {kind} entry")
+    old = Store(tmp_path, "models").path(KEYS["models"])
     os.utime(old, (time.time() - 10 * 86400,) * 2)  # last used ten days ago
 
     listed = command(["list", "--dir", str(tmp_path)])
     assert "a models entry" in listed and "2 entries" in listed
     dry = command(["prune", "--older-than", "7d", "--dry-run", "--dir", str(tmp_path)])
-    assert "would delete models/models1" in dry and old.exists()
+    assert f"would delete models/{KEYS['models']}" in dry and old.exists()
     pruned = command(["prune", "--older-than", "7d", "--dir", str(tmp_path)])
     assert "deleted 1 of 2 entries" in pruned
-    assert not old.exists() and Store(tmp_path, "attributions").path("attributions1").exists()
+    assert not old.exists() and Store(tmp_path, "attributions").path(KEYS["attributions"]).exists()
 
 
 def test_prune_removes_temporary_files_of_killed_writers_but_not_fresh_ones(tmp_path):
-    Store(tmp_path, "models").fetch("m", lambda: torch.zeros(1))
-    stale, fresh = tmp_path / "models" / ".m.abc.tmp", tmp_path / "models" / ".m.def.tmp"
+    key = KEYS["models"]
+    Store(tmp_path, "models").fetch(key, lambda: torch.zeros(1))
+    stale, fresh = tmp_path / "models" / f".{key}.abc.tmp", tmp_path / "models" / f".{key}.def.tmp"
     stale.write_bytes(b"half an entry")
     fresh.write_bytes(b"being written now")
     os.utime(stale, (time.time() - 2 * 86400,) * 2)  # older than the 1d asked for
     assert "removed 1 temporary files" in command(["prune", "--older-than", "1d", "--dir", str(tmp_path)])
-    assert not stale.exists() and fresh.exists() and Store(tmp_path, "models").path("m").exists()
+    assert not stale.exists() and fresh.exists() and Store(tmp_path, "models").path(key).exists()
 
 
 @pytest.mark.parametrize("args, message", [
@@ -135,3 +160,10 @@ def test_command_line_exits_2_with_the_one_line(tmp_path):
     done = _cache_command("prune", "--older-than", "7", "--dir", str(tmp_path), cwd=os.getcwd())
     assert done.returncode == 2
     assert done.stderr == "error: --older-than must be a number with a unit s, m, h, d or w (e.g. 7d); got '7'\n"
+
+
+def test_the_same_value_is_stored_as_the_same_bytes_whatever_the_temporary_file(tmp_path):
+    value = {"state_dict": {"w": torch.arange(6.0)}, "summary": {"test_accuracy": 0.5}}
+    key = content_key("bytes")
+    first, second = Store(tmp_path / "a", "models").save(key, value), Store(tmp_path / "b", "models").save(key, value)
+    assert first.read_bytes() == second.read_bytes()

@@ -58,17 +58,37 @@ def test_unreadable_images_are_named_in_one_line_or_skipped(tmp_path):
                 _write(tmp_path / split / cls / f"{i}.png", noise)
     truncated = tmp_path / "test" / "b" / "1.png"
     truncated.write_bytes(truncated.read_bytes()[:400])      # cut off mid-file, as after a failed copy
-    (tmp_path / "test" / "a" / "notes.png").write_text("not an image")
-    d = ImageFolder(tmp_path, image_size=8)                    # building reads nothing: cheap, no error yet
+    notes = tmp_path / "test" / "a" / "notes.png"
+    notes.write_text("not an image")
+    with pytest.raises(ValueError) as info:                   # building reads every file's header: cheap, and caught before any run
+        ImageFolder(tmp_path, image_size=8)
+    assert str(info.value) == f"dataset: file {notes} is not an image (unknown header); fix or remove it, or set dataset.on_error=skip"
+    notes.unlink()
+    d = ImageFolder(tmp_path, image_size=8)                    # the truncated file has a good header: found when read
     assert len(d.split("train")) == 6
     with pytest.raises(ValueError) as info:
         d.split("test")
     message = str(info.value)
     assert message.startswith("dataset: cannot read image ") and "\n" not in message
-    assert str(tmp_path / "test" / "a" / "notes.png") in message   # the first bad file in sorted order
-    assert "dataset.on_error=skip" in message
-    skipping = ImageFolder(tmp_path, image_size=8, on_error="skip")
-    assert skipping.split("test").labels.tolist() == [0, 0, 0, 1, 1]   # notes.png and the truncated 1.png left out
+    assert str(truncated) in message and "dataset.on_error=skip" in message
+    notes.write_bytes(b"")
+    with pytest.warns(UserWarning, match="notes.png is empty"):
+        skipping = ImageFolder(tmp_path, image_size=8, on_error="skip")
+    with pytest.warns(UserWarning, match="cannot read image .*1.png"):
+        assert skipping.split("test").labels.tolist() == [0, 0, 0, 1, 1]   # notes.png and the truncated 1.png left out
+
+
+def test_a_one_class_folder_and_a_mask_of_another_size_are_one_line(tmp_path):
+    root, masks = _folder(tmp_path, n=3)
+    _write(masks / "light" / "img1.png", np.zeros((10, 10), dtype=np.uint8))
+    d = ImageFolder(root, image_size=8, masks_root=masks, test_fraction=0.4)
+    with pytest.raises(ValueError, match=r"mask .*light/img1.png is 10x10 but its image .* is 20x20; allowed: a mask of the image's own size"):
+        d.split("train"), d.split("test")
+    for path in (root / "light").iterdir():
+        path.unlink()
+    (root / "light").rmdir()
+    with pytest.raises(ValueError, match=r"has 1 class folder \(dark\); allowed: at least 2 classes"):
+        ImageFolder(root, image_size=8)
 
 
 def test_truncated_image_alone_is_named(tmp_path):

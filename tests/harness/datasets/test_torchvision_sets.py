@@ -1,6 +1,10 @@
 """CIFAR-10 and MNIST: absent files stop the run at once naming where they belong; present ones are read exactly."""
+import os
 import pickle
 import struct
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -60,3 +64,45 @@ def test_mnist_reads_torchvisions_layout(tmp_path):
     assert torch.allclose(test.images[2], torch.tensor(80 / 255))
     assert d.channels == 1 and d.class_names[3] == "3"
 
+
+
+class _Payload:
+    """What a crafted batch would run on load: here, create a file."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_crafted_cifar_batch_is_refused_in_one_line_and_runs_nothing(tmp_path):
+    _fake_cifar(tmp_path)
+    marker = tmp_path / "pwned"
+    with open(tmp_path / "cifar-10-batches-py" / "test_batch", "wb") as f:
+        pickle.dump({"data": np.zeros((1, 3072), np.uint8), "labels": [0], "x": _Payload(str(marker))}, f)
+    with pytest.raises(ValueError, match=r"asks to run \w+\.open.*refused") as error:
+        CIFAR10(str(tmp_path))  # building reads the batches (restricted): pre-flight stops before any run exists
+    assert "\n" not in str(error.value) and not marker.exists()
+
+
+def test_a_crafted_cifar_batch_stops_the_command_with_exit_2_and_creates_nothing(tmp_path):
+    _fake_cifar(tmp_path / "data")
+    marker = tmp_path / "pwned"
+    with open(tmp_path / "data" / "cifar-10-batches-py" / "test_batch", "wb") as f:
+        pickle.dump({"data": np.zeros((1, 3072), np.uint8), "labels": [0], "x": _Payload(str(marker))}, f)
+    root = Path(__file__).resolve().parents[3]
+    env = dict(os.environ, HARNESS_HOME=str(tmp_path / "home"), PYTHONPATH=str(root))
+    done = subprocess.run([sys.executable, "-m", "harness", "dataset=cifar10", f"dataset.root={tmp_path / 'data'}", "metric=[deletion]"],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and "refused" in done.stderr
+    assert not marker.exists() and not (tmp_path / "home" / "mlflow.db").exists() and not (tmp_path / "home" / "cache").exists()
+
+
+@pytest.mark.parametrize("content", [b"", b"not a pickle at all", pickle.dumps([1, 2, 3]), pickle.dumps({"data": "x", "labels": []})])
+def test_a_broken_cifar_batch_is_one_line(tmp_path, content):
+    _fake_cifar(tmp_path)
+    (tmp_path / "cifar-10-batches-py" / "test_batch").write_bytes(content)
+    with pytest.raises(ValueError, match="not a (readable )?CIFAR-10 batch") as error:
+        CIFAR10(str(tmp_path))
+    assert "\n" not in str(error.value)

@@ -49,7 +49,7 @@ def test_small_vit_is_torchvisions_vision_transformer(make_cfg):
                                 "harness.models.SmallCNN has none"),
     (["model.weights=/nonexistent/model.pt"], "model.weights: no checkpoint file at /nonexistent/model.pt"),
     (["model.training.optimizer=rmsprop"], "model.training.optimizer must be one of adam, adamw, sgd; got 'rmsprop'"),
-    (["model.training.augmentation.max_shift=-1"], "model.training.augmentation.max_shift must be a non-negative number of pixels; got -1"),
+    (["model.training.augmentation.max_shift=-1"], "model.training.augmentation.max_shift must be an integer >= 0; got -1"),
 ])
 def test_bad_model_settings_stop_in_one_line(overrides, message, harness_home):
     with pytest.raises(ConfigError) as info:

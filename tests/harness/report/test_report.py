@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from matplotlib import image
 
 from harness import reports
@@ -163,13 +164,14 @@ def test_harness_report_dispatches_to_the_report_command(sweep, tmp_path, monkey
 
 
 def test_a_run_warns_when_its_model_is_near_chance():
-    from harness.tracking.run_log import warn_near_chance
+    from harness.runner import suspicious
 
+    maps = torch.rand(2, 1, 4, 4)
     with pytest.warns(UserWarning, match="at or near chance"):
-        warn_near_chance({"test_accuracy": 0.27}, 4)
+        suspicious({"test_accuracy": 0.27}, 4, 10_000, maps, {})
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        warn_near_chance({"test_accuracy": 0.9}, 4)
+        suspicious({"test_accuracy": 0.9}, 4, 10_000, maps, {})
 
 
 def test_the_sweep_table_has_numeric_columns():

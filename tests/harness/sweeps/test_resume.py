@@ -158,7 +158,7 @@ def test_ctrl_c_mid_run_leaves_a_killed_run_not_a_finished_one(make_cfg):
 @pytest.mark.parametrize("override, message", [
     ("sweep.resume=maybe", "sweep.resume must be true or false; got 'maybe'"),
     ("cache.attributions=1", "cache.attributions must be true or false; got 1"),
-    ("cache.lock_timeout_s=0", "cache.lock_timeout_s must be a positive number of seconds; got 0"),
+    ("cache.lock_timeout_s=0", "cache.lock_timeout_s must be a finite number > 0; got 0"),
 ])
 def test_bad_cache_and_sweep_settings_are_one_line_errors(override, message, harness_home):
     from harness.build import ConfigError
