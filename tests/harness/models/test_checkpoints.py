@@ -20,8 +20,8 @@ def _dataset(cfg):
     ("text", "is not a PyTorch checkpoint"),
     ("pickle", "holds Python objects other than tensors"),
     ("list", "not a state dict of tensors"),
-    ("wrong_keys", "does not fit this SmallCNN .*missing keys .*unexpected keys"),
-    ("other_architecture", "does not fit this SmallCNN"),
+    ("wrong_keys", "does not fit harness.models.SmallCNN .*missing keys.*unexpected keys"),
+    ("other_architecture", "does not fit harness.models.SmallCNN"),
 ])
 def test_a_bad_checkpoint_is_one_line_without_pytorchs_advice(make_cfg, tmp_path, kind, message):
     path = tmp_path / "model.pt"
