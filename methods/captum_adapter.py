@@ -15,6 +15,27 @@ constructor takes go to it (``multiply_by_inputs``, ``eps``), the rest to ``attr
   ``FeaturePermutation``): square patches or superpixels, as :class:`methods.LIME`'s.
 - ``GuidedGradCam`` (a layer method) gets the layer :class:`methods.GradCAM` detects.
 
+Completeness is checked, so a library map that is silently wrong on this model does not pass: the
+attributions of the difference/path classes must sum to the change of the target logit,
+sum_i A_i = f_c(x) - f_c(x') (DeepLIFT's summation-to-delta, Shrikumar et al. 2017; IG's completeness,
+Sundararajan et al. 2017; for a baseline distribution f_c(x) - mean_b f_c(b), exactly for DeepLIFT-SHAP and in
+expectation for GradientSHAP). The gap is ``|sum_i A_i - delta| / (|delta| + 1e-3 (|f_c(x)| + |f_c(x')|))``
+(the second term keeps a near-zero delta from inflating it), per image, largest over the batch.
+
+- ``DeepLift``, ``DeepLiftShap`` are exact where Captum has a rule for every non-linearity: a gap above
+  ``EXACT_TOLERANCE`` (1e-2; float32 rounding on the six matrix architectures is below 1e-4) is a one-line
+  ``ValueError``. It catches the layers Captum's DeepLIFT passes by their plain gradient: LayerNorm and
+  attention (ViT, ConvNeXt), SiLU/GELU/Hardswish, gating products (squeeze-excitation) and functional ReLUs.
+  Exception: on a model with ``nn.MaxPool`` layers the gap is a one-line warning instead, since Captum's
+  max-pool rule (the delta routed through the argmax of the input and of the baseline separately) is itself
+  not summation-to-delta exact (0.17 on a random-weight SmallCNN with two max-pools, 1e-7 without them).
+- ``IntegratedGradients``, ``GradientShap`` approximate (quadrature; sampling): a gap above
+  ``APPROXIMATE_TOLERANCE`` (5e-2, the 5 % Sundararajan et al. suggest for choosing the number of steps) is a
+  one-line ``warnings.warn`` naming the count to raise (``n_steps``; ``n_samples``), which the run records.
+
+The check costs one forward pass of the inputs and of the baselines; it is skipped where the library's
+output is not meant to sum to the delta (``multiply_by_inputs=False``, ``stdevs`` > 0, user-given ``baselines``).
+
 The call runs under :func:`methods.model_state.frozen` (the model is left as found) and
 a forked, seeded RNG (``seed``; null -> 0), so repeated calls agree. Captum is optional:
 without it, building the explainer fails in one line naming ``pip install captum``.
@@ -22,6 +43,7 @@ without it, building the explainer fails in one line naming ``pip install captum
 from __future__ import annotations
 
 import inspect
+import warnings
 
 import torch
 from torch import nn
@@ -36,6 +58,26 @@ from methods.validation import check_choice, check_int, check_seed
 DISTRIBUTION = ("DeepLiftShap", "GradientShap")
 MASKED = ("FeatureAblation", "ShapleyValueSampling", "Lime", "KernelShap", "FeaturePermutation")
 LAYERED = ("GuidedGradCam",)
+EXACT = ("DeepLift", "DeepLiftShap")  # attributions sum to f(x) - f(x') exactly: refuse when they do not
+APPROXIMATE = {"IntegratedGradients": "n_steps", "GradientShap": "n_samples"}  # up to quadrature / sampling: warn
+EXACT_TOLERANCE = 1e-2
+APPROXIMATE_TOLERANCE = 5e-2
+
+
+def completeness_gap(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor,
+                     baselines: torch.Tensor, distribution: bool = False) -> float:
+    """max over the batch of |sum A - (f_c(x) - f_c(x'))| / (|delta| + 1e-3 (|f_c(x)| + |f_c(x')|)), where f_c(x')
+    is the mean over the baselines when they are a ``distribution`` shared by all inputs (else one per input)."""
+    with torch.no_grad():
+        fx = model(inputs).gather(1, targets.view(-1, 1)).squeeze(1)
+        logits = model(baselines)
+        if not distribution:
+            fb = logits.gather(1, targets.view(-1, 1)).squeeze(1)
+        else:
+            fb = logits[:, targets].mean(0)
+    delta = fx - fb
+    total = attributions.flatten(1).sum(1).to(delta.dtype)
+    return ((total - delta).abs() / (delta.abs() + 1e-3 * (fx.abs() + fb.abs())).clamp(min=1e-12)).max().item()
 
 
 class Captum:
@@ -125,7 +167,27 @@ class Captum:
             x = inputs.detach().clone().requires_grad_(True)
             with torch.enable_grad():
                 out = self._method(model, x).attribute(x, target=targets, **kwargs)
+            if self._checks_completeness():
+                self._check_completeness(model, inputs, targets, out.detach(), torch.zeros_like(inputs) if baselines is None else baselines)
         return out.detach()
+
+    def _checks_completeness(self) -> bool:
+        return ((self.name in EXACT or self.name in APPROXIMATE) and self.init.get("multiply_by_inputs", True)
+                and not self.attribute.get("stdevs", 0.0) and "baselines" not in self.attribute)
+
+    def _check_completeness(self, model, inputs, targets, attributions, baselines) -> None:
+        gap = completeness_gap(model, inputs.detach(), targets, attributions, baselines, self.name in DISTRIBUTION)
+        inexact_pool = any(isinstance(m, nn.modules.pooling._MaxPoolNd) for m in model.modules())
+        if self.name in EXACT and not gap <= EXACT_TOLERANCE and inexact_pool:
+            warnings.warn(f"{self.owner}: Captum's {self.name} attributions sum to f(x) - f(baseline) only within {gap:.2g} "
+                          f"(> {EXACT_TOLERANCE:g}); the model max-pools, and Captum's DeepLIFT max-pool rule is not exact", stacklevel=3)
+        elif self.name in EXACT and not gap <= EXACT_TOLERANCE:
+            raise ValueError(f"{self.owner}: Captum's {self.name} attributions do not sum to f(x) - f(baseline) on this model "
+                             f"(relative gap {gap:.2g} > {EXACT_TOLERANCE:g}): Captum has no DeepLIFT rule for some of its operations "
+                             "(LayerNorm, attention, SiLU/GELU, gating products, functional ReLUs); use integrated_gradients or gradient_x_input")
+        if self.name in APPROXIMATE and not gap <= APPROXIMATE_TOLERANCE:
+            warnings.warn(f"{self.owner}: Captum's {self.name} attributions sum to f(x) - f(baseline) only within {gap:.2g} "
+                          f"(> {APPROXIMATE_TOLERANCE:g}); raise {self.owner}.{APPROXIMATE[self.name]}", stacklevel=3)
 
 
 def _entry(cls_name: str, owner: str, title: str, defaults: dict):
