@@ -22,13 +22,16 @@ Sundararajan et al. 2017; for a baseline distribution f_c(x) - mean_b f_c(b), ex
 expectation for GradientSHAP). The gap is ``|sum_i A_i - delta| / (|delta| + 1e-3 (|f_c(x)| + |f_c(x')|))``
 (the second term keeps a near-zero delta from inflating it), per image, largest over the batch.
 
-- ``DeepLift``, ``DeepLiftShap`` are exact where Captum has a rule for every non-linearity: a gap above
-  ``EXACT_TOLERANCE`` (1e-2; float32 rounding on the six matrix architectures is below 1e-4) is a one-line
-  ``ValueError``. It catches the layers Captum's DeepLIFT passes by their plain gradient: LayerNorm and
-  attention (ViT, ConvNeXt), SiLU/GELU/Hardswish, gating products (squeeze-excitation) and functional ReLUs.
+- ``DeepLift``, ``DeepLiftShap`` first refuse, in one line and before any work, a non-linear module (activation,
+  LayerNorm/GroupNorm, ``nn.MultiheadAttention``) whose exact type has no rule in Captum's DeepLIFT (SiLU, GELU,
+  Hardswish, LayerNorm, attention, ...): Captum would pass its plain gradient. They are exact where Captum has a
+  rule for every non-linearity, so a gap above ``EXACT_TOLERANCE`` (1e-2; float32 rounding where Captum's rules
+  cover the model, densenet121 and ReLU nets, is below 1e-5) is a one-line ``ValueError``. It catches what the
+  module check cannot see: functional non-linearities (``F.relu`` in ``forward``), gating products
+  (squeeze-excitation), modules reused within one forward pass.
   Exception: on a model with ``nn.MaxPool`` layers the gap is a one-line warning instead, since Captum's
   max-pool rule (the delta routed through the argmax of the input and of the baseline separately) is itself
-  not summation-to-delta exact (0.17 on a random-weight SmallCNN with two max-pools, 1e-7 without them).
+  not summation-to-delta exact (0.17 on a random-weight SmallCNN, 1e-7 on a one-conv net with one max-pool).
 - ``IntegratedGradients``, ``GradientShap`` approximate (quadrature; sampling): a gap above
   ``APPROXIMATE_TOLERANCE`` (5e-2, the 5 % Sundararajan et al. suggest for choosing the number of steps) is a
   one-line ``warnings.warn`` naming the count to raise (``n_steps``; ``n_samples``), which the run records.
@@ -52,6 +55,7 @@ from methods._autograd import check_batch
 from methods._optional import require, seeded
 from methods._surrogate import SEGMENTATIONS, segments
 from methods.baselines import Baseline
+from methods.layer_types import ACTIVATION
 from methods.model_state import frozen
 from methods.validation import check_choice, check_int, check_seed
 
@@ -61,6 +65,19 @@ LAYERED = ("GuidedGradCam",)
 EXACT = ("DeepLift", "DeepLiftShap")  # attributions sum to f(x) - f(x') exactly: refuse when they do not
 APPROXIMATE = {"IntegratedGradients": "n_steps", "GradientShap": "n_samples"}  # up to quadrature / sampling: warn
 EXACT_TOLERANCE = 1e-2
+NON_LINEAR = (*ACTIVATION, nn.LayerNorm, nn.GroupNorm, nn.MultiheadAttention)  # what DeepLIFT needs a rule for
+
+
+def check_deeplift_rules(model: nn.Module, owner: str, name: str) -> None:
+    """Refuse in one line (before any work) a non-linear module Captum's DeepLIFT has no rule for (it passes the
+    plain gradient there, which is not DeepLIFT): its hooks cover the exact types in its ``SUPPORTED_NON_LINEAR``."""
+    from captum.attr._core import deep_lift
+    supported = tuple(getattr(deep_lift, "SUPPORTED_NON_LINEAR", {}))
+    for module_name, module in model.named_modules():
+        if isinstance(module, NON_LINEAR) and type(module) not in supported:
+            rules = ", ".join(sorted({t.__name__ for t in supported}))
+            raise ValueError(f"{owner}: Captum's {name} has no rule for {module_name} ({type(module).__name__}) and would pass its "
+                             f"plain gradient, which is not DeepLIFT (its rules: {rules}); use integrated_gradients or gradient_x_input")
 APPROXIMATE_TOLERANCE = 5e-2
 
 
@@ -163,6 +180,8 @@ class Captum:
         if self.segmentation is not None and self.name in MASKED:
             seg, _ = segments(inputs, self.segmentation, self.n_segments, 10.0, self.patch_size)
             kwargs["feature_mask"] = seg.unsqueeze(1).contiguous()
+        if self.name in EXACT:
+            check_deeplift_rules(model, self.owner, self.name)
         with frozen(model), seeded(self.seed, inputs.device):
             x = inputs.detach().clone().requires_grad_(True)
             with torch.enable_grad():

@@ -65,8 +65,20 @@ def test_captum_deeplift_is_refused_in_one_line_where_it_does_not_sum_to_the_log
     vit = small_vit(image_size=8, num_layers=1).eval()  # LayerNorm, attention, GELU: no DeepLIFT rule in Captum
     torch.nn.init.normal_(vit.heads.head.weight)
     for cls in (adapter.DeepLift, lambda: adapter.DeepLiftShap(n_baselines=2)):
-        with pytest.raises(ValueError, match="do not sum to f\\(x\\) - f\\(baseline\\)") as info:
+        with pytest.raises(ValueError, match="has no rule for encoder.layers.encoder_layer_0.ln_1 \\(LayerNorm\\)") as info:
             cls()(vit, x, t)
         assert "\n" not in str(info.value)
+
+    class Functional(nn.Module):  # a functional ReLU: no module for Captum to hook, caught by the sum
+        def __init__(self):
+            super().__init__()
+            self.conv, self.head = nn.Conv2d(3, 4, 3, padding=1), nn.Linear(4, 3)
+
+        def forward(self, inputs):
+            return self.head(nn.functional.relu(self.conv(inputs) - 0.3).mean(dim=(2, 3)))
+
+    with pytest.raises(ValueError, match="do not sum to f\\(x\\) - f\\(baseline\\)") as info:
+        adapter.DeepLift(baseline="uniform")(Functional().eval(), x, t)
+    assert "\n" not in str(info.value)
     with pytest.warns(UserWarning, match="raise captum.n_steps"):  # IG with 2 steps on a ViT: off by more than 5 %
         adapter.Captum("IntegratedGradients", n_steps=2)(vit, x, t)
