@@ -24,11 +24,12 @@ expectation for GradientSHAP). The gap is ``|sum_i A_i - delta| / (|delta| + 1e-
 
 - ``DeepLift``, ``DeepLiftShap`` first refuse, in one line and before any work, a non-linear module (activation,
   LayerNorm/GroupNorm, ``nn.MultiheadAttention``) whose exact type has no rule in Captum's DeepLIFT (SiLU, GELU,
-  Hardswish, LayerNorm, attention, ...): Captum would pass its plain gradient. They are exact where Captum has a
+  Hardswish, LayerNorm, attention, ...), and a functional non-linearity in ``forward`` (DenseNet's final
+  ``F.relu``; found by tracing one forward pass, :mod:`methods._trace`): Captum would pass its plain gradient. They are exact where Captum has a
   rule for every non-linearity, so a gap above ``EXACT_TOLERANCE`` (1e-2; float32 rounding where Captum's rules
-  cover the model, densenet121 and ReLU nets, is below 1e-5) is a one-line ``ValueError``. It catches what the
-  module check cannot see: functional non-linearities (``F.relu`` in ``forward``), gating products
-  (squeeze-excitation), modules reused within one forward pass.
+  cover the model, ReLU nets, is below 1e-5) is a one-line ``ValueError``. It catches what the structural check
+  cannot see: products of two signals (gating), non-linearities written as tensor methods it does not trace,
+  modules reused within one forward pass.
   Exception: on a model with ``nn.MaxPool`` layers the gap is a one-line warning instead, since Captum's
   max-pool rule (the delta routed through the argmax of the input and of the baseline separately) is itself
   not summation-to-delta exact (0.17 on a random-weight SmallCNN, 1e-7 on a one-conv net with one max-pool).
@@ -49,11 +50,13 @@ import inspect
 import warnings
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from methods._autograd import check_batch
 from methods._optional import require, seeded
 from methods._surrogate import SEGMENTATIONS, segments
+from methods._trace import trace
 from methods.baselines import Baseline
 from methods.layer_types import ACTIVATION
 from methods.model_state import frozen
@@ -68,16 +71,31 @@ EXACT_TOLERANCE = 1e-2
 NON_LINEAR = (*ACTIVATION, nn.LayerNorm, nn.GroupNorm, nn.MultiheadAttention)  # what DeepLIFT needs a rule for
 
 
-def check_deeplift_rules(model: nn.Module, owner: str, name: str) -> None:
-    """Refuse in one line (before any work) a non-linear module Captum's DeepLIFT has no rule for (it passes the
-    plain gradient there, which is not DeepLIFT): its hooks cover the exact types in its ``SUPPORTED_NON_LINEAR``."""
+FUNCTIONAL_NON_LINEAR = {F.relu, F.relu_, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_, F.gelu, F.silu, F.hardswish,
+                         F.elu, F.leaky_relu, F.relu6, F.hardtanh, F.softplus, torch.sigmoid, torch.Tensor.sigmoid, torch.tanh,
+                         torch.Tensor.tanh, F.softmax, torch.softmax, torch.Tensor.softmax, F.layer_norm, F.group_norm}
+
+
+def check_deeplift_rules(model: nn.Module, inputs: torch.Tensor, owner: str, name: str) -> None:
+    """Refuse in one line (before any attribution) a non-linearity Captum's DeepLIFT has no rule for, where it passes
+    the plain gradient, which is not DeepLIFT: a module whose exact type is not in its ``SUPPORTED_NON_LINEAR``, or,
+    traced in one forward pass, a functional non-linearity (``F.relu`` in ``forward``) no such module returned."""
     from captum.attr._core import deep_lift
     supported = tuple(getattr(deep_lift, "SUPPORTED_NON_LINEAR", {}))
+    rules = ", ".join(sorted({t.__name__ for t in supported}))
+    advice = f"which is not DeepLIFT (its rules: {rules}); use integrated_gradients or gradient_x_input"
     for module_name, module in model.named_modules():
         if isinstance(module, NON_LINEAR) and type(module) not in supported:
-            rules = ", ".join(sorted({t.__name__ for t in supported}))
             raise ValueError(f"{owner}: Captum's {name} has no rule for {module_name} ({type(module).__name__}) and would pass its "
-                             f"plain gradient, which is not DeepLIFT (its rules: {rules}); use integrated_gradients or gradient_x_input")
+                             f"plain gradient, {advice}")
+    record = trace(model, inputs)
+    hooked = [out for module_name, out, _ in record.module_outputs if type(model.get_submodule(module_name)) in supported]
+    for call in record.calls:
+        if call.func in FUNCTIONAL_NON_LINEAR and not any(out is call.output for out in hooked):
+            source = record.module_name(call.output)
+            where = f"on the output of {source}" if source else "in forward"
+            raise ValueError(f"{owner}: Captum's {name} cannot hook the functional {getattr(call.func, '__name__', call.func)} "
+                             f"{where} (no module) and would pass its plain gradient, {advice}")
 APPROXIMATE_TOLERANCE = 5e-2
 
 
@@ -181,7 +199,7 @@ class Captum:
             seg, _ = segments(inputs, self.segmentation, self.n_segments, 10.0, self.patch_size)
             kwargs["feature_mask"] = seg.unsqueeze(1).contiguous()
         if self.name in EXACT:
-            check_deeplift_rules(model, self.owner, self.name)
+            check_deeplift_rules(model, inputs, self.owner, self.name)
         with frozen(model), seeded(self.seed, inputs.device):
             x = inputs.detach().clone().requires_grad_(True)
             with torch.enable_grad():

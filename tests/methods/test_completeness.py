@@ -69,16 +69,20 @@ def test_captum_deeplift_is_refused_in_one_line_where_it_does_not_sum_to_the_log
             cls()(vit, x, t)
         assert "\n" not in str(info.value)
 
-    class Functional(nn.Module):  # a functional ReLU: no module for Captum to hook, caught by the sum
-        def __init__(self):
+    class Functional(nn.Module):  # a functional ReLU (no module for Captum to hook; found by tracing), or a product
+        def __init__(self, product: bool):
             super().__init__()
-            self.conv, self.head = nn.Conv2d(3, 4, 3, padding=1), nn.Linear(4, 3)
+            self.conv, self.gate, self.head, self.product = nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(3, 4, 1), nn.Linear(4, 3), product
 
         def forward(self, inputs):
-            return self.head(nn.functional.relu(self.conv(inputs) - 0.3).mean(dim=(2, 3)))
+            z = self.conv(inputs) * self.gate(inputs) if self.product else nn.functional.relu(self.conv(inputs) - 0.3)
+            return self.head(z.mean(dim=(2, 3)))
 
-    with pytest.raises(ValueError, match="do not sum to f\\(x\\) - f\\(baseline\\)") as info:
-        adapter.DeepLift(baseline="uniform")(Functional().eval(), x, t)
+    with pytest.raises(ValueError, match="cannot hook the functional relu in forward") as info:
+        adapter.DeepLift()(Functional(product=False).eval(), x, t)
+    assert "\n" not in str(info.value)
+    with pytest.raises(ValueError, match="do not sum to f\\(x\\) - f\\(baseline\\)") as info:  # caught by the sum
+        adapter.DeepLift(baseline="uniform")(Functional(product=True).eval(), x, t)
     assert "\n" not in str(info.value)
     with pytest.warns(UserWarning, match="raise captum.n_steps"):  # IG with 2 steps on a ViT: off by more than 5 %
         adapter.Captum("IntegratedGradients", n_steps=2)(vit, x, t)
