@@ -12,9 +12,10 @@ rule as its module twin does. A product of a map with a gate, the output of a si
 module (``nn.Sigmoid``, ``nn.Hardsigmoid``: squeeze-excitation's ``scale * x``), treats the
 gate as a constant: all relevance goes to the map, none to the gate branch
 (the "signal-take-all" rule of Arras et al., 2017, as element-wise activations such as
-SiLU = x sigmoid(x) are passed through). Any other operation on the path outside a rule
-module (a same-shape product, a product with a parameter such as ConvNeXt's layer scale,
-LayerNorm, attention, GELU written as a function, an add of a constant) has no rule
+SiLU = x sigmoid(x) are passed through). A product with a constant or a parameter (ConvNeXt's
+layer scale, ``x * 0.5``) is linear in the path tensor alone, so its epsilon rule passes the
+relevance unchanged (as AttnLRP, Achtibat et al. 2024). Any other operation on the path outside a rule
+module (a same-shape product of two signals, attention, GELU written as a function, an add of a constant) has no rule
 here, and its gradient would make the map non-conservative (sums of 1e26 were
 measured on EfficientNet), so ``RelevanceGuard`` raises a ``ValueError`` naming the
 operation and the module it ran in, before any relevance is computed.
@@ -55,6 +56,19 @@ class _Gated(torch.autograd.Function):
     @staticmethod
     def backward(ctx, relevance):
         return relevance, relevance.new_zeros(ctx.gate_shape), None
+
+
+class _Scaled(torch.autograd.Function):
+    """y = c * x with c a constant or a parameter (ConvNeXt's layer scale): a linear map of x alone, whose epsilon/LRP-0
+    rule gives R_x = x c R / (c x) = R: the relevance passes unchanged (AttnLRP's rule for such products)."""
+
+    @staticmethod
+    def forward(ctx, value, out):
+        return out.clone()
+
+    @staticmethod
+    def backward(ctx, relevance):
+        return relevance, None
 
 
 class RelevanceGuard(TorchFunctionMode):
@@ -107,6 +121,9 @@ class RelevanceGuard(TorchFunctionMode):
                 value = args[1] if gates[0] is args[0] else args[0]
                 if value.shape == out.shape:
                     return _Gated.apply(value, gates[0], out)
+        if func in PRODUCTS and len(path) == 1 and len(args) == 2 and out.shape == path[0].shape and all(
+                a is path[0] or not torch.is_tensor(a) or isinstance(a, nn.Parameter) or not a.requires_grad for a in args):
+            return _Scaled.apply(path[0], out)  # a product with a constant or a parameter (layer scale): linear, R passes
         if func in AVERAGES and len(path) == 1 and args and args[0] is path[0]:
             if func in (T.mean, torch.mean) and not (args[0].dim() == 4 and out.dim() in (2, 4) and out.shape[:2] == args[0].shape[:2]):
                 self._refuse(func)
