@@ -19,8 +19,12 @@ gets the Norm rule and products with a sigmoid-type gate (squeeze-excitation) ho
 gate constant; ``nn.LayerNorm`` (and subclasses such as ConvNeXt's ``LayerNorm2d``) gets AttnLRP's rule
 (Achtibat et al., ICML 2024): its standard deviation is held constant, which makes it linear in the input, and
 the epsilon rule (``epsilon``, whatever the composite) redistributes through it; products with a constant or a
-parameter (layer scale) pass relevance unchanged. Any other operation on the relevance path outside these modules
-(attention, products of two signals, adds of a parameter, ...) makes the call refuse in one line
+parameter (layer scale) pass relevance unchanged; an add of a parameter (a ViT's position embedding) is a bias
+(R_x = x R / stab(x + p)); plain batch-first ``nn.MultiheadAttention`` self-attention holds its attention weights A
+constant, so out_proj(A v(x)) is linear in x and the epsilon rule redistributes through the value path only (the
+value-path part of AttnLRP, which is CP-LRP of Ali et al., ICML 2022: no relevance reaches the queries and keys;
+AttnLRP's softmax rule and its uniform rule for the q k product are not implemented). Any other operation on the
+relevance path outside these modules (products of two signals, masked or cross attention, ...) makes the call refuse in one line
 naming it (``methods.lrp.guard``), so no map is returned from a model LRP cannot explain.
 Nothing in the model is modified and all hooks are removed when the call ends, also
 on errors.
@@ -34,6 +38,7 @@ from torch.overrides import TorchFunctionMode
 
 from methods._autograd import check_batch
 from methods._hooks import rewritten_outputs
+from methods.attention import self_attention, values_through
 from methods.layer_types import ACTIVATION, AVERAGE_POOLING, BATCH_NORM, CONVOLUTION, LINEAR
 from methods.lrp.canonizers import ResidualSplit, merged_batchnorm
 from methods.lrp.composites import COMPOSITES, make_composite
@@ -118,6 +123,19 @@ class _LayerNorm:
     def __call__(self, x, weight, bias):
         with _DetachedStd():
             return self.module(x)
+
+
+class _ValuePath:
+    """A self-attention call with its attention weights held constant (AttnLRP's value path; CP-LRP, Ali et al. 2022):
+    out_proj(A @ v(x)), linear in x, so the epsilon rule redistributes through it and none goes to the softmax."""
+
+    weight = bias = None
+
+    def __init__(self, module: nn.MultiheadAttention, attention: torch.Tensor) -> None:
+        self.module, self.attention = module, attention.detach()
+
+    def __call__(self, x, weight, bias):
+        return values_through(self.module, self.attention, x)
 
 
 class _Relevance(torch.autograd.Function):
@@ -239,9 +257,21 @@ class LRP:
         def average(func, args, kwargs, out):
             return _Relevance.apply(args[0], out, _Functional(func, args[1:], kwargs), Norm(self.stabilizer))
 
+        def attend(name, module, args, kwargs, output):
+            attention, out = self_attention(name, module, args, kwargs, output, "lrp")
+            query = args[0] if args else kwargs["query"]
+            return (_Relevance.apply(query, out, _ValuePath(module, attention), self.layer_norm_rule), *output[1:])
+
         modules = [m for m in model.modules() if isinstance(m, (*LINEAR, *CONVOLUTION, *AVERAGE_POOLING, *PASS_THROUGH, nn.LayerNorm))]
-        with torch.enable_grad(), rewritten_outputs(modules, rewrite), RelevanceGuard(model, modules, average), ResidualSplit(self.stabilizer):
-            logits = model(x)
+        blocks = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.MultiheadAttention)]
+        handles = [m.register_forward_hook(lambda m, a, k, o, name=name: attend(name, m, a, k, o), with_kwargs=True) for name, m in blocks]
+        guard = RelevanceGuard(model, modules + [m for _, m in blocks], average, self.stabilizer)
+        try:
+            with torch.enable_grad(), rewritten_outputs(modules, rewrite), guard, ResidualSplit(self.stabilizer):
+                logits = model(x)
+        finally:
+            for h in handles:
+                h.remove()
         onehot = torch.zeros_like(logits).scatter_(1, targets.view(-1, 1), 1.0)
         (relevance,) = torch.autograd.grad(logits, x, onehot * logits.detach())
         return relevance
