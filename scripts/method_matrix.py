@@ -106,8 +106,13 @@ def bias_free(model):
         for m in twin.modules():
             if getattr(m, "bias", None) is not None and isinstance(m.bias, torch.Tensor):
                 m.bias.zero_()
+            if getattr(m, "in_proj_bias", None) is not None:
+                m.in_proj_bias.zero_()
             if isinstance(m, nn.modules.batchnorm._BatchNorm):
                 m.running_mean.zero_()
+        for name, p in twin.named_parameters():  # a ViT's position embedding and class token act as biases
+            if name.endswith(("pos_embedding", "class_token")):
+                p.zero_()
     return twin.eval()
 
 

@@ -176,7 +176,8 @@ class LRP:
             ``epsilon_alpha2_beta1_flat``, ``epsilon_gamma_box`` or ``epsilon_zbox``.
             Default: ``epsilon_plus``.
         epsilon (float, optional): The epsilon rule's stabiliser, >= 0: every layer of ``epsilon`` and of
-            ``epsilon_zbox`` (but the first), the dense layers of the other ``epsilon_*`` composites.
+            ``epsilon_zbox`` (but the first), the dense layers of the other ``epsilon_*`` composites, and LayerNorm
+            and self-attention (AttnLRP's rules) in every composite.
             Default: 1e-6.
         gamma (float, optional): The gamma rule's extra weight on positive parameters, >= 0 (the conv layers
             of ``epsilon_gamma_box``). Default: 0.25.
