@@ -4,8 +4,8 @@ Public names:
 
 * the contract: :class:`Explainer` and the optional :class:`HasBaseline`, :class:`HasTargetLayer` (:mod:`methods.types`);
 * gradients: :class:`Gradient`, :class:`Saliency`, :class:`Sensitivity`, :class:`GradientXInput`,
-  :class:`IntegratedGradients`, :class:`SmoothGrad`, :class:`GuidedBackprop`, :class:`Deconvnet`;
-* class activation maps: :class:`CAM`, :class:`GradCAM`, :class:`GradCAMpp`;
+  :class:`IntegratedGradients`, :class:`ExpectedGradients`, :class:`SmoothGrad`, :class:`GuidedBackprop`, :class:`Deconvnet`;
+* class activation maps: :class:`CAM`, :class:`GradCAM`, :class:`GradCAMpp`, :class:`TokenGradCAM`;
 * relevance propagation: :class:`LRP` (:mod:`methods.lrp`: rules, composites, canonizers);
 * perturbation: :class:`Occlusion`, :class:`RISE`, :class:`KernelSHAP`, :class:`LIME`;
 * attention (ViTs): :class:`RawAttention`, :class:`AttentionRollout`, :class:`TransformerAttribution`;
@@ -18,8 +18,9 @@ Helpers the metrics share: :mod:`methods.validation` (argument checks), :mod:`me
 names start with ``_`` are private.
 """
 from methods.attention import AttentionRollout, RawAttention, TransformerAttribution
-from methods.cam import CAM, GradCAM, GradCAMpp
+from methods.cam import CAM, GradCAM, GradCAMpp, TokenGradCAM
 from methods.controls import Constant, Random, Sobel
+from methods.expected_gradients import ExpectedGradients
 from methods.gradient import Gradient, GradientXInput, Sensitivity
 from methods.guided_backprop import Deconvnet, GuidedBackprop
 from methods.integrated_gradients import IntegratedGradients
@@ -33,7 +34,7 @@ from methods.smoothgrad import SmoothGrad
 from methods.types import Explainer, HasBaseline, HasTargetLayer
 
 __all__ = [
-    "CAM", "LIME", "LRP", "RISE", "Deconvnet", "Explainer", "GradCAM", "GradCAMpp", "Gradient", "GradientXInput",
+    "CAM", "LIME", "LRP", "RISE", "Deconvnet", "ExpectedGradients", "Explainer", "GradCAM", "GradCAMpp", "Gradient", "GradientXInput",
     "GuidedBackprop", "HasBaseline", "HasTargetLayer", "IntegratedGradients", "KernelSHAP", "Occlusion", "Random", "Saliency",
-    "Sensitivity", "SmoothGrad", "Sobel", "AttentionRollout", "Constant", "RawAttention", "TransformerAttribution",
+    "Sensitivity", "SmoothGrad", "Sobel", "TokenGradCAM", "AttentionRollout", "Constant", "RawAttention", "TransformerAttribution",
 ]

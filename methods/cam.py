@@ -238,3 +238,23 @@ class GradCAMpp(_ActivationMap):
         alpha = torch.where(denom != 0, g2 / torch.where(denom != 0, denom, torch.ones_like(denom)), torch.zeros_like(denom))
         weights = (alpha * grads.clamp(min=0)).sum(dim=(2, 3), keepdim=True)
         return (weights * acts).sum(dim=1, keepdim=True)
+
+
+class TokenGradCAM(GradCAM):
+    """Grad-CAM on a ViT's token grid: :class:`GradCAM` restricted to transformers, the attention baseline of
+    Chefer et al. (CVPR 2021).
+
+    The map is Grad-CAM of the tokens entering the last self-attention (``encoder_layer_L.ln_1`` in a torchvision
+    ViT; ``layer`` overrides), laid out on the patch grid with the class token dropped, upsampled to the input:
+    identical to ``gradcam`` on a ViT. A model without ``nn.MultiheadAttention`` self-attention is refused in one
+    line (a CNN's Grad-CAM is ``gradcam``). Arguments ``layer``, ``relu`` and ``upsample``: see the base,
+    :class:`methods.cam._ActivationMap`.
+    """
+
+    name = "token_gradcam"
+
+    def layer_map(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if not any(isinstance(m, nn.MultiheadAttention) for m in model.modules()):
+            raise ValueError("token_gradcam needs a transformer with nn.MultiheadAttention self-attention (torchvision ViT, "
+                             "small_vit); the model has none (use gradcam)")
+        return super().layer_map(model, inputs, targets)

@@ -15,6 +15,31 @@ constructor takes go to it (``multiply_by_inputs``, ``eps``), the rest to ``attr
   ``FeaturePermutation``): square patches or superpixels, as :class:`methods.LIME`'s.
 - ``GuidedGradCam`` (a layer method) gets the layer :class:`methods.GradCAM` detects.
 
+Completeness is checked, so a library map that is silently wrong on this model does not pass: the
+attributions of the difference/path classes must sum to the change of the target logit,
+sum_i A_i = f_c(x) - f_c(x') (DeepLIFT's summation-to-delta, Shrikumar et al. 2017; IG's completeness,
+Sundararajan et al. 2017; for a baseline distribution f_c(x) - mean_b f_c(b), exactly for DeepLIFT-SHAP and in
+expectation for GradientSHAP). The gap is ``|sum_i A_i - delta| / (|delta| + 1e-3 (|f_c(x)| + |f_c(x')|))``
+(the second term keeps a near-zero delta from inflating it), per image, largest over the batch.
+
+- ``DeepLift``, ``DeepLiftShap`` first refuse, in one line and before any work, a non-linear module (activation,
+  LayerNorm/GroupNorm, ``nn.MultiheadAttention``) whose exact type has no rule in Captum's DeepLIFT (SiLU, GELU,
+  Hardswish, LayerNorm, attention, ...), and a functional non-linearity in ``forward`` (DenseNet's final
+  ``F.relu``; found by tracing one forward pass, :mod:`methods._trace`): Captum would pass its plain gradient. They are exact where Captum has a
+  rule for every non-linearity, so a gap above ``EXACT_TOLERANCE`` (1e-2; float32 rounding where Captum's rules
+  cover the model, ReLU nets, is below 1e-5) is a one-line ``ValueError``. It catches what the structural check
+  cannot see: products of two signals (gating), non-linearities written as tensor methods it does not trace,
+  modules reused within one forward pass.
+  Exception: on a model with ``nn.MaxPool`` layers the gap is a one-line warning instead, since Captum's
+  max-pool rule (the delta routed through the argmax of the input and of the baseline separately) is itself
+  not summation-to-delta exact (0.17 on a random-weight SmallCNN, 1e-7 on a one-conv net with one max-pool).
+- ``IntegratedGradients``, ``GradientShap`` approximate (quadrature; sampling): a gap above
+  ``APPROXIMATE_TOLERANCE`` (5e-2, the 5 % Sundararajan et al. suggest for choosing the number of steps) is a
+  one-line ``warnings.warn`` naming the count to raise (``n_steps``; ``n_samples``), which the run records.
+
+The check costs one forward pass of the inputs and of the baselines; it is skipped where the library's
+output is not meant to sum to the delta (``multiply_by_inputs=False``, ``stdevs`` > 0, user-given ``baselines``).
+
 The call runs under :func:`methods.model_state.frozen` (the model is left as found) and
 a forked, seeded RNG (``seed``; null -> 0), so repeated calls agree. Captum is optional:
 without it, building the explainer fails in one line naming ``pip install captum``.
@@ -22,20 +47,72 @@ without it, building the explainer fails in one line naming ``pip install captum
 from __future__ import annotations
 
 import inspect
+import warnings
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from methods._autograd import check_batch
 from methods._optional import require, seeded
 from methods._surrogate import SEGMENTATIONS, segments
+from methods._trace import trace
 from methods.baselines import Baseline
+from methods.layer_types import ACTIVATION
 from methods.model_state import frozen
 from methods.validation import check_choice, check_int, check_seed
 
 DISTRIBUTION = ("DeepLiftShap", "GradientShap")
 MASKED = ("FeatureAblation", "ShapleyValueSampling", "Lime", "KernelShap", "FeaturePermutation")
 LAYERED = ("GuidedGradCam",)
+EXACT = ("DeepLift", "DeepLiftShap")  # attributions sum to f(x) - f(x') exactly: refuse when they do not
+APPROXIMATE = {"IntegratedGradients": "n_steps", "GradientShap": "n_samples"}  # up to quadrature / sampling: warn
+EXACT_TOLERANCE = 1e-2
+NON_LINEAR = (*ACTIVATION, nn.LayerNorm, nn.GroupNorm, nn.MultiheadAttention)  # what DeepLIFT needs a rule for
+
+
+FUNCTIONAL_NON_LINEAR = {F.relu, F.relu_, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_, F.gelu, F.silu, F.hardswish,
+                         F.elu, F.leaky_relu, F.relu6, F.hardtanh, F.softplus, torch.sigmoid, torch.Tensor.sigmoid, torch.tanh,
+                         torch.Tensor.tanh, F.softmax, torch.softmax, torch.Tensor.softmax, F.layer_norm, F.group_norm}
+
+
+def check_deeplift_rules(model: nn.Module, inputs: torch.Tensor, owner: str, name: str) -> None:
+    """Refuse in one line (before any attribution) a non-linearity Captum's DeepLIFT has no rule for, where it passes
+    the plain gradient, which is not DeepLIFT: a module whose exact type is not in its ``SUPPORTED_NON_LINEAR``, or,
+    traced in one forward pass, a functional non-linearity (``F.relu`` in ``forward``) no such module returned."""
+    from captum.attr._core import deep_lift
+    supported = tuple(getattr(deep_lift, "SUPPORTED_NON_LINEAR", {}))
+    rules = ", ".join(sorted({t.__name__ for t in supported}))
+    advice = f"which is not DeepLIFT (its rules: {rules}); use integrated_gradients or gradient_x_input"
+    for module_name, module in model.named_modules():
+        if isinstance(module, NON_LINEAR) and type(module) not in supported:
+            raise ValueError(f"{owner}: Captum's {name} has no rule for {module_name} ({type(module).__name__}) and would pass its "
+                             f"plain gradient, {advice}")
+    record = trace(model, inputs)
+    hooked = [out for module_name, out, _ in record.module_outputs if type(model.get_submodule(module_name)) in supported]
+    for call in record.calls:
+        if call.func in FUNCTIONAL_NON_LINEAR and not any(out is call.output for out in hooked):
+            source = record.module_name(call.output)
+            where = f"on the output of {source}" if source else "in forward"
+            raise ValueError(f"{owner}: Captum's {name} cannot hook the functional {getattr(call.func, '__name__', call.func)} "
+                             f"{where} (no module) and would pass its plain gradient, {advice}")
+APPROXIMATE_TOLERANCE = 5e-2
+
+
+def completeness_gap(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor,
+                     baselines: torch.Tensor, distribution: bool = False) -> float:
+    """max over the batch of |sum A - (f_c(x) - f_c(x'))| / (|delta| + 1e-3 (|f_c(x)| + |f_c(x')|)), where f_c(x')
+    is the mean over the baselines when they are a ``distribution`` shared by all inputs (else one per input)."""
+    with torch.no_grad():
+        fx = model(inputs).gather(1, targets.view(-1, 1)).squeeze(1)
+        logits = model(baselines)
+        if not distribution:
+            fb = logits.gather(1, targets.view(-1, 1)).squeeze(1)
+        else:
+            fb = logits[:, targets].mean(0)
+    delta = fx - fb
+    total = attributions.flatten(1).sum(1).to(delta.dtype)
+    return ((total - delta).abs() / (delta.abs() + 1e-3 * (fx.abs() + fb.abs())).clamp(min=1e-12)).max().item()
 
 
 class Captum:
@@ -121,11 +198,33 @@ class Captum:
         if self.segmentation is not None and self.name in MASKED:
             seg, _ = segments(inputs, self.segmentation, self.n_segments, 10.0, self.patch_size)
             kwargs["feature_mask"] = seg.unsqueeze(1).contiguous()
+        if self.name in EXACT:
+            check_deeplift_rules(model, inputs, self.owner, self.name)
         with frozen(model), seeded(self.seed, inputs.device):
             x = inputs.detach().clone().requires_grad_(True)
             with torch.enable_grad():
                 out = self._method(model, x).attribute(x, target=targets, **kwargs)
+            if self._checks_completeness():
+                self._check_completeness(model, inputs, targets, out.detach(), torch.zeros_like(inputs) if baselines is None else baselines)
         return out.detach()
+
+    def _checks_completeness(self) -> bool:
+        return ((self.name in EXACT or self.name in APPROXIMATE) and self.init.get("multiply_by_inputs", True)
+                and not self.attribute.get("stdevs", 0.0) and "baselines" not in self.attribute)
+
+    def _check_completeness(self, model, inputs, targets, attributions, baselines) -> None:
+        gap = completeness_gap(model, inputs.detach(), targets, attributions, baselines, self.name in DISTRIBUTION)
+        inexact_pool = any(isinstance(m, nn.modules.pooling._MaxPoolNd) for m in model.modules())
+        if self.name in EXACT and not gap <= EXACT_TOLERANCE and inexact_pool:
+            warnings.warn(f"{self.owner}: Captum's {self.name} attributions sum to f(x) - f(baseline) only within {gap:.2g} "
+                          f"(> {EXACT_TOLERANCE:g}); the model max-pools, and Captum's DeepLIFT max-pool rule is not exact", stacklevel=3)
+        elif self.name in EXACT and not gap <= EXACT_TOLERANCE:
+            raise ValueError(f"{self.owner}: Captum's {self.name} attributions do not sum to f(x) - f(baseline) on this model "
+                             f"(relative gap {gap:.2g} > {EXACT_TOLERANCE:g}): Captum has no DeepLIFT rule for some of its operations "
+                             "(LayerNorm, attention, SiLU/GELU, gating products, functional ReLUs); use integrated_gradients or gradient_x_input")
+        if self.name in APPROXIMATE and not gap <= APPROXIMATE_TOLERANCE:
+            warnings.warn(f"{self.owner}: Captum's {self.name} attributions sum to f(x) - f(baseline) only within {gap:.2g} "
+                          f"(> {APPROXIMATE_TOLERANCE:g}); raise {self.owner}.{APPROXIMATE[self.name]}", stacklevel=3)
 
 
 def _entry(cls_name: str, owner: str, title: str, defaults: dict):

@@ -17,6 +17,13 @@ arguments other than the ones below are the library's: constructor ones
 ``ablationcam`` (Desai & Ramaswamy, WACV 2020), ``fullgrad`` (Srinivas & Fleuret,
 NeurIPS 2019).
 
+FullGrad has no target layer (``layer`` is not used): the library sums psi(|x * grad_x f_c|) over the input's
+channels and psi(|b_k * grad_{z_k} f_c|) over the channels k of every ``nn.Conv2d`` and ``nn.BatchNorm2d``
+output z (a BatchNorm's bias is b - mu gamma / sqrt(var + eps)), psi = min-max scaling *per channel* then bilinear
+resizing to the input, and min-max scales the sum (checked against this definition in the tests). A model where
+another module adds a bias per position (``nn.Linear`` or ``nn.LayerNorm`` on tokens, ConvNeXt's channels-last
+blocks, a ViT) is refused in one line, since the library would drop that bias's term.
+
 The call runs under :func:`methods.model_state.frozen` with a forked, seeded RNG, and
 the library's hooks are released, every module's children and hooks and every parameter's
 ``.grad`` restored afterwards (also when the library raises halfway), so the model is left
@@ -123,12 +130,17 @@ class GradCAMLibrary:
         grads = {p: p.grad for p in model.parameters()}
         try:
             with _structure_kept(model), frozen(model), seeded(self.seed, inputs.device):
-                module, grid = self._layer(model, inputs)
+                if self.name == "FullGrad":  # no target layer: every nn.Conv2d / nn.BatchNorm2d bias
+                    _check_fullgrad_biases(model, inputs, self.owner)
+                    layers, grid = [], None
+                else:
+                    module, grid = self._layer(model, inputs)
+                    layers = [module]
                 reshape = lambda t: as_map(t, grid, self.owner) if t.dim() == 3 else t  # noqa: E731
                 init = dict(self.init)
                 if self.name == "AblationCAM" and grid is not None and "ablation_layer" not in init:  # tokens: the library's ViT ablation
                     init["ablation_layer"] = require("pytorch_grad_cam.ablation_layer", "grad-cam", self.owner).AblationLayerVit()
-                cam = self.cls(model=model, target_layers=[module], reshape_transform=reshape, **init)
+                cam = self.cls(model=model, target_layers=layers, reshape_transform=reshape, **init)
                 try:
                     x = inputs.detach().clone().requires_grad_(True)
                     maps = cam(input_tensor=x, targets=[self.targets(int(c)) for c in targets], **self.call)
@@ -138,6 +150,34 @@ class GradCAMLibrary:
             for p, g in grads.items():
                 p.grad = g
         return torch.as_tensor(maps, dtype=inputs.dtype).to(inputs.device).unsqueeze(1)
+
+
+def _check_fullgrad_biases(model: nn.Module, inputs: torch.Tensor, owner: str) -> None:
+    """Refuse in one line when a module other than ``nn.Conv2d``/``nn.BatchNorm2d`` adds a nonzero bias per position
+    (its output has more than the (N, features) dims): pytorch-grad-cam's FullGrad takes the bias-gradient maps of
+    those two types only, so the map would silently miss that layer's term (a ViT's or ConvNeXt's ``nn.Linear`` and
+    ``nn.LayerNorm`` on tokens or channels-last maps). A classifier's ``nn.Linear`` on (N, features) has no spatial term."""
+    found: list[str] = []
+
+    def hook(name):
+        def record(module, args, output):
+            if not found and isinstance(output, torch.Tensor) and output.dim() > 2:
+                found.append(f"{name} ({type(module).__name__})")
+        return record
+
+    handles = [m.register_forward_hook(hook(name)) for name, m in model.named_modules()
+               if type(m) not in (nn.Conv2d, nn.BatchNorm2d)
+               and any(isinstance(getattr(m, b, None), torch.Tensor) and bool(getattr(m, b).detach().abs().sum() > 0)
+                       for b in ("bias", "in_proj_bias"))]
+    try:
+        with torch.no_grad():
+            model(inputs[:1])
+    finally:
+        for h in handles:
+            h.remove()
+    if found:
+        raise ValueError(f"{owner}: {found[0]} adds a bias per position, which pytorch-grad-cam's FullGrad ignores (it takes "
+                         "nn.Conv2d and nn.BatchNorm2d biases only), so the map would miss its bias-gradient term; use gradcam or integrated_gradients")
 
 
 def _entry(cls_name: str, owner: str, title: str):

@@ -6,6 +6,9 @@ Each cell is one of
   against hw x unrectified Grad-CAM; LRP: ``ok c / g``, LRP-0 on a bias-free copy of the model, c = |sum R - f_c(x)| / |f_c(x)|
   (conservation) and g its relative distance to gradient x input (equal unless gates are held constant);
   raw attention and rollout against torchvision's own attention weights);
+- ``ok Σ g`` / ``warned Σ g``: the Captum difference/path classes (DeepLIFT, DeepLIFT-SHAP, GradientSHAP, IG), whose
+  attributions sum to f_c(x) - f_c(x') to the relative gap g (the adapter's completeness check; refused above 1e-2 for
+  DeepLIFT, warned above 5e-2 for IG/GradientSHAP and for DeepLIFT on max-pooling models);
 - ``ok``: a finite map with no exact reference here (sampling methods, controls, the adapters, whose
   reference is the library itself);
 - ``refused``: the method raised a one-line ValueError (the reason is listed below the table);
@@ -36,13 +39,14 @@ from omegaconf import OmegaConf  # noqa: E402
 
 import conf  # noqa: E402
 from methods.cam import GradCAM, find_target  # noqa: E402
+from methods.captum_adapter import DISTRIBUTION, completeness_gap  # noqa: E402
 from methods.gradient import GradientXInput  # noqa: E402
 from methods.lrp import LRP  # noqa: E402
 
 FAST = {"integrated_gradients": {"n_steps": 8}, "smoothgrad": {"n_samples": 4}, "kernel_shap": {"n_samples": 64},
         "lime": {"n_samples": 64}, "rise": {"n_masks": 64}, "captum": {"n_steps": 8}, "shapley_sampling": {"n_samples": 1, "patch_size": 16},
         "feature_ablation": {"n_segments": 4}, "ablationcam": {"ratio_channels_to_ablate": 0.1}, "deeplift_shap": {"n_baselines": 2},
-        "occlusion": {"patch_size": 16, "stride": 16}}
+        "occlusion": {"patch_size": 16, "stride": 16}, "expected_gradients": {"n_samples": 4}}
 
 
 class FunctionalNet(nn.Module):
@@ -102,8 +106,13 @@ def bias_free(model):
         for m in twin.modules():
             if getattr(m, "bias", None) is not None and isinstance(m.bias, torch.Tensor):
                 m.bias.zero_()
+            if getattr(m, "in_proj_bias", None) is not None:
+                m.in_proj_bias.zero_()
             if isinstance(m, nn.modules.batchnorm._BatchNorm):
                 m.running_mean.zero_()
+        for name, p in twin.named_parameters():  # a ViT's position embedding and class token act as biases
+            if name.endswith(("pos_embedding", "class_token")):
+                p.zero_()
     return twin.eval()
 
 
@@ -196,10 +205,16 @@ def cell(name, explainer, model, x, t, arch=""):
             return "refused", str(error)
         except Exception as error:  # noqa: BLE001 - the matrix reports crashes instead of stopping
             return f"ERROR {type(error).__name__}", str(error).splitlines()[0][:200]
-    notes = [str(w.message) for w in caught if "1x1" in str(w.message)]
+    notes = [str(w.message) for w in caught if "1x1" in str(w.message) or "f(baseline)" in str(w.message)]
     if not torch.isfinite(maps).all():
         return "MISMATCH non-finite", ""
     ref = None
+    if getattr(explainer, "_checks_completeness", lambda: False)():  # Captum's difference/path classes: the checked gap
+        base = explainer._baselines(x)
+        gap = completeness_gap(model, x, t, maps, torch.zeros_like(x) if base is None else base, explainer.name in DISTRIBUTION)
+        warned = any("f(baseline)" in n for n in notes)
+        return f"{'warned' if warned else 'ok'} Σ {gap:.0e}", "; ".join(n.split(" only within")[0] + " only within tolerance" if warned else n
+                                                                          for n in notes)
     if name in ("gradient", "saliency", "sensitivity", "gradient_x_input", "integrated_gradients", "guided_backprop", "deconvnet", "occlusion"):
         twin = module_twin(arch, model) if name in ("guided_backprop", "deconvnet") else None
         ref, ours = captum_reference(name, twin if twin is not None else model, x, t, explainer), maps
@@ -216,6 +231,8 @@ def cell(name, explainer, model, x, t, arch=""):
         gxi = rel(relevance, GradientXInput()(twin, x, t))
         text = f"ok {conservation:.0e} / {gxi:.0e}" if conservation < 1e-3 else f"MISMATCH {conservation:.1e}"
         return text, "; ".join(notes)
+    elif name == "token_gradcam":
+        ref, ours = GradCAM()(model, x, t), maps
     elif name in ("raw_attention", "attention_rollout"):
         ref, ours = attention_reference(name, model, x), explainer.token_map(model, x, t).flatten(1)
     if ref is None:

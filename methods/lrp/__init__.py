@@ -16,8 +16,15 @@ the conv/dense layer before it when ``canonize`` is on); max-pooling keeps its
 gradient (winner takes all); residual adds written in ``forward`` are split in
 proportion to their summands (``methods.lrp.canonizers``); functional average pooling
 gets the Norm rule and products with a sigmoid-type gate (squeeze-excitation) hold the
-gate constant; any other operation on the relevance path outside these modules
-(LayerNorm, attention, products with parameters, ...) makes the call refuse in one line
+gate constant; ``nn.LayerNorm`` (and subclasses such as ConvNeXt's ``LayerNorm2d``) gets AttnLRP's rule
+(Achtibat et al., ICML 2024): its standard deviation is held constant, which makes it linear in the input, and
+the epsilon rule (``epsilon``, whatever the composite) redistributes through it; products with a constant or a
+parameter (layer scale) pass relevance unchanged; an add of a parameter (a ViT's position embedding) is a bias
+(R_x = x R / stab(x + p)); plain batch-first ``nn.MultiheadAttention`` self-attention holds its attention weights A
+constant, so out_proj(A v(x)) is linear in x and the epsilon rule redistributes through the value path only (the
+value-path part of AttnLRP, which is CP-LRP of Ali et al., ICML 2022: no relevance reaches the queries and keys;
+AttnLRP's softmax rule and its uniform rule for the q k product are not implemented). Any other operation on the
+relevance path outside these modules (products of two signals, masked or cross attention, ...) makes the call refuse in one line
 naming it (``methods.lrp.guard``), so no map is returned from a model LRP cannot explain.
 Nothing in the model is modified and all hooks are removed when the call ends, also
 on errors.
@@ -27,14 +34,16 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from methods._autograd import check_batch
 from methods._hooks import rewritten_outputs
+from methods.attention import self_attention, values_through
 from methods.layer_types import ACTIVATION, AVERAGE_POOLING, BATCH_NORM, CONVOLUTION, LINEAR
 from methods.lrp.canonizers import ResidualSplit, merged_batchnorm
 from methods.lrp.composites import COMPOSITES, make_composite
 from methods.lrp.guard import RelevanceGuard
-from methods.lrp.rules import Norm
+from methods.lrp.rules import Epsilon, Norm
 from methods.model_state import frozen
 from methods.validation import check_int
 
@@ -84,6 +93,51 @@ class _Functional:
         return self.func(x, *self.args, **self.kwargs)
 
 
+class _DetachedStd(TorchFunctionMode):
+    """``F.layer_norm`` with its standard deviation held constant (AttnLRP's LayerNorm rule, Achtibat et al. 2024):
+    y = gamma (x - mean x) / sd.detach() + beta is linear in x, so a rule can redistribute through it."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is not F.layer_norm:
+            return func(*args, **kwargs)
+        bound = {"weight": None, "bias": None, "eps": 1e-5, **dict(zip(("input", "normalized_shape", "weight", "bias", "eps"), args)), **kwargs}
+        x, shape, weight, bias, eps = (bound[k] for k in ("input", "normalized_shape", "weight", "bias", "eps"))
+        dims = tuple(range(-len(shape), 0))
+        centred = x - x.mean(dim=dims, keepdim=True)
+        y = centred / torch.sqrt(centred.detach().square().mean(dim=dims, keepdim=True) + eps)
+        if weight is not None:
+            y = y * weight
+        return y + bias if bias is not None else y
+
+
+class _LayerNorm:
+    """A LayerNorm (or a subclass such as ConvNeXt's ``LayerNorm2d``) with its std held constant: the module's own
+    forward under :class:`_DetachedStd`. Its parameters are not modified by the rules (the epsilon rule)."""
+
+    weight = bias = None
+
+    def __init__(self, module: nn.Module) -> None:
+        self.module = module
+
+    def __call__(self, x, weight, bias):
+        with _DetachedStd():
+            return self.module(x)
+
+
+class _ValuePath:
+    """A self-attention call with its attention weights held constant (AttnLRP's value path; CP-LRP, Ali et al. 2022):
+    out_proj(A @ v(x)), linear in x, so the epsilon rule redistributes through it and none goes to the softmax."""
+
+    weight = bias = None
+
+    def __init__(self, module: nn.MultiheadAttention, attention: torch.Tensor) -> None:
+        self.module, self.attention = module, attention.detach()
+
+    def __call__(self, x, weight, bias):
+        return values_through(self.module, self.attention, x)
+
+
 class _Relevance(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, y, layer, rule):
@@ -122,7 +176,8 @@ class LRP:
             ``epsilon_alpha2_beta1_flat``, ``epsilon_gamma_box`` or ``epsilon_zbox``.
             Default: ``epsilon_plus``.
         epsilon (float, optional): The epsilon rule's stabiliser, >= 0: every layer of ``epsilon`` and of
-            ``epsilon_zbox`` (but the first), the dense layers of the other ``epsilon_*`` composites.
+            ``epsilon_zbox`` (but the first), the dense layers of the other ``epsilon_*`` composites, and LayerNorm
+            and self-attention (AttnLRP's rules) in every composite.
             Default: 1e-6.
         gamma (float, optional): The gamma rule's extra weight on positive parameters, >= 0 (the conv layers
             of ``epsilon_gamma_box``). Default: 0.25.
@@ -175,6 +230,7 @@ class LRP:
             raise ValueError(f"lrp.low must be below lrp.high (the input domain of the z^B rule); got low={low.tolist()}, high={high.tolist()}")
         self.composite_name, self.canonize, self.batch_size, self.stabilizer = composite, bool(canonize), batch_size, stabilizer
         self.composite = make_composite(composite, epsilon, gamma, alpha, beta, low, high, stabilizer)
+        self.layer_norm_rule = Epsilon(epsilon)
 
     def baseline(self, inputs: torch.Tensor) -> None:
         """None: LRP relevance is compared with f_c(x) itself, not with a difference to a reference input."""
@@ -190,6 +246,9 @@ class LRP:
                 if isinstance(module, nn.modules.batchnorm._BatchNorm) and self.canonize and id(source) in produced:
                     produced[id(source)][1].bn = module
                 return _Pass.apply(source, output)
+            if isinstance(module, nn.LayerNorm):  # AttnLRP: std held constant, then the epsilon rule
+                out = _Relevance.apply(source, output, _LayerNorm(module), self.layer_norm_rule)
+                return out
             layer = _Layer(module)
             rule = Norm(self.stabilizer) if isinstance(module, AVERAGE_POOLING) else self.composite.rule(module, source is x)
             out = _Relevance.apply(source, output, layer, rule)
@@ -199,9 +258,21 @@ class LRP:
         def average(func, args, kwargs, out):
             return _Relevance.apply(args[0], out, _Functional(func, args[1:], kwargs), Norm(self.stabilizer))
 
-        modules = [m for m in model.modules() if isinstance(m, (*LINEAR, *CONVOLUTION, *AVERAGE_POOLING, *PASS_THROUGH))]
-        with torch.enable_grad(), rewritten_outputs(modules, rewrite), RelevanceGuard(model, modules, average), ResidualSplit(self.stabilizer):
-            logits = model(x)
+        def attend(name, module, args, kwargs, output):
+            attention, out = self_attention(name, module, args, kwargs, output, "lrp")
+            query = args[0] if args else kwargs["query"]
+            return (_Relevance.apply(query, out, _ValuePath(module, attention), self.layer_norm_rule), *output[1:])
+
+        modules = [m for m in model.modules() if isinstance(m, (*LINEAR, *CONVOLUTION, *AVERAGE_POOLING, *PASS_THROUGH, nn.LayerNorm))]
+        blocks = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.MultiheadAttention)]
+        handles = [m.register_forward_hook(lambda m, a, k, o, name=name: attend(name, m, a, k, o), with_kwargs=True) for name, m in blocks]
+        guard = RelevanceGuard(model, modules + [m for _, m in blocks], average, self.stabilizer)
+        try:
+            with torch.enable_grad(), rewritten_outputs(modules, rewrite), guard, ResidualSplit(self.stabilizer):
+                logits = model(x)
+        finally:
+            for h in handles:
+                h.remove()
         onehot = torch.zeros_like(logits).scatter_(1, targets.view(-1, 1), 1.0)
         (relevance,) = torch.autograd.grad(logits, x, onehot * logits.detach())
         return relevance

@@ -12,9 +12,11 @@ rule as its module twin does. A product of a map with a gate, the output of a si
 module (``nn.Sigmoid``, ``nn.Hardsigmoid``: squeeze-excitation's ``scale * x``), treats the
 gate as a constant: all relevance goes to the map, none to the gate branch
 (the "signal-take-all" rule of Arras et al., 2017, as element-wise activations such as
-SiLU = x sigmoid(x) are passed through). Any other operation on the path outside a rule
-module (a same-shape product, a product with a parameter such as ConvNeXt's layer scale,
-LayerNorm, attention, GELU written as a function, an add of a constant) has no rule
+SiLU = x sigmoid(x) are passed through). A product with a constant or a parameter (ConvNeXt's
+layer scale, ``x * 0.5``) is linear in the path tensor alone, so its epsilon rule passes the
+relevance unchanged (as AttnLRP, Achtibat et al. 2024); an add of a parameter or constant (a ViT's position
+embedding) is a bias: R_x = x R / stab(x + p). Any other operation on the path outside a rule
+module (a same-shape product of two signals, GELU or softmax written as a function) has no rule
 here, and its gradient would make the map non-conservative (sums of 1e26 were
 measured on EfficientNet), so ``RelevanceGuard`` raises a ``ValueError`` naming the
 operation and the module it ran in, before any relevance is computed.
@@ -25,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
+
+from methods.lrp.rules import stabilize
 
 T = torch.Tensor
 REARRANGING = {
@@ -57,11 +61,41 @@ class _Gated(torch.autograd.Function):
         return relevance, relevance.new_zeros(ctx.gate_shape), None
 
 
+class _Scaled(torch.autograd.Function):
+    """y = c * x with c a constant or a parameter (ConvNeXt's layer scale): a linear map of x alone, whose epsilon/LRP-0
+    rule gives R_x = x c R / (c x) = R: the relevance passes unchanged (AttnLRP's rule for such products)."""
+
+    @staticmethod
+    def forward(ctx, value, out):
+        return out.clone()
+
+    @staticmethod
+    def backward(ctx, relevance):
+        return relevance, None
+
+
+class _Biased(torch.autograd.Function):
+    """y = x + p with p a parameter or a constant (a ViT's position embedding) acts as a bias: the epsilon rule gives
+    R_x = x R / stab(y), p absorbing the rest (zero when p is)."""
+
+    @staticmethod
+    def forward(ctx, value, out, stabilizer):
+        ctx.save_for_backward(value, out)
+        ctx.stabilizer = stabilizer
+        return out.clone()
+
+    @staticmethod
+    def backward(ctx, relevance):
+        value, out = ctx.saved_tensors
+        return value * relevance / stabilize(out, ctx.stabilizer), None, None
+
+
 class RelevanceGuard(TorchFunctionMode):
     """Active during LRP's forward pass; ``average(func, args, kwargs, out)`` wraps functional average pooling."""
 
-    def __init__(self, model: nn.Module, handled, average) -> None:
+    def __init__(self, model: nn.Module, handled, average, stabilizer: float = 1e-6) -> None:
         super().__init__()
+        self.stabilizer = stabilizer
         self.names = {m: n for n, m in model.named_modules()}
         self.handled, self.average = set(handled), average
         self.stack: list[nn.Module] = []
@@ -101,12 +135,18 @@ class RelevanceGuard(TorchFunctionMode):
             return out
         if func in ADDS and len(path) == 2 and len(args) == 2:
             return out
+        if func in ADDS and len(path) == 1 and len(args) == 2 and out.shape == path[0].shape and all(
+                a is path[0] or not torch.is_tensor(a) or isinstance(a, nn.Parameter) or not a.requires_grad for a in args):
+            return _Biased.apply(path[0], out, self.stabilizer)  # x + a parameter (a ViT's position embedding): a bias
         if func in PRODUCTS and len(path) == 2 and len(args) == 2:
             gates = [a for a in args if any(a is g for g in self.gates)]
             if len(gates) == 1:
                 value = args[1] if gates[0] is args[0] else args[0]
                 if value.shape == out.shape:
                     return _Gated.apply(value, gates[0], out)
+        if func in PRODUCTS and len(path) == 1 and len(args) == 2 and out.shape == path[0].shape and all(
+                a is path[0] or not torch.is_tensor(a) or isinstance(a, nn.Parameter) or not a.requires_grad for a in args):
+            return _Scaled.apply(path[0], out)  # a product with a constant or a parameter (layer scale): linear, R passes
         if func in AVERAGES and len(path) == 1 and args and args[0] is path[0]:
             if func in (T.mean, torch.mean) and not (args[0].dim() == 4 and out.dim() in (2, 4) and out.shape[:2] == args[0].shape[:2]):
                 self._refuse(func)

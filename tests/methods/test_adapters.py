@@ -180,3 +180,36 @@ def test_score_cam_and_ablation_cam_follow_their_definitions_on_a_one_conv_gap_l
     weights = net[4].weight[t] * acts.mean(dim=(2, 3)) / logit
     ablation_cam = (weights.detach()[:, :, None, None] * acts).sum(1, keepdim=True)
     torch.testing.assert_close(library.AblationCAM()(net, x, t), as_library(ablation_cam), rtol=1e-4, atol=1e-4)
+
+
+def test_fullgrad_follows_its_definition_on_a_tiny_cnn_with_batchnorm_and_refuses_token_biases():
+    """FullGrad (the library's post-processing): psi(|x g_x|) summed over input channels plus psi(|b g_z|) summed over
+    the channels of every Conv2d/BatchNorm2d output z (BatchNorm bias b - mu gamma / sigma), psi = per-channel min-max
+    scaling then bilinear resizing, the total min-max scaled."""
+    library = pytest.importorskip("methods.gradcam_library")
+    pytest.importorskip("pytorch_grad_cam")
+    torch.manual_seed(2)
+    conv1, bn, conv2, head = (torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.Conv2d(4, 4, 3, padding=1),
+                              torch.nn.Linear(4, 3))
+    with torch.no_grad():
+        bn.running_mean.normal_(), bn.running_var.uniform_(0.5, 2), bn.weight.normal_(), bn.bias.normal_()
+    net = torch.nn.Sequential(conv1, bn, torch.nn.ReLU(), torch.nn.MaxPool2d(2), conv2, torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+                              torch.nn.Flatten(), head).eval()
+    x, t = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(3)), torch.tensor([0, 2])
+    xg = x.clone().requires_grad_(True)
+    z1 = conv1(xg)
+    z1bn = bn(z1)
+    z2 = conv2(F.max_pool2d(F.relu(z1bn), 2))
+    logits = head(F.relu(z2).mean(dim=(2, 3)))
+    gx, g1, gbn, g2 = torch.autograd.grad(logits.gather(1, t.view(-1, 1)).sum(), [xg, z1, z1bn, z2])
+    bn_bias = bn.bias - bn.running_mean * bn.weight / torch.sqrt(bn.running_var + bn.eps)
+
+    def psi(term):  # per-channel min-max, then bilinear resizing to the input (OpenCV's = align_corners=False)
+        return F.interpolate(_normalised(term.detach().abs()), size=8, mode="bilinear", align_corners=False).sum(1, keepdim=True)
+
+    total = psi(x * gx) + sum(psi(b.view(1, -1, 1, 1) * g) for b, g in ((conv1.bias, g1), (bn_bias, gbn), (conv2.bias, g2)))
+    torch.testing.assert_close(library.FullGrad()(net, x, t), _normalised(total), rtol=1e-4, atol=1e-4)
+    vit = small_vit(image_size=16, num_layers=1).eval()  # its nn.Linear/LayerNorm biases act per token: refused in one line
+    with pytest.raises(ValueError, match="adds a bias per position, which pytorch-grad-cam's FullGrad ignores") as info:
+        library.FullGrad()(vit, torch.randn(1, 3, 16, 16), torch.tensor([0]))
+    assert "\n" not in str(info.value)

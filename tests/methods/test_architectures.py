@@ -6,6 +6,7 @@ in-place ReLUs and a residual add written in ``forward``. Each model is built on
 """
 from __future__ import annotations
 
+import copy
 import warnings
 from collections import OrderedDict
 
@@ -68,8 +69,9 @@ SIZE = {"densenet121": 64, "mobilenet_v3_small": 64, "efficientnet_b0": 64, "con
 LAYER = {"densenet121": "features -> relu", "mobilenet_v3_small": "features", "efficientnet_b0": "features",
          "convnext_tiny": "features", "vit": "encoder.layers.encoder_layer_1.ln_1", "functional": "conv3 -> relu"}
 CAM_OK = {"densenet121", "efficientnet_b0", "functional"}
-LRP_OK = {"densenet121", "functional", "mobilenet_v3_small", "efficientnet_b0"}
-GATED = {"mobilenet_v3_small", "efficientnet_b0"}  # squeeze-excitation gates are constants for LRP: conservation, not = g x i
+LRP_OK = {"densenet121", "functional", "mobilenet_v3_small", "efficientnet_b0", "convnext_tiny", "vit"}
+# squeeze-excitation gates, LayerNorm's std and the attention weights are constants for LRP: conservation, not = g x i
+GATED = {"mobilenet_v3_small", "efficientnet_b0", "convnext_tiny", "vit"}
 
 
 @pytest.fixture(scope="module", params=list(BUILDERS))
@@ -136,8 +138,12 @@ def test_cam_is_exact_on_gap_linear_heads_and_refuses_elsewhere(arch):
 
 def test_lrp0_conserves_and_is_gradient_x_input_on_bias_free_models_or_refuses(arch):
     """Bias-free (random BatchNorm statistics are the identity; biases zeroed): sum R = f_c(x), and R = gradient x input
-    where no gate is held constant; ConvNeXt (LayerNorm, layer scale) and the ViT are refused in one line."""
+    where no gate is held constant; ConvNeXt (LayerNorm's std held constant, layer scale passed: AttnLRP's rules) and the ViT
+    (attention weights held constant in the value product, the position embedding a bias, zeroed here) conserve too."""
     name, model, x, t = arch
+    if name == "vit":  # the position embedding is a bias (it absorbs relevance): zero it for the bias-free check
+        model = copy.deepcopy(model)
+        nn.init.zeros_(model.encoder.pos_embedding)
     lrp = LRP(composite="epsilon", epsilon=0.0, stabilizer=0.0)
     if name not in LRP_OK:
         with pytest.raises(ValueError, match="no relevance rule") as info:

@@ -15,7 +15,7 @@ import conf
 from harness.models import SmallCNN
 from harness.models.small_vit import small_vit
 from methods.attention import AttentionRollout, RawAttention, TransformerAttribution, recorded_attention
-from methods.cam import GradCAM
+from methods.cam import GradCAM, TokenGradCAM
 from tests.toy_models import assert_same_snapshot, model_snapshot
 
 PATCH = 5  # the one bright patch, on the 4x4 grid of a 16 px image with 4 px patches
@@ -81,6 +81,7 @@ def test_grad_cam_on_the_token_grid_points_at_the_patch_too():
     model, x = pointing_vit(), bright_patch_image()
     grid = GradCAM().layer_map(model, x, torch.tensor([0, 0])).flatten(1)
     assert (grid.argmax(1) == PATCH).all()
+    assert torch.equal(TokenGradCAM()(model, x, torch.tensor([0, 0])), GradCAM()(model, x, torch.tensor([0, 0])))
 
 
 def torchvision_attention(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
@@ -152,7 +153,8 @@ def test_transformer_attribution_of_one_block_is_its_positive_gradient_times_att
     torch.testing.assert_close((grad * maps[0]).sum(dim=(1, 2, 3)), numeric, rtol=2e-2, atol=1e-4)
 
 
-ATTENTION_CONFIGS = [Path(conf.__file__).parent / "method" / f"{n}.yaml" for n in ("raw_attention", "attention_rollout", "transformer_attribution")]
+ATTENTION_CONFIGS = [Path(conf.__file__).parent / "method" / f"{n}.yaml" for n in ("raw_attention", "attention_rollout", "transformer_attribution",
+                                                                                          "token_gradcam")]
 
 
 @pytest.mark.parametrize("path", ATTENTION_CONFIGS, ids=lambda p: p.stem)

@@ -17,7 +17,7 @@ import conf
 from harness.models import SmallCNN
 from tests.toy_models import FailingModel, assert_same_snapshot, model_snapshot
 
-ATTENTION = {"raw_attention", "attention_rollout", "transformer_attribution"}  # ViTs only: tests/methods/test_attention.py
+ATTENTION = {"raw_attention", "attention_rollout", "transformer_attribution", "token_gradcam"}  # ViTs only: tests/methods/test_attention.py
 CONFIGS = sorted(p for p in (Path(conf.__file__).parent / "method").glob("*.yaml") if p.stem not in ATTENTION)
 SEEDED = [p for p in CONFIGS if "seed" in OmegaConf.load(p)]
 FAST = {  # smaller sample counts so the contract tests stay fast; the defaults are tested on their own below
