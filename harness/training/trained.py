@@ -28,8 +28,8 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
-from harness.cache import model_key, store, target_fingerprint, torch_save
 from harness.build import plain
+from harness.cache import model_key, store, target_fingerprint, torch_save
 from harness.datasets import Dataset, ImageSplit
 from harness.models import build_network, load_checkpoint, load_published, weights_source
 from harness.training.evaluation import accuracy, summarise

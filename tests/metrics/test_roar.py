@@ -11,8 +11,8 @@ import pytest
 import torch
 from torch import nn
 
-from metrics import ROAR, Retrain
 from methods.controls import Random
+from metrics import ROAR, Retrain
 
 SIZE, KEY = 8, [0, 1, 2, 8, 9, 10]   # 6 of 64 pixels (t = 0.1 removes round(6.4) = 6) carry the class
 
