@@ -15,6 +15,7 @@ The machine may be shared: the table says how many CPU threads torch used and th
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -32,9 +33,14 @@ from harness.build import build  # noqa: E402
 from harness.models import build_network  # noqa: E402
 from methods import Explainer  # noqa: E402
 from metrics import Metric  # noqa: E402
-from metrics._common import no_progress  # noqa: E402
 
 RETRAINS = ("roar",)   # metrics that train models: not timed here
+
+
+@contextlib.contextmanager
+def no_progress(total: int, desc: str, unit: str = "it"):
+    """A metrics.types.Progress that reports nothing (the timing should not include printing)."""
+    yield lambda n: None
 
 
 def main() -> None:
