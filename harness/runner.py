@@ -49,7 +49,7 @@ from harness.models import build_network
 from harness.preflight.settings import check_against_dataset, check_needs, check_run_settings, resolve_device, unmet_needs
 from harness.seeding import seed_everything
 from harness.sweeps import resume
-from harness.training import check_training, trained_model
+from harness.training import Retrainer, check_training, trained_model
 from methods import Explainer, HasTargetLayer
 from metrics import Metric, MetricResult
 
@@ -342,6 +342,7 @@ def execute(cfg: DictConfig, parts: Components, device: torch.device, run_id: st
         "labels": labels, "masks": masks, "groups": None if data.groups is None else data.groups.to(device),
         "explainer": parts.explainer, "mean": parts.dataset.mean.to(device), "std": parts.dataset.std.to(device),
         "dataset": parts.dataset, "indices": picked.to(device), "progress": progress.counter,
+        "retrain": Retrainer(cfg, parts.dataset, train_split, trained.key, cache_dir, device),  # metrics.types.Retrain (ROAR)
     }
     results: dict[str, MetricResult] = {}
     for name, metric in progress.bar(parts.metrics.items(), desc="metrics", total=len(parts.metrics), unit="metric"):

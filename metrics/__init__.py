@@ -2,11 +2,11 @@
 
 Public names:
 
-* the contract: :class:`Metric`, :class:`MetricResult`, :class:`Progress` (:mod:`metrics.types`,
+* the contract: :class:`Metric`, :class:`MetricResult`, :class:`Progress`, :class:`Retrain` (:mod:`metrics.types`,
   :mod:`metrics.result`);
 * faithfulness: :class:`Deletion`, :class:`Insertion` (one engine, :mod:`metrics.ablation`, also behind
   :class:`Monotonicity`, :class:`RegionPerturbation`, :class:`Selectivity`, :class:`IROF`),
-  :class:`ROAD`, :class:`Conservation`, :class:`Infidelity`; :class:`FaithfulnessCorrelation`,
+  :class:`ROAD`, :class:`ROAR` (retrains, through :class:`Retrain`), :class:`Conservation`, :class:`Infidelity`; :class:`FaithfulnessCorrelation`,
   :class:`SensitivityN`, :class:`FaithfulnessEstimate`, :class:`MonotonicityCorrelation` (one engine,
   :mod:`metrics.removal`);
 * localisation and background reliance: :class:`SpuriousBackground`, :class:`BackgroundGap`,
@@ -50,6 +50,7 @@ from metrics.relevance_mass import RelevanceMass
 from metrics.relevance_rank import RelevanceRank
 from metrics.result import MetricResult
 from metrics.road import ROAD
+from metrics.roar import ROAR
 from metrics.selectivity import Selectivity
 from metrics.sensitivity_n import SensitivityN
 from metrics.smooth_mprt import SmoothMPRT
@@ -57,14 +58,14 @@ from metrics.sparseness import Sparseness
 from metrics.spurious_background import SpuriousBackground
 from metrics.sufficiency import Sufficiency
 from metrics.top_k_intersection import TopKIntersection
-from metrics.types import Metric, Progress
+from metrics.types import Metric, Progress, Retrain
 
 __all__ = [
-    "IROF", "ROAD", "AttributionLocalisation", "AverageSensitivity", "BackgroundGap", "Complexity", "Conservation",
+    "IROF", "ROAD", "ROAR", "AttributionLocalisation", "AverageSensitivity", "BackgroundGap", "Complexity", "Conservation",
     "Continuity", "Deletion", "EffectiveComplexity", "EfficientMPRT", "EnergyPointingGame", "FaithfulnessCorrelation",
     "FaithfulnessEstimate", "Infidelity", "InputInvariance", "Insertion", "LocalLipschitz", "LocalisationAUC",
     "MaxSensitivity", "Metric", "MetricResult", "Monotonicity", "MonotonicityCorrelation", "NonSensitivity",
     "PointingGame", "Progress", "RandomLogit", "Randomization", "RegionPerturbation", "RelativeStability",
-    "RelevanceMass", "RelevanceRank", "Selectivity", "SensitivityN", "SmoothMPRT", "Sparseness", "SpuriousBackground",
+    "RelevanceMass", "RelevanceRank", "Retrain", "Selectivity", "SensitivityN", "SmoothMPRT", "Sparseness", "SpuriousBackground",
     "Sufficiency", "TopKIntersection",
 ]

@@ -14,8 +14,11 @@ harness before any work:
 The context the harness passes: ``labels``, ``masks``, ``groups``, ``explainer`` (the
 run's :class:`methods.Explainer`), ``mean``/``std`` (the dataset's normalisation),
 ``dataset`` (for metrics that need other views of the data, see :class:`BackgroundVariants`),
-``indices`` (each input's index in the test split, which seeds its random draws) and
-``progress`` (a :class:`Progress`; metrics never import the harness to report progress).
+``indices`` (each input's index in the test split, which seeds its random draws),
+``progress`` (a :class:`Progress`; metrics never import the harness to report progress) and
+``retrain`` (a :class:`Retrain`: the run's architecture retrained on modified training
+images, cached; what ROAR needs, and the one way a metric trains a model without
+importing the harness).
 Every key is optional for a metric that does not use it.
 """
 from __future__ import annotations
@@ -48,6 +51,24 @@ class Progress(Protocol):
     """``with progress(total, desc, unit) as tick: ... tick(n)``: reports n more of ``total`` done."""
 
     def __call__(self, total: int, desc: str, unit: str = "it") -> AbstractContextManager[Callable[[int], None]]: ...
+
+
+@runtime_checkable
+class Retrain(Protocol):
+    """``retrain(images, identity)``: the run's model architecture trained from scratch, from the run's seed and
+    with its training settings, on ``images()`` (the training split modified by the metric, one image per
+    ``train_labels``), in eval mode on the run's device.
+
+    ``images`` is called only when no model for ``identity`` is cached, so a cached model costs no
+    attributions of the training images. ``identity`` (plain, JSON-able values) must say everything the
+    metric did to the images (e.g. ``{"metric": "roar", "fraction": 0.3, ...}``); the harness adds the
+    method's config and the key of the model that made the attributions to the cache key.
+    """
+
+    train_images: torch.Tensor   # (N, C, H, W) normalised training images the run's model was trained on
+    train_labels: torch.Tensor   # (N,) long
+
+    def __call__(self, images: Callable[[], torch.Tensor], identity: dict) -> nn.Module: ...
 
 
 @runtime_checkable

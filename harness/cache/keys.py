@@ -15,7 +15,9 @@ models and their attributions.
 * :func:`split_key`: a generated dataset split (dataset config, seed, split, generator code);
 * :func:`model_key`: trained weights (network, training and dataset configs, weights
   source, seed, :data:`TRAINING_VERSION`, network and dataset code); a checkpoint's key
-  is ``file:<path>``;
+  is ``file:<path>``; a model retrained on images with features removed (ROAR,
+  :class:`harness.training.Retrainer`) adds the removal's identity (method config and
+  code, the attribution model's key, the metric's settings such as the fraction t);
 * :func:`attribution_key`: an explainer's maps (model key, dataset, method config and
   code, eval settings, seed, device type, :data:`ATTRIBUTION_VERSION`);
 * :func:`config_hash`: a run's identity (tag ``harness.config_hash``; a resumed sweep
@@ -34,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 from harness.build import plain
 from harness.models.weights import published_file, weights_source
@@ -120,9 +122,16 @@ def split_key(dataset_cfg: DictConfig, seed: int, split: str) -> str:
                         "code_version": code_version()})
 
 
-def model_key(model_cfg: DictConfig, dataset_cfg: DictConfig, seed: int) -> str:
-    """Key of a model's weights: ``file:<path>`` for a checkpoint, else a hash of everything that determines them."""
+def model_key(model_cfg: DictConfig, dataset_cfg: DictConfig, seed: int, removal: dict | None = None) -> str:
+    """Key of a model's weights: ``file:<path>`` for a checkpoint, else a hash of everything that determines them.
+
+    ``removal``: for a model retrained from scratch on training images with features removed
+    (ROAR), what identifies the removal; the weights source then plays no part (nothing is loaded).
+    """
     source = weights_source(model_cfg)
+    if removal is not None:
+        return content_key({"retrained": model_key(model_cfg if source is None else _untrained(model_cfg), dataset_cfg, seed),
+                            "removal": removal})
     if source is not None and source != "DEFAULT":
         return f"file:{Path(source).expanduser()}"
     identity = {
@@ -136,6 +145,14 @@ def model_key(model_cfg: DictConfig, dataset_cfg: DictConfig, seed: int) -> str:
         "code_version": code_version(),
     }
     return content_key(identity)
+
+
+def _untrained(model_cfg: DictConfig) -> DictConfig:
+    """``model_cfg`` without a weights source: the config of the same network trained from scratch here."""
+    cfg = model_cfg.copy()
+    with open_dict(cfg):
+        cfg.pop("weights", None)
+    return cfg
 
 
 def attribution_key(cfg: DictConfig, model: str, device: torch.device) -> str:

@@ -8,7 +8,9 @@ SOURCE is a sweep's parent run id, a run id, an MLflow experiment name or a filt
   method and metric), ``significance.csv`` (every pair, per metric: n, gain, p, Holm p),
   ``agreement.csv`` (Kendall's tau and verdicts), ``models.csv`` (the header);
 * ``leaderboard.md`` (README-ready), ``report.md`` (everything, with the figures), ``leaderboard.tex``;
-* the figures of :mod:`harness.report.plots`, PNG and PDF.
+* the figures of :mod:`harness.report.plots`, PNG and PDF;
+* ``dropped.csv`` and, where the experiment holds a meta-evaluation, ``meta_evaluation.csv``
+  (:mod:`harness.report.trust`; both also in ``report.md``).
 
 For a sweep the same files are logged as artifacts of its parent run (``report/``), unless ``--no-log``.
 """
@@ -22,7 +24,7 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from harness.report import plots, render
+from harness.report import plots, render, trust
 from harness.report.leaderboard import Report, analyse
 from harness.report.load import collect
 
@@ -43,7 +45,8 @@ def write(report: Report, folder: Path) -> list[Path]:
     report.header.to_csv(folder / "models.csv", index=False)
     figures = plots.draw_all(report, folder)
     (folder / "leaderboard.md").write_text(render.markdown_leaderboard(report) + "\n")
-    (folder / "report.md").write_text(render.markdown_report(report, figures))
+    trust_md = trust.trust_section(report.collection, report.metrics, folder)  # dropped samples, meta-evaluation
+    (folder / "report.md").write_text(render.markdown_report(report, figures) + "\n" + trust_md)
     (folder / "leaderboard.tex").write_text(render.latex_leaderboard(report))
     return sorted(folder.iterdir())
 

@@ -8,9 +8,19 @@ summary (:func:`harness.training.evaluation.summarise`), written to a temporary 
 and renamed into place, so a reader never sees half a file and two processes training
 the same model produce the same bytes. A file that fails to load (truncated, corrupt,
 or from another architecture) is reported, retrained and replaced, never used.
+
+:class:`Retrainer` is the ``retrain`` the runner hands the metrics (the
+:class:`metrics.types.Retrain` seam, used by ROAR): the run's architecture trained from
+scratch, from the run's seed, with the run's training settings, on training images a
+metric modified (same labels), cached like any trained model under
+:func:`harness.cache.model_key` extended with the removal's identity (the metric's
+settings, the method config and code, the key of the model that made the attributions).
+A model loaded from a checkpoint or published weights is retrained from scratch, never
+from those weights (ROAR compares models trained alike on removed features).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,10 +28,11 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
-from harness.cache import model_key, store, torch_save
+from harness.build import plain
+from harness.cache import model_key, store, target_fingerprint, torch_save
 from harness.datasets import Dataset, ImageSplit
 from harness.models import build_network, load_checkpoint, load_published, weights_source
-from harness.training.evaluation import summarise
+from harness.training.evaluation import accuracy, summarise
 from harness.training.loop import train
 
 
@@ -64,14 +75,57 @@ def trained_model(
         train(fresh, train_split, cfg, seed, device)
         return fresh, summarise(fresh, train_split, test_split, device, dataset)
 
-    def load(path: Path) -> tuple[nn.Module, dict]:
-        return model, load_checkpoint(model, path)
-
-    def save(value: tuple[nn.Module, dict], path: Path) -> None:
-        trained, summary = value
-        torch_save({"state_dict": {k: v.cpu() for k, v in trained.state_dict().items()}, "summary": summary}, path)
-
     models = store(cache_dir, "models", cache_cfg)
-    about = f"{cfg.network.get('_target_', '?').rsplit('.', 1)[-1]} on {dataset_cfg.get('_target_', '?').rsplit('.', 1)[-1]}, seed {seed}"
-    (trained, summary), hit = models.fetch(key, compute, load, save, about=about)
+    (trained, summary), hit = models.fetch(key, compute, lambda path: (model, load_checkpoint(model, path)), save_trained,
+                                           about=describe(cfg, dataset_cfg, seed))
     return TrainedModel(trained.eval(), key=key, cached=hit, summary=summary, source="cached" if hit else "trained")
+
+
+def save_trained(value: tuple[nn.Module, dict], path: Path) -> None:
+    """Write a trained model's state dict (on the CPU) and its summary: the models cache's file format."""
+    trained, summary = value
+    torch_save({"state_dict": {k: v.cpu() for k, v in trained.state_dict().items()}, "summary": summary}, path)
+
+
+def describe(cfg: DictConfig, dataset_cfg: DictConfig, seed: int) -> str:
+    return f"{cfg.network.get('_target_', '?').rsplit('.', 1)[-1]} on {dataset_cfg.get('_target_', '?').rsplit('.', 1)[-1]}, seed {seed}"
+
+
+class Retrainer:
+    """The run's architecture retrained from scratch on modified training images, cached (:class:`metrics.types.Retrain`).
+
+    ``retrainer(images, identity)``: ``images()`` (called only when the model is not cached)
+    gives the modified training images, one per ``train_labels``; ``identity`` (plain values)
+    says what the metric did to them. Returns the trained model in eval mode on the run's device.
+    """
+
+    def __init__(self, cfg: DictConfig, dataset: Dataset, train_split: ImageSplit, model: str, cache_dir: Path,
+                 device: torch.device) -> None:
+        self.cfg, self.dataset, self.device, self.cache_dir = cfg, dataset, device, cache_dir
+        self.train_images, self.train_labels = train_split.images, train_split.labels
+        self.attribution_model = model   # key of the model whose attributions chose the removed features
+        self.hits = 0                    # how many retrained models came from the cache (for the log and tests)
+
+    def __call__(self, images: Callable[[], torch.Tensor], identity: dict) -> nn.Module:
+        cfg = self.cfg
+        removal = {"metric": identity, "method": plain(cfg.method), "method_code": target_fingerprint(cfg.method),
+                   "attribution_model": self.attribution_model}
+        key = model_key(cfg.model, cfg.dataset, cfg.seed, removal=removal)
+        model = build_network(cfg.model, self.dataset).to(self.device)
+
+        def compute() -> tuple[nn.Module, dict]:
+            modified = images()
+            if modified.shape != self.train_images.shape:
+                raise ValueError(f"retrain: modified training images have shape {tuple(modified.shape)}; "
+                                 f"expected the training split's {tuple(self.train_images.shape)}")
+            torch.manual_seed(cfg.seed)
+            fresh = build_network(cfg.model, self.dataset).to(self.device)
+            data = ImageSplit(modified.cpu(), self.train_labels)
+            train(fresh, data, cfg.model, cfg.seed, self.device)
+            return fresh, {"train_accuracy": float(accuracy(fresh, data, self.device).float().mean())}
+
+        (trained, _), hit = store(self.cache_dir, "models", cfg.get("cache")).fetch(
+            key, compute, lambda path: (model, load_checkpoint(model, path)), save_trained,
+            about=f"{describe(cfg.model, cfg.dataset, cfg.seed)}, retrained after feature removal")
+        self.hits += int(hit)
+        return trained.eval()
