@@ -104,6 +104,10 @@ def markdown_report(report: Report, figures: list[str]) -> str:
               f"different from the best; †: not significantly better than `{REFERENCE}` (one-sided Wilcoxon signed-rank, Holm, "
               f"α = {report.alpha}); *italics*: control maps."
               + (f" Rank range: the mean rank's lowest and highest over the blocks ({', '.join(report.varies)})." if report.varies else ""), "",
+              *(["### What each model learned: class prototypes", "",
+                 "Each class's prototype: the input that maximises the class's logit, from the dataset's mean image under a small "
+                 "L2 and total-variation penalty with random jitter (activation maximisation, `harness.report.prototypes`).", "",
+                 "![prototypes](prototypes.png)", ""] if "prototypes.png" in figures else []),
               "## Significance", "",
               "Paired Wilcoxon signed-rank tests on the same samples, Holm-corrected per metric. ▲: the row is significantly "
               "better than the column, ▼: worse, ·: not distinguishable.", ""]
@@ -111,7 +115,7 @@ def markdown_report(report: Report, figures: list[str]) -> str:
         parts += [markdown_significance(report, metric), ""]
     parts += ["## Agreement", ""] + [f"- {line}" for line in report.agreement["verdict"]] + [""]
     if figures:
-        parts += ["## Figures", ""] + [f"![{name}]({name})" for name in figures] + [""]
+        parts += ["## Figures", ""] + [f"![{name}]({name})" for name in figures if name != "prototypes.png"] + [""]
     return "\n".join(parts)
 
 
