@@ -5,7 +5,8 @@ SOURCE is a sweep's parent run id, a run id, an MLflow experiment name or a filt
 
 * ``scores.csv`` and ``scores.parquet`` (parquet when pyarrow is installed): the tidy per-sample frame;
 * ``leaderboard.csv`` (one row per method, numeric columns), ``summary.csv`` (one row per
-  method and metric), ``significance.csv`` (every pair, per metric: n, gain, p, Holm p),
+  method and metric, with its letter ``group``), ``significance.csv`` (every pair, per metric: n, gain, p, Holm p),
+  ``friedman.csv`` (per metric: Friedman's chi-square, p, units),
   ``agreement.csv`` (Kendall's tau and verdicts), ``models.csv`` (the header);
 * ``leaderboard.md`` (README-ready), ``report.md`` (everything, with the figures), ``leaderboard.tex``;
 * the figures of :mod:`harness.report.plots`, PNG and PDF;
@@ -45,6 +46,7 @@ def write(report: Report, folder: Path, with_prototypes: bool = False) -> list[P
     report.wide.to_csv(folder / "leaderboard.csv", index=False)
     report.summary.to_csv(folder / "summary.csv", index=False)
     report.pairs.to_csv(folder / "significance.csv", index=False)
+    report.friedman.to_csv(folder / "friedman.csv", index=False)
     report.agreement.to_csv(folder / "agreement.csv", index=False)
     report.header.to_csv(folder / "models.csv", index=False)
     figures = plots.draw_all(report, folder)
