@@ -213,3 +213,30 @@ def test_with_several_blocks_the_signed_rank_test_is_stratified_not_pooled():
     assert stats.paired_test(scaled, b)[0] != p  # pooling would let that block dominate the ranking
     one_sided, _ = stats.stratified_test(a, b, blocks, alternative="greater")
     assert min(one_sided, 1 - one_sided) == pytest.approx(p / 2)  # the normal approximation's one-sided p is half the two-sided
+
+
+def test_a_reused_job_shows_its_own_overrides_in_the_sweep_table_and_the_report(sweep):
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from harness.report.load import reused_job_overrides
+    from harness.sweeps import MlflowSweepCallback, resume
+
+    uri, _ = sweep
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("reuse-tiny")
+    earlier = client.create_run(experiment, tags={"harness.overrides": "method=a", "harness.job": "", "harness.metrics": "deletion"})
+    client.log_metric(earlier.info.run_id, "deletion", 0.5)
+    client.set_terminated(earlier.info.run_id, "FINISHED")
+    parent = client.create_run(experiment, tags={"harness.sweep": "true"}).info.run_id
+    child = client.create_run(experiment, tags={"mlflow.parentRunId": parent, "harness.overrides": "method=a seed=0", "harness.job": "0",
+                                                "harness.metrics": "deletion"})
+    client.set_terminated(child.info.run_id, "FINISHED")
+    resume.link_to_parent(client, parent, "1", earlier.info.run_id, "method=a seed=1")
+    callback = MlflowSweepCallback()
+    callback.uri, callback.experiment_id = uri, experiment
+    table = callback.table(parent).set_index("job")
+    assert table.loc["1", "overrides"] == "seed=1" and table.loc["0", "overrides"] == "seed=0"  # not the earlier run's "method=a"
+    assert table.loc["1", "run"] == f"reused {earlier.info.run_id}"
+    assert reused_job_overrides(client.get_run(parent)) == {earlier.info.run_id: "method=a seed=1"}
