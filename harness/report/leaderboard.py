@@ -121,7 +121,8 @@ def analyse(collection: Collection, seed: int = 0, n_resamples: int = 2000, alph
         friedman_rows.append({"metric": metric, "chi2": chi2, "p": p_friedman, "units": n_units, "methods": len(methods),
                               "significant": bool(p_friedman < alpha)})
         order = list(frame.sort_values(["rank", "method"])["method"])
-        different = {frozenset((r.a, r.b)) for r in pairs.itertuples() if r.significant} if p_friedman < alpha else set()
+        significant = {frozenset((r.a, r.b)) for r in pairs.itertuples() if r.significant}
+        different = set() if p_friedman >= alpha else significant  # Friedman NaN (< 3 methods): the pairs alone
         frame["group"] = frame["method"].map(stats.letters(order, different))
         for b in np.unique(blocks):
             with np.errstate(all="ignore"):

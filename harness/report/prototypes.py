@@ -193,11 +193,11 @@ def panels(report, max_models: int = 4, device: torch.device | None = None, **op
     client = MlflowClient(report.collection.uri)
     found, missing = {}, []
     for row in runs.sort_values(["model", "dataset", "seed"]).drop_duplicates(["model", "dataset", "seed"]).head(max_models).itertuples():
-        label = f"{row.model}, {row.dataset}, seed {row.seed}"
+        label = f"{row.model}\n{row.dataset}\nseed {row.seed}"
         try:
             found[label] = prototypes_of_run(client, row.run, device, seed=int(row.seed), **options)
         except ValueError as error:
-            missing.append(f"prototypes of {label}: {error}")
+            missing.append(f"prototypes of {row.model}, {row.dataset}, seed {row.seed}: {error}")
     return found, missing
 
 
