@@ -240,3 +240,16 @@ def test_a_reused_job_shows_its_own_overrides_in_the_sweep_table_and_the_report(
     assert table.loc["1", "overrides"] == "seed=1" and table.loc["0", "overrides"] == "seed=0"  # not the earlier run's "method=a"
     assert table.loc["1", "run"] == f"reused {earlier.info.run_id}"
     assert reused_job_overrides(client.get_run(parent)) == {earlier.info.run_id: "method=a seed=1"}
+
+
+def test_with_two_methods_friedman_is_undefined_and_the_letters_follow_the_pairs(sweep):
+    from dataclasses import replace
+
+    uri, parent = sweep
+    collection = collect(parent, uri, curves=False)
+    two = replace(collection, scores=collection.scores[collection.scores["method"] != "twin"],
+                  runs=collection.runs[collection.runs["method"] != "twin"])
+    result = analyse(two, seed=0, n_resamples=200)
+    assert np.isnan(result.friedman["chi2"]).all()
+    groups = result.summary.set_index(["metric", "method"])["group"]
+    assert groups[("insertion", "good")] == "a" and groups[("insertion", "random")] == "b"  # good beats random significantly
