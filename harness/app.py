@@ -27,7 +27,7 @@ def main(cfg: DictConfig) -> dict[str, float]:
     overrides = " ".join(hc.overrides.task) or "defaults"
     sweep_dir = Path(hc.runtime.output_dir).parent
     if multirun and cfg.get("sweep", {}).get("resume", True):
-        earlier = finished_earlier(cfg, os.environ.get(tracking.PARENT_RUN_ENV), job)
+        earlier = finished_earlier(cfg, os.environ.get(tracking.PARENT_RUN_ENV), job, " ".join(hc.overrides.task))
         if earlier is not None:
             message = f"job {job}: skipped ({overrides}): FINISHED run {earlier.info.run_id} has config hash {config_hash(cfg)}"
             print(f"\n{message}\n{record_job(sweep_dir, job, 'skipped')}", flush=True)

@@ -320,7 +320,7 @@ def execute(cfg: DictConfig, parts: Components, device: torch.device, run_id: st
     timings["time_model_s"] = time.perf_counter() - start
     log.info("model %s (%s) test accuracy %.3f", trained.key, trained.source, trained.summary.get("test_accuracy", float("nan")))
     mlflow.set_tags({"harness.model_cache": "hit" if trained.source == "cached" else "trained" if trained.source == "trained" else "not used",
-                     "harness.model_source": trained.source})
+                     "harness.model_source": trained.source, "harness.model_key": trained.key})  # the report's prototypes find the weights by it
     model = trained.model.eval()
 
     picked = evaluation_indices(test_split.labels, cfg.eval.n_samples, cfg.seed, str(cfg.eval.get("sample", "stratified")))

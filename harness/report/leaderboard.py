@@ -11,7 +11,10 @@ From a :class:`harness.report.load.Collection`, :func:`analyse` builds a :class:
 * ``wide``: one row per method, for each metric ``NAME``, ``NAME_ci_low``, ``NAME_ci_high``,
   ``NAME_n``, ``NAME_rank``, ``NAME_beats_random``, then ``mean_rank`` (over metrics) and
   its spread over blocks; sorted by mean rank;
-* ``pairs``: the Wilcoxon/Holm table of every ordered pair per metric;
+* ``pairs``: the Wilcoxon/Holm table of every ordered pair per metric (stratified by block when
+  seeds, models or datasets vary, :func:`harness.report.stats.stratified_test`);
+* ``friedman``: per metric, Friedman's chi-square, p, units and methods; ``summary["group"]``
+  is the compact letter display (methods sharing a letter are not significantly different);
 * ``agreement``: Kendall's tau between the rankings of each pair of metrics, and of each
   metric across blocks, with a one-line verdict each;
 * ``header``: per model and dataset, test accuracy, worst-group accuracy and the BG-gap on
@@ -57,6 +60,7 @@ class Report:
     alpha: float
     model_level: list[str]         # metrics that give every method the same scores (e.g. background_gap): shown in the header
     warnings: list[str] = field(default_factory=list)
+    friedman: pd.DataFrame = field(default_factory=pd.DataFrame)   # per metric: chi2, p, units, methods, significant
 
 
 def block_columns(collection: Collection) -> list[str]:
@@ -93,7 +97,7 @@ def analyse(collection: Collection, seed: int = 0, n_resamples: int = 2000, alph
     if not metrics:
         raise ValueError(f"report {collection.source!r}: every metric ({', '.join(model_level)}) gives every method the same "
                          "scores; nothing to rank")
-    rows, pair_frames, block_rows = [], [], []
+    rows, pair_frames, block_rows, friedman_rows = [], [], [], []
     for metric in metrics:
         higher = collection.better[metric] == "higher"
         sign = 1.0 if higher else -1.0
@@ -102,9 +106,9 @@ def analyse(collection: Collection, seed: int = 0, n_resamples: int = 2000, alph
         with np.errstate(all="ignore"):
             values = stats.statistic(aggregate)(matrix, axis=0)
         low, high = stats.intervals(matrix, blocks, aggregate, seed, n_resamples)
-        pairs = stats.pairwise(matrix, methods, sign, alpha).assign(metric=metric)
+        pairs = stats.pairwise(matrix, methods, sign, alpha, blocks).assign(metric=metric)
         pair_frames.append(pairs)
-        vs_random = stats.versus(matrix, methods, REFERENCE, sign)
+        vs_random = stats.versus(matrix, methods, REFERENCE, sign, blocks)
         frame = pd.DataFrame({"method": methods, "metric": metric, "value": values, "ci_low": low, "ci_high": high,
                               "n": (~np.isnan(matrix)).sum(0), "better": collection.better[metric], "aggregate": aggregate})
         frame["rank"] = ranks(frame["value"], higher).to_numpy()
@@ -113,6 +117,13 @@ def analyse(collection: Collection, seed: int = 0, n_resamples: int = 2000, alph
         frame["near_best"] = [m == best or m not in set(distinct) for m in methods]
         frame["p_vs_random"] = vs_random.to_numpy()
         frame["beats_random"] = np.where(np.isnan(frame["p_vs_random"]), np.nan, frame["p_vs_random"] < alpha)
+        chi2, p_friedman, n_units = stats.friedman(matrix)
+        friedman_rows.append({"metric": metric, "chi2": chi2, "p": p_friedman, "units": n_units, "methods": len(methods),
+                              "significant": bool(p_friedman < alpha)})
+        order = list(frame.sort_values(["rank", "method"])["method"])
+        significant = {frozenset((r.a, r.b)) for r in pairs.itertuples() if r.significant}
+        different = set() if p_friedman >= alpha else significant  # Friedman NaN (< 3 methods): the pairs alone
+        frame["group"] = frame["method"].map(stats.letters(order, different))
         for b in np.unique(blocks):
             with np.errstate(all="ignore"):
                 block_values = pd.Series(stats.statistic(aggregate)(matrix[blocks == b], axis=0), index=methods)
@@ -136,7 +147,8 @@ def analyse(collection: Collection, seed: int = 0, n_resamples: int = 2000, alph
                    f"({', '.join(varies)}) resampled, then samples within each; cells aggregate over {', '.join(varies)}")
     else:
         ci_kind = f"95 % BCa bootstrap intervals over samples (scipy.stats.bootstrap, {n_resamples} resamples, seed {seed}), paired across methods"
-    report = Report(collection, summary, wide, pairs, agreement, header, per_block, varies, ci_kind, metrics, methods, alpha, model_level)
+    report = Report(collection, summary, wide, pairs, agreement, header, per_block, varies, ci_kind, metrics, methods, alpha, model_level,
+                    friedman=pd.DataFrame(friedman_rows, columns=["metric", "chi2", "p", "units", "methods", "significant"]))
     report.warnings = warn(report)
     return report
 

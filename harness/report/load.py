@@ -1,7 +1,8 @@
 """Read a comparison back from the MLflow store alone: the runs, their per-sample scores, their curves.
 
 A *source* is a sweep's parent run id (its children and the earlier runs a resumed sweep
-reused), any other run id, an MLflow experiment name, or a filter string
+reused, each with the overrides of the job it answered in this sweep), any other run id, an
+MLflow experiment name, or a filter string
 (``tags.harness.method = 'saliency'``, searched over every experiment). Nothing is
 recomputed: the scores are each run's ``scores.csv`` artifact (one row per evaluated
 sample, one column per metric, see :mod:`harness.tracking.run_log`). A run without it
@@ -28,7 +29,7 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
-from harness.sweeps.resume import reused_runs
+from harness.sweeps.resume import reused_overrides, reused_runs
 from harness.tracking import tracking_uri
 
 MODEL_KEYS = {"test_accuracy": "test_accuracy", "worst_group_accuracy": "worst_group_accuracy", "bg_gap": "test_accuracy/bg_gap"}
@@ -59,8 +60,15 @@ def default_uri() -> str:
     return tracking_uri(cfg)
 
 
-def find_runs(client: MlflowClient, source: str) -> tuple[str, list[Run], str | None]:
-    """The kind of ``source`` and its runs (see the module docstring); a one-line ValueError when it names nothing."""
+def reused_job_overrides(parent: Run) -> dict[str, str]:
+    """``{run id: overrides}`` of the earlier runs a sweep reused: the overrides of the job each one answered in this sweep."""
+    own = reused_overrides(parent)
+    return {run_id: own[job] for job, run_id in reused_runs(parent).items() if job in own}
+
+
+def find_runs(client: MlflowClient, source: str) -> tuple[str, list[Run], str | None, dict[str, str]]:
+    """The kind of ``source``, its runs, the sweep parent (or None) and the overrides of the reused runs' jobs in that sweep
+    (see the module docstring); a one-line ValueError when it names nothing."""
     if re.fullmatch(r"[0-9a-f]{32}", source):
         try:
             run = client.get_run(source)
@@ -68,14 +76,14 @@ def find_runs(client: MlflowClient, source: str) -> tuple[str, list[Run], str | 
             run = None
         if run is not None:
             if run.data.tags.get("harness.sweep") != "true":
-                return "run", [run], None
+                return "run", [run], None, {}
             children = client.search_runs([run.info.experiment_id], f"tags.mlflow.parentRunId = '{source}'", max_results=50000)
             reused = [client.get_run(run_id) for run_id in sorted(set(reused_runs(run).values()))]
-            return "sweep", list(children) + reused, source
+            return "sweep", list(children) + reused, source, reused_job_overrides(run)
     experiment = client.get_experiment_by_name(source)
     if experiment is not None:
         runs = client.search_runs([experiment.experiment_id], "", max_results=50000)
-        return "experiment", [r for r in runs if r.data.tags.get("harness.sweep") != "true"], None
+        return "experiment", [r for r in runs if r.data.tags.get("harness.sweep") != "true"], None, {}
     experiments = [e.experiment_id for e in client.search_experiments()]
     try:
         runs = client.search_runs(experiments, source, max_results=50000)
@@ -83,12 +91,12 @@ def find_runs(client: MlflowClient, source: str) -> tuple[str, list[Run], str | 
         raise ValueError(f"report source {source!r} is no run id, no experiment name and no valid filter string "
                          f"({' '.join(str(error).split())[:160]}); allowed: a sweep's parent run id, an experiment name, "
                          "or an MLflow filter such as \"tags.harness.method = 'saliency'\"") from None
-    return "filter", [r for r in runs if r.data.tags.get("harness.sweep") != "true"], None
+    return "filter", [r for r in runs if r.data.tags.get("harness.sweep") != "true"], None, {}
 
 
-def _overrides(run: Run) -> dict[str, str]:
+def _overrides(run: Run, text: str | None = None) -> dict[str, str]:
     out = {}
-    for token in run.data.tags.get("harness.overrides", "").split():
+    for token in (run.data.tags.get("harness.overrides", "") if text is None else text).split():
         if "=" in token:
             key, value = token.lstrip("+~").split("=", 1)
             out[key] = value
@@ -114,7 +122,7 @@ def collect(source: str, uri: str | None = None, curves: bool = True) -> Collect
     uri = uri or default_uri()
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per downloaded file otherwise
     client = MlflowClient(uri)
-    kind, runs, parent = find_runs(client, source)
+    kind, runs, parent, job_overrides = find_runs(client, source)
     skipped = [f"run {r.info.run_id} ({r.data.tags.get('harness.method', '?')}): status {r.info.status}, not FINISHED"
                for r in runs if r.info.status != "FINISHED"]
     runs, dropped = _newest_per_config([r for r in runs if r.info.status == "FINISHED"])
@@ -131,7 +139,7 @@ def collect(source: str, uri: str | None = None, curves: bool = True) -> Collect
             except Exception:
                 skipped.append(f"run {run.info.run_id} ({run.data.tags.get('harness.method', '?')}): no per-sample scores (scores.csv)")
         runs = [r for r in runs if r.info.run_id in tables]
-        overrides = {r.info.run_id: _overrides(r) for r in runs}
+        overrides = {r.info.run_id: _overrides(r, job_overrides.get(r.info.run_id)) for r in runs}  # a reused run: its job's, in this sweep
         keys = sorted({k for o in overrides.values() for k in o})
         swept = [k for k in keys if k not in NAMED and len({o.get(k) for o in overrides.values()}) > 1]
         for run in runs:

@@ -54,7 +54,8 @@ def markdown_significance(report: Report, metric: str) -> str:
     """One metric's pairwise matrix: ▲ row better, ▼ row worse, · not distinguishable (Wilcoxon, Holm)."""
     pairs = report.pairs[report.pairs["metric"] == metric].set_index(["a", "b"])
     methods = list(report.wide["method"])
-    lines = ["| " + metric + " | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
+    groups = report.summary[report.summary["metric"] == metric].set_index("method")["group"]
+    lines = ["| " + metric + " | " + " | ".join(methods) + " | group |", "|---|" + "---|" * len(methods) + "---|"]
     for a in methods:
         cells = []
         for b in methods:
@@ -63,8 +64,18 @@ def markdown_significance(report: Report, metric: str) -> str:
                 continue
             row = pairs.loc[(a, b)]
             cells.append(("▲" if row["gain"] > 0 else "▼") if row["significant"] else "·")
-        lines.append(f"| {a} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        lines.append(f"| {a} | " + " | ".join(cells) + f" | {groups[a]} |")
+    return "\n".join(lines) + "\n\n" + friedman_line(report, metric)
+
+
+def friedman_line(report: Report, metric: str) -> str:
+    """One line: Friedman's test of the metric and what the letters mean."""
+    row = report.friedman.set_index("metric").loc[metric]
+    if row["chi2"] != row["chi2"]:
+        return f"{metric}: Friedman's test needs 3 or more methods and 2 complete units; groups from the pairwise tests alone."
+    verdict = ("the methods differ" if row["significant"] else "no difference between the methods is shown, so every method gets the letter a")
+    return (f"{metric}: Friedman χ² = {row['chi2']:.2f}, p = {row['p']:.3g} ({int(row['units'])} units, {int(row['methods'])} methods): "
+            f"{verdict}. Methods sharing a letter are not significantly different (Holm, α = {report.alpha}); a holds the best.")
 
 
 def markdown_header(report: Report) -> str:
@@ -104,14 +115,21 @@ def markdown_report(report: Report, figures: list[str]) -> str:
               f"different from the best; †: not significantly better than `{REFERENCE}` (one-sided Wilcoxon signed-rank, Holm, "
               f"α = {report.alpha}); *italics*: control maps."
               + (f" Rank range: the mean rank's lowest and highest over the blocks ({', '.join(report.varies)})." if report.varies else ""), "",
+              *(["### What each model learned: class prototypes", "",
+                 "Each class's prototype: the input that maximises the class's logit, from the dataset's mean image under a small "
+                 "L2 and total-variation penalty with random jitter (activation maximisation, `harness.report.prototypes`).", "",
+                 "![prototypes](prototypes.png)", ""] if "prototypes.png" in figures else []),
               "## Significance", "",
-              "Paired Wilcoxon signed-rank tests on the same samples, Holm-corrected per metric. ▲: the row is significantly "
-              "better than the column, ▼: worse, ·: not distinguishable.", ""]
+              "Paired Wilcoxon signed-rank tests on the same samples, Holm-corrected per metric"
+              + (f", stratified by block ({', '.join(report.varies)}): differences ranked within each block and the blocks' "
+                 "statistics summed (samples differ between blocks, so they are not averaged over them)" if report.varies else "")
+              + ". ▲: the row is significantly better than the column, ▼: worse, ·: not distinguishable. *group*: the compact "
+              "letter display (Piepho 2004) of these tests, after Friedman's test over all methods (Demšar 2006).", ""]
     for metric in report.metrics:
         parts += [markdown_significance(report, metric), ""]
     parts += ["## Agreement", ""] + [f"- {line}" for line in report.agreement["verdict"]] + [""]
     if figures:
-        parts += ["## Figures", ""] + [f"![{name}]({name})" for name in figures] + [""]
+        parts += ["## Figures", ""] + [f"![{name}]({name})" for name in figures if name != "prototypes.png"] + [""]
     return "\n".join(parts)
 
 

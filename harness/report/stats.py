@@ -16,6 +16,21 @@ own), so every method is scored on the same units and all comparisons are paired
   Holm's step-down correction over the pairs of one metric (:func:`holm`; scipy has none,
   statsmodels is not a dependency). Against ``random`` (:func:`versus`): one-sided, in the
   metric's direction of "better", Holm over the methods.
+* Several blocks (seeds, models, datasets): the test is *stratified* by block
+  (:func:`stratified_test`), not run on the pooled (block, sample) pairs. Sample ``j`` of
+  one seed is not the image ``j`` of another (the data and the evaluated samples are drawn
+  from the seed), so scores cannot be averaged over seeds per sample; instead the
+  differences are ranked within each block and the blocks' signed-rank statistics summed,
+  ``Z = sum_b (T_b - E T_b) / sqrt(sum_b Var T_b)`` (normal approximation, ties corrected;
+  the stratified signed-rank test, cf. van Elteren 1960 for the rank-sum analogue). A
+  block whose model gives larger differences then weighs by its sample count, not by its
+  scale, as it would in a pooled ranking.
+* Groups (:func:`friedman`, :func:`letters`): Friedman's test over the units (every method
+  defined; ``scipy.stats.friedmanchisquare``), then a compact letter display of the Holm
+  pairwise results (Piepho 2004, insert-and-absorb): two methods share a letter exactly when
+  they are not significantly different; "a" holds the best method. When Friedman's test is
+  not significant at the level, every method gets the one letter "a" (the closed, protected
+  procedure of Demšar 2006, sec. 3.2.2).
 * Agreement (:func:`tau`): Kendall's tau-b (``scipy.stats.kendalltau``) between two
   rankings, scores signed so that higher is better for both.
 """
@@ -116,13 +131,45 @@ def paired_test(a: np.ndarray, b: np.ndarray, alternative: str = "two-sided") ->
         return float(stats.wilcoxon(diff, zero_method="wilcox", alternative=alternative).pvalue), int(keep.sum())
 
 
-def pairwise(matrix: np.ndarray, methods: list[str], sign: float, alpha: float) -> pd.DataFrame:
-    """Every ordered pair (a, b), a != b: n, mean difference (a - b, signed so that > 0 means a is better), p, Holm p, significant."""
+def stratified_test(a: np.ndarray, b: np.ndarray, blocks: np.ndarray | None = None, alternative: str = "two-sided") -> tuple[float, int]:
+    """(p, n) of the Wilcoxon signed-rank test of ``a - b``, stratified by ``blocks`` when it has several values (module docstring).
+
+    One block (or None): :func:`paired_test` (scipy's exact or normal p-value). Several: the blocks' signed-rank
+    statistics, each on its own ranks, summed, with the normal approximation (ties corrected); p = 1 when every
+    difference is 0.
+    """
+    if blocks is None or len(np.unique(blocks)) < 2:
+        return paired_test(a, b, alternative)
+    keep = ~(np.isnan(a) | np.isnan(b))
+    diff, strata = (a - b)[keep], blocks[keep]
+    centred, variance = 0.0, 0.0
+    for block in np.unique(strata):
+        d = diff[strata == block]
+        d = d[d != 0]
+        if not len(d):
+            continue
+        ranked = stats.rankdata(np.abs(d))
+        n = len(d)
+        _, ties = np.unique(ranked, return_counts=True)
+        centred += ranked[d > 0].sum() - n * (n + 1) / 4
+        variance += n * (n + 1) * (2 * n + 1) / 24 - (ties ** 3 - ties).sum() / 48
+    if variance <= 0:
+        return 1.0, int(keep.sum())
+    z = centred / np.sqrt(variance)
+    p = {"two-sided": 2 * stats.norm.sf(abs(z)), "greater": stats.norm.sf(z), "less": stats.norm.cdf(z)}[alternative]
+    return float(min(1.0, p)), int(keep.sum())
+
+
+def pairwise(matrix: np.ndarray, methods: list[str], sign: float, alpha: float, blocks: np.ndarray | None = None) -> pd.DataFrame:
+    """Every ordered pair (a, b), a != b: n, mean difference (a - b, signed so that > 0 means a is better), p, Holm p, significant.
+
+    ``blocks`` (one per unit): the test is stratified by them when there are several (:func:`stratified_test`).
+    """
     rows = []
     for i, a in enumerate(methods):
         for j, b in enumerate(methods):
             if i < j:
-                p, n = paired_test(matrix[:, i], matrix[:, j])
+                p, n = stratified_test(matrix[:, i], matrix[:, j], blocks)
                 keep = ~(np.isnan(matrix[:, i]) | np.isnan(matrix[:, j]))
                 gain = float(np.mean(sign * (matrix[keep, i] - matrix[keep, j]))) if keep.any() else float("nan")
                 rows.append({"a": a, "b": b, "n": n, "gain": gain, "p": p})
@@ -133,16 +180,51 @@ def pairwise(matrix: np.ndarray, methods: list[str], sign: float, alpha: float) 
     return pd.concat([frame, mirrored], ignore_index=True)
 
 
-def versus(matrix: np.ndarray, methods: list[str], reference: str, sign: float) -> pd.Series:
-    """Holm-adjusted one-sided p-values that each method is better than ``reference`` (NaN for the reference itself)."""
+def versus(matrix: np.ndarray, methods: list[str], reference: str, sign: float, blocks: np.ndarray | None = None) -> pd.Series:
+    """Holm-adjusted one-sided p-values that each method is better than ``reference`` (NaN for the reference itself); stratified by ``blocks``."""
     if reference not in methods:
         return pd.Series(np.nan, index=methods)
     r = methods.index(reference)
     others = [i for i in range(len(methods)) if i != r]
-    raw = [paired_test(sign * matrix[:, i], sign * matrix[:, r], alternative="greater")[0] for i in others]
+    raw = [stratified_test(sign * matrix[:, i], sign * matrix[:, r], blocks, alternative="greater")[0] for i in others]
     out = pd.Series(np.nan, index=methods)
     out.iloc[others] = holm(raw) if others else []
     return out
+
+
+def friedman(matrix: np.ndarray) -> tuple[float, float, int]:
+    """(chi-square, p, units) of Friedman's test on the units where every method (column) is defined; NaN below 3 methods or 2 units."""
+    complete = matrix[~np.isnan(matrix).any(1)]
+    if matrix.shape[1] < 3 or len(complete) < 2:
+        return float("nan"), float("nan"), len(complete)
+    if np.all(complete == complete[:, :1]):
+        return 0.0, 1.0, len(complete)  # every method the same on every unit
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = stats.friedmanchisquare(*complete.T)
+    return float(result.statistic), float(result.pvalue), len(complete)
+
+
+def letters(methods: list[str], different: set[frozenset[str]]) -> dict[str, str]:
+    """Compact letter display (Piepho 2004, insert-and-absorb): methods in best-first order, ``different`` the significant pairs.
+
+    Two methods share a letter if and only if their pair is not in ``different``; letters are given in the order of
+    each group's best member, so the best method's group is "a". Beyond 26 groups letters continue as "a1", "b1", ...
+    """
+    columns: list[set[str]] = [set(methods)]
+    for pair in different:
+        i, j = tuple(pair)
+        split = []
+        for column in columns:
+            if i in column and j in column:
+                split += [column - {i}, column - {j}]
+            else:
+                split.append(column)
+        columns = [c for k, c in enumerate(split) if c and not any(c < o or (c == o and m < k) for m, o in enumerate(split))]
+    order = {m: k for k, m in enumerate(methods)}
+    columns.sort(key=lambda c: sorted(order[m] for m in c))
+    names = [chr(ord("a") + k % 26) + (str(k // 26) if k >= 26 else "") for k in range(len(columns))]
+    return {m: "".join(name for name, c in zip(names, columns) if m in c) for m in methods}
 
 
 def tau(x, y) -> float:

@@ -11,7 +11,8 @@ Before the jobs start it also marks runs left RUNNING by dead processes as KILLE
 (:func:`harness.sweeps.resume.close_stale_runs`) and exports the job count and start time
 for the sweep's progress line. The table lists every job: those computed now (the
 parent's children) and those a resumed sweep skipped, shown with the earlier run
-that answers them (column ``run``: ``reused <id>``), each headline in numeric columns
+that answers them (column ``run``: ``reused <id>``; column ``overrides``: the job's own overrides in
+this sweep, recorded on the parent when it was skipped), each headline in numeric columns
 (``NAME``, ``NAME_ci_low``, ``NAME_ci_high``). Failed jobs are listed by name. Then the
 comparison report of the sweep (:mod:`harness.report`) is logged to the parent under
 ``report/`` and its leaderboard printed; a report that cannot be made says why in one line
@@ -95,7 +96,8 @@ class MlflowSweepCallback(Callback):
             filter_string=f"tags.mlflow.parentRunId = '{parent_id}'",
             output_format="pandas",
         )
-        reused = resume.reused_runs(MlflowClient(self.uri).get_run(parent_id))
+        parent = MlflowClient(self.uri).get_run(parent_id)
+        reused, own = resume.reused_runs(parent), resume.reused_overrides(parent)
         origin = {str(job): "this sweep" for job in runs.get("tags.harness.job", [])}
         if reused:
             ids = ", ".join(f"'{run_id}'" for run_id in set(reused.values()))
@@ -106,6 +108,8 @@ class MlflowSweepCallback(Callback):
                 if run_id in earlier.index:
                     row = earlier.loc[run_id].copy()
                     row["tags.harness.job"] = job  # the job number in this sweep
+                    if job in own:  # and its overrides in this sweep, not the earlier run's
+                        row["tags.harness.overrides"] = own[job]
                     row["run_id"] = run_id
                     rows.append(row)
                     origin[job] = f"reused {run_id}"

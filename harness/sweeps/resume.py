@@ -30,6 +30,7 @@ from harness.cache import config_hash
 log = logging.getLogger(__name__)
 PROCESS_TAG = "harness.process"
 REUSED_TAG = "harness.reused."
+REUSED_OVERRIDES_TAG = "harness.reused_overrides."  # the reused job's own overrides in this sweep (the earlier run has its own)
 
 
 def _start_time(pid: int) -> str | None:
@@ -91,10 +92,12 @@ def finished_run(client: MlflowClient, experiment_id: str, config_hash: str) -> 
     return runs[0] if runs else None
 
 
-def link_to_parent(client: MlflowClient, parent_id: str | None, job: str, run_id: str) -> None:
-    """Record on the sweep's parent that job ``job`` is answered by the earlier run ``run_id``."""
+def link_to_parent(client: MlflowClient, parent_id: str | None, job: str, run_id: str, overrides: str = "") -> None:
+    """Record on the sweep's parent that job ``job`` (with this sweep's ``overrides``) is answered by the earlier run ``run_id``."""
     if parent_id:
         client.set_tag(parent_id, f"{REUSED_TAG}{job or 'single'}", run_id)
+        if overrides:
+            client.set_tag(parent_id, f"{REUSED_OVERRIDES_TAG}{job or 'single'}", overrides[:5000])
 
 
 def reused_runs(parent: Run) -> dict[str, str]:
@@ -102,12 +105,17 @@ def reused_runs(parent: Run) -> dict[str, str]:
     return {k[len(REUSED_TAG):]: v for k, v in parent.data.tags.items() if k.startswith(REUSED_TAG)}
 
 
-def finished_earlier(cfg: DictConfig, parent_id: str | None = None, job: str = "") -> Run | None:
-    """The FINISHED run that already has this config's hash (linked to the sweep's parent), or None."""
+def reused_overrides(parent: Run) -> dict[str, str]:
+    """``{job: overrides}``: the overrides of this sweep's jobs that earlier runs answered (where recorded)."""
+    return {k[len(REUSED_OVERRIDES_TAG):]: v for k, v in parent.data.tags.items() if k.startswith(REUSED_OVERRIDES_TAG)}
+
+
+def finished_earlier(cfg: DictConfig, parent_id: str | None = None, job: str = "", overrides: str = "") -> Run | None:
+    """The FINISHED run that already has this config's hash (linked to the sweep's parent, with the job's ``overrides``), or None."""
     uri = tracking.tracking_uri(cfg)
     client = MlflowClient(uri)
     experiment = tracking.experiment_id(uri, cfg.tracking.experiment, tracking.artifact_root(cfg, uri))
     earlier = finished_run(client, experiment, config_hash(cfg))
     if earlier is not None:
-        link_to_parent(client, parent_id, job, earlier.info.run_id)
+        link_to_parent(client, parent_id, job, earlier.info.run_id, overrides)
     return earlier

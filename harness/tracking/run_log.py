@@ -9,8 +9,10 @@
   description (``mlflow.note.content``) is its headline table, so the headlines are found first;
 * metrics: each metric's headline under the metric's config name (``deletion``) with its
   95 % bootstrap interval (``deletion_ci_low``/``_high``) and sample count, the mean of each
-  per-sample extra (``deletion/<extra>``), model accuracies and timings; NaN headlines
-  stay unlogged;
+  per-sample extra (``deletion/<extra>``), model accuracies (test, train, worst group, per
+  test variant, BG-gap) and timings; NaN headlines stay unlogged. The accuracy of each
+  (class, group) is the table ``group_accuracy.csv``, not 16 metrics listed (alphabetically)
+  between the headlines;
 * artifacts: per-sample scores (``scores.csv``), curves (``curves/NAME.csv``, a plot, and
   the mean curve as the metric history ``NAME_curve``), a heat-map figure and its data
   (``heatmaps.npz``: the first ``tracking.heatmaps`` channel-summed maps as float16, the
@@ -122,6 +124,14 @@ def log_text_frame(frame: pd.DataFrame, path: str) -> None:
     mlflow.log_text(buffer.getvalue(), path)
 
 
+GROUP_PREFIX = "group_accuracy/"
+
+
+def group_table(groups: dict[str, float]) -> pd.DataFrame:
+    """``group_accuracy/<class>_on_<group>`` accuracies as a table: group (``<class>_on_<group>``), accuracy."""
+    return pd.DataFrame({"group": [k[len(GROUP_PREFIX):] for k in groups], "accuracy": list(groups.values())})
+
+
 def log_heatmap_data(pixels: torch.Tensor, attributions: torch.Tensor, masks: torch.Tensor | None) -> None:
     """``heatmaps.npz`` of the open run: channel-summed maps (float16), images (uint8, N x H x W x C), masks (bool) if any."""
     arrays = {"maps": attributions.detach().float().sum(1).cpu().numpy().astype(np.float16),
@@ -138,7 +148,8 @@ def log_results(cfg: DictConfig, run_id: str, summary: pd.DataFrame, results: di
                 timings: dict[str, float], data: ImageSplit, predicted: torch.Tensor, targets: torch.Tensor,
                 attributions: torch.Tensor, dataset: Dataset, indices: torch.Tensor | None = None) -> None:
     """Log one run's numbers, tables, curves and heat maps (see the module docstring)."""
-    values: dict[str, float] = dict(model_summary) | timings
+    groups = {k: v for k, v in model_summary.items() if k.startswith(GROUP_PREFIX)}  # a table, not 16 metrics above the headlines
+    values: dict[str, float] = {}  # headlines first: MLflow's run page lists metrics in the order they were logged
     for row in summary.itertuples():
         values[row.metric] = row.value
         values[f"{row.metric}_ci_low"], values[f"{row.metric}_ci_high"] = row.ci_low, row.ci_high
@@ -148,6 +159,7 @@ def log_results(cfg: DictConfig, run_id: str, summary: pd.DataFrame, results: di
                 valid = per_sample[~torch.isnan(per_sample.float())].float()
                 if valid.numel():
                     values[f"{row.metric}/{extra}"] = float(valid.mean())
+    values |= {k: v for k, v in model_summary.items() if k not in groups} | timings
     log_batch(run_id, {k: v for k, v in values.items() if v == v})  # NaN headlines stay unlogged
     tags = metric_tags(summary) | {"mlflow.note.content": headline_note(summary, model_summary)}
     for name, result in results.items():  # how many samples each headline leaves out, and why
@@ -155,7 +167,8 @@ def log_results(cfg: DictConfig, run_id: str, summary: pd.DataFrame, results: di
             tags[f"harness.dropped.{name}"] = "; ".join(f"{why}: {k}" for why, k in result.dropped.items())
     client = MlflowClient()
     client.log_batch(run_id, tags=[RunTag(key, value) for key, value in tags.items()])
-    # MLflow's UI opens an experiment in its machine-learning view (runs, charts), not the GenAI (traces) one
+    # the experiment's kind; MLflow 3.17's UI still opens in its GenAI view until "Model training" is chosen (a setting of the
+    # browser) or the address carries ?workflowType=machine_learning
     client.set_experiment_tag(client.get_run(run_id).info.experiment_id, EXPERIMENT_KIND, "custom_model_development")
 
     frame = pd.DataFrame({
@@ -165,6 +178,8 @@ def log_results(cfg: DictConfig, run_id: str, summary: pd.DataFrame, results: di
     if data.groups is not None:
         frame["group"] = data.groups.numpy()
     log_text_frame(scores_table(results, frame), "scores.csv")
+    if groups:
+        log_text_frame(group_table(groups), "group_accuracy.csv")
     for name, result in results.items():
         if result.curves is not None and result.curve_x is not None:
             log_text_frame(curve_table(result), f"curves/{name}.csv")

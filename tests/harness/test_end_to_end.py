@@ -28,8 +28,9 @@ def test_run_logs_config_metrics_scores_curves_and_heatmaps(make_cfg):
     assert logged.data.tags["harness.better.deletion"] == "lower" and logged.data.tags["harness.better.insertion"] == "higher"
     assert "| deletion |" in logged.data.tags["mlflow.note.content"]
     assert client.get_experiment(logged.info.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
+    assert "worst_group_accuracy" in logged.data.metrics and not any(k.startswith("group_accuracy/") for k in logged.data.metrics)
     artifacts = set(_artifacts(client, outcome.run_id))
-    assert {"config.yaml", "scores.csv", "curves/deletion.csv", "curves/insertion.csv", "heatmaps.png", "heatmaps.npz"} <= artifacts
+    assert {"config.yaml", "group_accuracy.csv", "scores.csv", "curves/deletion.csv", "curves/insertion.csv", "heatmaps.png", "heatmaps.npz"} <= artifacts
     scores = pd.read_csv(client.download_artifacts(outcome.run_id, "scores.csv"))
     assert len(scores) == cfg.eval.n_samples
     assert scores["deletion"].mean() == pytest.approx(logged.data.metrics["deletion"], rel=1e-5)

@@ -179,3 +179,77 @@ def test_the_sweep_table_has_numeric_columns():
                          "status": ["FINISHED"], "metrics.deletion": [0.3], "metrics.deletion_ci_low": [0.2], "metrics.deletion_ci_high": [0.4]})
     table = reports.sweep_table(runs)
     assert table.loc[0, "deletion"] == 0.3 and table.loc[0, "deletion_ci_high"] == 0.4 and table["deletion_ci_low"].dtype == float
+
+
+def test_groups_letters_share_a_letter_exactly_when_not_significantly_different(report):
+    assert stats.letters(["A", "B", "C"], set()) == {"A": "a", "B": "a", "C": "a"}
+    assert stats.letters(["A", "B", "C"], {frozenset("AC")}) == {"A": "a", "B": "ab", "C": "b"}
+    assert stats.letters(list("ABCD"), {frozenset("AB"), frozenset("CD")}) == {"A": "ab", "B": "cd", "C": "ac", "D": "bd"}
+    rng = np.random.default_rng(5)
+    names = list("ABCDEF")
+    for _ in range(20):
+        different = {frozenset((a, b)) for i, a in enumerate(names) for b in names[i + 1:] if rng.uniform() < 0.4}
+        found = stats.letters(names, different)
+        for i, a in enumerate(names):
+            for b in names[i + 1:]:
+                assert bool(set(found[a]) & set(found[b])) == (frozenset((a, b)) not in different)
+    groups = report.summary.set_index(["metric", "method"])["group"]
+    assert groups[("insertion", "good")] == "a" and groups[("insertion", "random")] == groups[("insertion", "twin")] == "b"
+    assert report.friedman.set_index("metric").loc["insertion", "significant"]
+    assert "| group |" in render.markdown_significance(report, "insertion") and "Friedman χ²" in render.markdown_significance(report, "insertion")
+    flat = np.zeros((10, 3))
+    assert stats.friedman(flat)[1] == 1 and np.isnan(stats.friedman(flat[:, :2])[0])
+
+
+def test_with_several_blocks_the_signed_rank_test_is_stratified_not_pooled():
+    rng = np.random.default_rng(6)
+    a, b = rng.normal(0.2, 1, 24), rng.normal(0, 1, 24)
+    blocks = np.repeat([0, 1], 12)
+    assert stats.stratified_test(a, b) == stats.paired_test(a, b) and stats.stratified_test(a, a.copy(), blocks) == (1.0, 24)
+    p, n = stats.stratified_test(a, b, blocks)
+    scaled = a.copy()
+    scaled[blocks == 1] = b[blocks == 1] + 1000 * (a - b)[blocks == 1]  # one block's differences 1000x larger: its ranks are unchanged
+    assert stats.stratified_test(scaled, b, blocks) == (p, n) and 0 < p < 1
+    assert stats.paired_test(scaled, b)[0] != p  # pooling would let that block dominate the ranking
+    one_sided, _ = stats.stratified_test(a, b, blocks, alternative="greater")
+    assert min(one_sided, 1 - one_sided) == pytest.approx(p / 2)  # the normal approximation's one-sided p is half the two-sided
+
+
+def test_a_reused_job_shows_its_own_overrides_in_the_sweep_table_and_the_report(sweep):
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from harness.report.load import reused_job_overrides
+    from harness.sweeps import MlflowSweepCallback, resume
+
+    uri, _ = sweep
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("reuse-tiny")
+    earlier = client.create_run(experiment, tags={"harness.overrides": "method=a", "harness.job": "", "harness.metrics": "deletion"})
+    client.log_metric(earlier.info.run_id, "deletion", 0.5)
+    client.set_terminated(earlier.info.run_id, "FINISHED")
+    parent = client.create_run(experiment, tags={"harness.sweep": "true"}).info.run_id
+    child = client.create_run(experiment, tags={"mlflow.parentRunId": parent, "harness.overrides": "method=a seed=0", "harness.job": "0",
+                                                "harness.metrics": "deletion"})
+    client.set_terminated(child.info.run_id, "FINISHED")
+    resume.link_to_parent(client, parent, "1", earlier.info.run_id, "method=a seed=1")
+    callback = MlflowSweepCallback()
+    callback.uri, callback.experiment_id = uri, experiment
+    table = callback.table(parent).set_index("job")
+    assert table.loc["1", "overrides"] == "seed=1" and table.loc["0", "overrides"] == "seed=0"  # not the earlier run's "method=a"
+    assert table.loc["1", "run"] == f"reused {earlier.info.run_id}"
+    assert reused_job_overrides(client.get_run(parent)) == {earlier.info.run_id: "method=a seed=1"}
+
+
+def test_with_two_methods_friedman_is_undefined_and_the_letters_follow_the_pairs(sweep):
+    from dataclasses import replace
+
+    uri, parent = sweep
+    collection = collect(parent, uri, curves=False)
+    two = replace(collection, scores=collection.scores[collection.scores["method"] != "twin"],
+                  runs=collection.runs[collection.runs["method"] != "twin"])
+    result = analyse(two, seed=0, n_resamples=200)
+    assert np.isnan(result.friedman["chi2"]).all()
+    groups = result.summary.set_index(["metric", "method"])["group"]
+    assert groups[("insertion", "good")] == "a" and groups[("insertion", "random")] == "b"  # good beats random significantly
