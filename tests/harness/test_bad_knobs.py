@@ -5,12 +5,10 @@ config with that option is composed once; then every leaf knob gets the bad valu
 its kind (wrong type, NaN, +-inf, a fraction for an integer, a list, an empty string, null
 where the signature does not allow it), and every run-wide knob (RUN_KNOBS) also gets
 the values just outside its declared range. Each is checked in-process with
-:func:`harness.runner.prepare` (what ``python -m harness`` pre-flights per job); one
-subprocess checks the exit code 2 and the empty store.
+:func:`harness.runner.prepare` (what ``python -m harness`` pre-flights per job); the
+command's entry point checks the exit code 2 and the empty store.
 """
 import math
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -174,9 +172,14 @@ def test_seed_limits_are_the_generators():
 
 
 @pytest.mark.parametrize("argv, message", [(["model.training.lr=nan"], "error: model.training.lr must be a finite number > 0; got nan")])
-def test_a_bad_value_on_the_command_line_exits_2_with_one_line_and_an_empty_store(tmp_path, argv, message):
-    root = Path(__file__).resolve().parents[2]
-    env = dict(os.environ, HARNESS_HOME=str(tmp_path / "home"), PYTHONPATH=str(root))
-    done = subprocess.run([sys.executable, "-m", "harness", *argv], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
-    assert done.returncode == 2 and done.stderr.strip() == message
+def test_a_bad_value_on_the_command_line_exits_2_with_one_line_and_an_empty_store(tmp_path, monkeypatch, capsys, argv, message):
+    # The command's own entry point, in-process (test_preflight.py runs `python -m harness` in a subprocess once).
+    from harness.__main__ import main
+
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["harness", *argv])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    assert exit_.value.code == 2 and capsys.readouterr().err.strip() == message
     assert not (tmp_path / "home" / "mlflow.db").exists() and not (tmp_path / "home" / "cache").exists()
