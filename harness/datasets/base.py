@@ -79,6 +79,20 @@ class FitsNormalisation(Protocol):
     def set_normalisation(self, mean: torch.Tensor, std: torch.Tensor) -> None: ...
 
 
+@runtime_checkable
+class ReadsFiles(Protocol):
+    """A dataset class whose images are files named by its settings (:class:`ImageFolder`).
+
+    ``file_identity(settings)`` lists (path, size, modification time) of every file it would
+    read; the cache keys of its splits, models and attributions include that listing
+    (:func:`harness.cache.keys.dataset_identity`), so an edited, added or removed file
+    invalidates them. Checked on the class, before anything is built.
+    """
+
+    @classmethod
+    def file_identity(cls, settings: Mapping) -> list[tuple[str, int, int]]: ...
+
+
 class ImageDataset:
     """Base class of the :class:`Dataset` contract: subclasses set the attributes below and implement ``split``."""
 
