@@ -133,7 +133,13 @@ class ImageDataset:
 
     @staticmethod
     def check_stats(name: str, mean, std, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
-        mean_t, std_t = torch.as_tensor(list(mean), dtype=torch.float32), torch.as_tensor(list(std), dtype=torch.float32)
+        try:
+            mean_t, std_t = (torch.tensor([float(v) for v in values], dtype=torch.float32) for values in (mean, std))
+            finite = bool(torch.isfinite(mean_t).all() and torch.isfinite(std_t).all()) and not isinstance(mean, str) and not isinstance(std, str)
+        except (TypeError, ValueError):
+            finite = False
+        if not finite:
+            raise ValueError(f"{name}.mean and {name}.std must be lists of {channels} finite numbers (one per channel); got {mean!r} and {std!r}")
         if mean_t.numel() != channels or std_t.numel() != channels:
             raise ValueError(f"{name}.mean and {name}.std need {channels} values (one per channel); got {len(mean_t)} and {len(std_t)}")
         if bool((std_t <= 0).any()):
