@@ -6,6 +6,9 @@ or ``conf/`` package there would be imported instead of the harness's own packag
 ``harness`` console script does not put the working directory on the path). ``--help``
 prints the config groups with their options (:mod:`harness.config_help`) before Hydra's help.
 
+Ctrl-C, or SIGTERM during a run, ends the command with one line and exit status 130 or 143
+(the shell's 128 + signal number); the run itself is marked KILLED by the runner.
+
 ``harness report SOURCE ...`` (a first word ``report``, which no Hydra override is) runs
 the report command instead (:mod:`harness.report.cli`).
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import importlib.machinery
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -68,8 +72,13 @@ def main() -> None:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
     from harness.app import main as hydra_main
+    from harness.runner import Terminated
 
-    hydra_main()
+    try:
+        hydra_main()
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM during a run (Terminated): that run is already marked KILLED
+        print(f"stopped: {str(stop) or 'interrupted'} (a run in progress is marked KILLED)", file=sys.stderr)
+        sys.exit(128 + (signal.SIGTERM if isinstance(stop, Terminated) else signal.SIGINT))  # 143 / 130, as the shell reports
 
 
 if __name__ == "__main__":

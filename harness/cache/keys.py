@@ -12,7 +12,9 @@ hash of its own source file (:func:`target_fingerprint`). Keys chain: the attrib
 model key, which contains the dataset config, so a new dataset invalidates its
 models and their attributions.
 
-* :func:`split_key`: a generated dataset split (dataset config, seed, split, generator code);
+* :func:`split_key`: a generated dataset split (dataset config, seed, split, generator code; for
+  a dataset read from files such as ``image_folder``, every file's path, size and modification
+  time: :func:`dataset_identity`, also part of the model and attribution keys);
 * :func:`model_key`: trained weights (network, training and dataset configs, weights
   source, seed, :data:`TRAINING_VERSION`, network and dataset code); a checkpoint's key
   is ``file:<path>``; a model retrained on images with features removed (ROAR,
@@ -39,6 +41,7 @@ import torch
 from omegaconf import DictConfig, open_dict
 
 from harness.build import plain
+from harness.datasets import ReadsFiles
 from harness.models.weights import published_file, weights_source
 
 TRAINING_VERSION = 2     # bump when harness.training changes how a model is trained
@@ -116,9 +119,24 @@ def target_fingerprint(node: Any) -> str:
         return target
 
 
+def dataset_identity(dataset_cfg: DictConfig) -> dict:
+    """What determines a dataset's images: its config and, for one read from files (:class:`harness.datasets.ReadsFiles`,
+    e.g. ``image_folder``), the hash of every file's path, size and modification time."""
+    identity = {"config": plain(dataset_cfg)}
+    try:
+        from hydra.utils import get_object
+
+        target = get_object(str(dataset_cfg.get("_target_", "")))
+    except Exception:  # noqa: BLE001 - not importable here: the config identifies it
+        return identity
+    if inspect.isclass(target) and isinstance(target, ReadsFiles):
+        identity["files"] = content_key(target.file_identity(plain(dataset_cfg)))
+    return identity
+
+
 def split_key(dataset_cfg: DictConfig, seed: int, split: str) -> str:
-    """Key of a generated dataset split."""
-    return content_key({"dataset": plain(dataset_cfg), "seed": seed, "split": split, "code": target_fingerprint(dataset_cfg),
+    """Key of a generated (or read) dataset split."""
+    return content_key({"dataset": dataset_identity(dataset_cfg), "seed": seed, "split": split, "code": target_fingerprint(dataset_cfg),
                         "code_version": code_version()})
 
 
@@ -138,7 +156,7 @@ def model_key(model_cfg: DictConfig, dataset_cfg: DictConfig, seed: int, removal
         "network": plain(model_cfg.network),
         "training": plain(model_cfg.training),
         "weights": None if source is None else f"DEFAULT:{published_file(str(model_cfg.network.architecture)).name}",
-        "dataset": plain(dataset_cfg),
+        "dataset": dataset_identity(dataset_cfg),
         "seed": seed,
         "version": TRAINING_VERSION,
         "code": [target_fingerprint(model_cfg.network), target_fingerprint(dataset_cfg)],
@@ -165,7 +183,7 @@ def attribution_key(cfg: DictConfig, model: str, device: torch.device) -> str:
         stat = Path(model[5:]).stat()
         model += f":{stat.st_size}:{stat.st_mtime_ns}"
     return content_key({
-        "model": model, "dataset": plain(cfg.dataset), "dataset_code": target_fingerprint(cfg.dataset),
+        "model": model, "dataset": dataset_identity(cfg.dataset), "dataset_code": target_fingerprint(cfg.dataset),
         "method": plain(cfg.method), "method_code": target_fingerprint(cfg.method),
         "eval": {k: cfg.eval[k] for k in ("n_samples", "batch_size", "target")}, "sample": cfg.eval.get("sample", "first"), "seed": cfg.seed,
         "device": device.type, "version": ATTRIBUTION_VERSION, "code_version": code_version(),
@@ -177,7 +195,10 @@ def config_hash(cfg: DictConfig) -> str:
 
     Leaves out where things are stored and how they are shown (:data:`NOT_RESULTS`:
     paths, tracking URI/experiment/run name, heat-map count, cache and sweep settings),
-    and includes :func:`code_version`, so a sweep re-run after a code change runs again.
+    and includes :func:`code_version`, so a sweep re-run after a code change runs again, and for a
+    dataset read from files the hash of their listing (:func:`dataset_identity`), so one re-run
+    after the images changed does too.
     """
     identity = {k: v for k, v in plain(cfg).items() if k not in NOT_RESULTS}
-    return content_key({"config": identity, "code_version": code_version()})
+    files = dataset_identity(cfg.dataset).get("files") if "dataset" in cfg else None
+    return content_key({"config": identity, "code_version": code_version(), **({"dataset_files": files} if files else {})})

@@ -79,6 +79,20 @@ class FitsNormalisation(Protocol):
     def set_normalisation(self, mean: torch.Tensor, std: torch.Tensor) -> None: ...
 
 
+@runtime_checkable
+class ReadsFiles(Protocol):
+    """A dataset class whose images are files named by its settings (:class:`ImageFolder`).
+
+    ``file_identity(settings)`` lists (path, size, modification time) of every file it would
+    read; the cache keys of its splits, models and attributions include that listing
+    (:func:`harness.cache.keys.dataset_identity`), so an edited, added or removed file
+    invalidates them. Checked on the class, before anything is built.
+    """
+
+    @classmethod
+    def file_identity(cls, settings: Mapping) -> list[tuple[str, int, int]]: ...
+
+
 class ImageDataset:
     """Base class of the :class:`Dataset` contract: subclasses set the attributes below and implement ``split``."""
 
@@ -119,7 +133,13 @@ class ImageDataset:
 
     @staticmethod
     def check_stats(name: str, mean, std, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
-        mean_t, std_t = torch.as_tensor(list(mean), dtype=torch.float32), torch.as_tensor(list(std), dtype=torch.float32)
+        try:
+            mean_t, std_t = (torch.tensor([float(v) for v in values], dtype=torch.float32) for values in (mean, std))
+            finite = bool(torch.isfinite(mean_t).all() and torch.isfinite(std_t).all()) and not isinstance(mean, str) and not isinstance(std, str)
+        except (TypeError, ValueError):
+            finite = False
+        if not finite:
+            raise ValueError(f"{name}.mean and {name}.std must be lists of {channels} finite numbers (one per channel); got {mean!r} and {std!r}")
         if mean_t.numel() != channels or std_t.numel() != channels:
             raise ValueError(f"{name}.mean and {name}.std need {channels} values (one per channel); got {len(mean_t)} and {len(std_t)}")
         if bool((std_t <= 0).any()):

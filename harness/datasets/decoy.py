@@ -33,7 +33,7 @@ class DecoyShapes(ImageDataset):
     Args:
         n_classes (int, optional): Number of shape classes, 2 to 6: the first ``n_classes`` of
             circle, square, triangle, cross, diamond, ring (``shapes.SHAPES``). Default: 4.
-        image_size (int, optional): Side of the square one-channel images in pixels, at least 16.
+        image_size (int, optional): Side of the square one-channel images in pixels, 16 to 512.
             Default: 28.
         n_train (int, optional): Images in the training split, at least 1. Default: 4000.
         n_test (int, optional): Images in the test split, at least 1, balanced over the
@@ -63,8 +63,8 @@ class DecoyShapes(ImageDataset):
                  noise: float = 0.05, mean=(0.2,), std=(0.3,), seed: int | None = None) -> None:
         name = "dataset"
         check_shape_knobs(name, n_classes, n_train, n_test, foreground_contrast, noise)
-        if image_size < 16:
-            raise ValueError(f"{name}.image_size must be at least 16 pixels; got {image_size}")
+        if not 16 <= image_size <= 512:  # as spurious_shapes: a larger side would fill memory when the split is generated
+            raise ValueError(f"{name}.image_size must be between 16 and 512 pixels; got {image_size}")
         if not 1 <= patch_size <= image_size // 4:
             raise ValueError(f"{name}.patch_size must be between 1 and image_size / 4 = {image_size // 4} pixels; got {patch_size}")
         if not 0.0 <= decoy_correlation <= 1.0:

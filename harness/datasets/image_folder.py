@@ -5,23 +5,34 @@ Layout (the one ``torchvision.datasets.ImageFolder`` reads)::
     root/train/<class>/<name>.<ext>   and   root/test/<class>/<name>.<ext>
     or  root/<class>/<name>.<ext>     (split by a seeded draw: ``test_fraction`` of each class to test)
 
-Classes are the folder names, sorted. With ``masks_root`` set, the mask of
-``root/[split/]<class>/<name>.<ext>`` is ``masks_root/[split/]<class>/<name>.<any image ext>``:
-a grey image whose pixels above half brightness mark the object. Each image (and
-its mask alike) is centre-cropped to a square and resized to ``image_size``.
+Classes are the folder names, sorted. The mask of ``root/[split/]<class>/<name>.<ext>`` is
+``masks/[split/]<class>/<name>.<any image ext>``, where ``masks`` is ``masks_root`` when
+given, else the folder ``<root>_masks`` beside ``root`` when it exists (``~/pictures`` ->
+``~/pictures_masks``; :data:`MASKS_SUFFIX`), else there are no masks: a grey image whose
+pixels above half brightness mark the object. Each image (and its mask alike) is
+centre-cropped to a square and resized to ``image_size``.
 
-Building the dataset lists the folders and reads the first bytes of every file
-(cheap), and stops, in one line, when the root, a class or a mask is missing, when
-there are fewer than two classes (every metric would be trivial), or when a file is
-empty or not an image by its header (with ``on_error: skip`` such a file is left out
-with a warning). Reading happens when a split is first asked
-for; an unreadable or truncated file stops the run with a one-line error naming the
-file, or, with ``on_error: skip``, is left out with a warning; so is an image whose
-mask has another size (it would be silently misaligned by the crop and resize).
+Building the dataset (which pre-flight does) lists the folders and checks every file
+cheaply, without decoding it: its first bytes (a known image header, not empty), its last
+bytes where the format says how it ends (PNG's IEND chunk, JPEG's end marker FFD9, GIF's
+trailer, the length BMP and WebP headers state; a file that fails this is decoded to be
+sure), and, with masks, each image's and its mask's size from their headers (a mask of
+another size would be silently misaligned by the crop and resize). A bad file stops the
+command in one line naming it, before any run exists, or, with ``on_error: skip``, is left
+out with a warning; so do a missing root, class or mask and fewer than two classes (every
+metric would be trivial). The results are remembered per process by file path, size and
+modification time, so the jobs of a sweep check a folder once. TIFF and PNM files are only
+header-checked; a damaged one is found when the split is read, also in one line naming it.
+The images are read when a split is first asked for. The listing of every file (path, size,
+modification time) is part of the cache keys of the splits, models and attributions made
+from the folder (:meth:`ImageFolder.file_identity`), so editing, adding or removing an
+image invalidates them.
 """
 from __future__ import annotations
 
+import os
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +46,10 @@ SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"BM", b"GIF87a", b"GIF89a"
               b"P1", b"P2", b"P3", b"P4", b"P5", b"P6")
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 ON_ERROR = ("raise", "skip")
+MASKS_SUFFIX = "_masks"  # without masks_root, masks are read from <root>_masks beside root when that folder exists
+PNG_END = b"IEND\xaeB`\x82"  # the last chunk of every PNG (type and CRC)
+TAIL = 64  # bytes read from a file's end to see that it is complete (PNG and JPEG may carry a few trailing bytes)
+_CHECKED: dict[tuple, str | None] = {}  # (files' path, size, mtime) -> the problem found, or None: each file checked once per process
 
 
 class ImageFolder(ImageDataset):
@@ -52,8 +67,9 @@ class ImageFolder(ImageDataset):
             .ppm, .pgm. Required: the default null stops the run asking for it. Default: None.
         masks_root (str or None, optional): A folder parallel to ``root`` with each image's
             mask at the same relative path and name, with any of those extensions; pixels
-            above half brightness mark the object (white = object). None: no masks.
-            Default: None.
+            above half brightness mark the object (white = object). None: the folder
+            ``<root>_masks`` beside ``root`` (``~/pictures_masks`` for ``~/pictures``) when it
+            exists, else no masks. Every image needs a mask of its own size. Default: None.
         image_size (int, optional): Side in pixels, 8 to 1024, to which each image (and mask)
             is resized after centre-cropping it to a square. Default: 64.
         channels (int, optional): 3 (RGB) or 1 (grey); every image is converted to it.
@@ -61,7 +77,8 @@ class ImageFolder(ImageDataset):
         test_fraction (float, optional): Without ``train/`` and ``test/`` folders, the share of
             each class held out for the test split by a seeded draw, in (0, 1) (a class with
             a single image keeps it in train); unused with them. Default: 0.2.
-        on_error (str, optional): What an unreadable or truncated image does, one of
+        on_error (str, optional): What an empty, unreadable or truncated image (or a mask of
+            another size than its image) does, one of
             ``image_folder.ON_ERROR``: ``raise`` stops the run naming the file; ``skip`` leaves
             it out with a warning. Default: raise.
         mean (list of float or None, optional): Normalisation mean, one value per channel (one
@@ -89,7 +106,7 @@ class ImageFolder(ImageDataset):
             raise ValueError(f"dataset.image_size must be between 8 and 1024 pixels; got {image_size}")
         if on_error not in ON_ERROR:
             raise ValueError(f"dataset.on_error must be one of {', '.join(ON_ERROR)}; got {on_error!r}")
-        self.masks_root = None if masks_root is None else Path(str(masks_root)).expanduser()
+        self.masks_root = self.masks_folder(self.root, masks_root)
         if self.masks_root is not None and not self.masks_root.is_dir():
             raise ValueError(f"dataset.masks_root: no folder at {self.masks_root}; give the folder of masks parallel to dataset.root, or null")
         self.channels, self.image_size, self.on_error = int(channels), int(image_size), on_error
@@ -110,8 +127,7 @@ class ImageFolder(ImageDataset):
         if self.num_classes < 2:
             raise ValueError(f"dataset.root: {self.root} has {self.num_classes} class folder ({', '.join(self.class_names)}); "
                              "allowed: at least 2 classes (with one, every prediction is right and every metric trivial)")
-        self.files = {s: [f for f in files if self.readable_header(f[0]) and (f[2] is None or self.readable_header(f[2]))]
-                      for s, files in self.files.items()}
+        self.files = {s: [f for f in files if self.usable(f[0], f[2])] for s, files in self.files.items()}
         for s, files in self.files.items():
             if not files:
                 raise ValueError(f"dataset.root: no {s} images (extensions {', '.join(EXTENSIONS)}) under {self.root}")
@@ -168,22 +184,88 @@ class ImageFolder(ImageDataset):
     def set_normalisation(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         self._stats = self.check_stats("dataset", mean.tolist(), std.tolist(), self.channels)
 
-    def readable_header(self, path: Path) -> bool:
-        """Whether ``path`` starts like an image (:data:`SIGNATURES`); a bad one raises, or with ``on_error: skip`` warns."""
+    @staticmethod
+    def masks_folder(root: Path, masks_root: str | None) -> Path | None:
+        """``masks_root`` when given, else ``<root>_masks`` beside ``root`` when that folder exists (:data:`MASKS_SUFFIX`), else None."""
+        if masks_root is not None:
+            return Path(str(masks_root)).expanduser()
+        folder = Path(os.path.abspath(root))
+        beside = folder.with_name(folder.name + MASKS_SUFFIX) if folder.name else None
+        return beside if beside is not None and beside.is_dir() else None
+
+    @classmethod
+    def file_identity(cls, settings: Mapping) -> list[tuple[str, int, int]]:
+        """(path, size, modification time) of every image file under ``settings["root"]`` and its masks folder (:class:`ReadsFiles`)."""
+        root, masks_root = settings.get("root"), settings.get("masks_root")
+        if root is None or not Path(str(root)).expanduser().is_dir():
+            return []  # the constructor says what is wrong
+        folder = Path(str(root)).expanduser()
+        found = []
+        for top in (folder, cls.masks_folder(folder, masks_root)):
+            if top is None or not top.is_dir():
+                continue
+            for where, folders, names in os.walk(top):
+                folders.sort()
+                for name in sorted(names):
+                    if os.path.splitext(name)[1].lower() in EXTENSIONS:
+                        stat = os.stat(os.path.join(where, name))
+                        found.append((os.path.join(where, name), stat.st_size, stat.st_mtime_ns))
+        return found
+
+    def usable(self, image: Path, mask: Path | None) -> bool:
+        """Whether an image (and its mask) passed :meth:`file_problem` and have the same size; else raise, or warn with ``on_error: skip``."""
+        try:
+            key: tuple | None = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in (image, mask) if p is not None)
+        except OSError:
+            key = None  # file_problem names the file that cannot be read
+        if key in _CHECKED:
+            problem = _CHECKED[key]
+        else:
+            problem = self.file_problem(image) or (None if mask is None else self.file_problem(mask))
+            if problem is None and mask is not None:
+                try:
+                    self.check_mask_size(image, mask)
+                except ValueError as error:
+                    problem = str(error)
+            if key is not None:
+                _CHECKED[key] = problem
+        if problem is None:
+            return True
+        if self.on_error == "raise":
+            raise ValueError(problem)
+        warnings.warn(f"skipping: {problem}", UserWarning, stacklevel=3)
+        return False
+
+    def file_problem(self, path: Path) -> str | None:
+        """The one-line problem of a file by its first and last bytes (decoding it only when its end looks wrong), or None."""
         try:
             with open(path, "rb") as handle:
-                head = handle.read(12)
+                head = handle.read(16)
+                size = handle.seek(0, os.SEEK_END)
+                handle.seek(max(0, size - TAIL))
+                tail = handle.read(TAIL)
         except OSError as error:
-            problem = f"cannot be read ({error.strerror})"
-        else:
-            if head.startswith(SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
-                return True
+            return f"dataset: file {path} cannot be read ({error.strerror}); fix or remove it, or set dataset.on_error=skip"
+        webp = head[:4] == b"RIFF" and head[8:12] == b"WEBP"
+        if not (head.startswith(SIGNATURES) or webp):
             problem = "is empty" if not head else "is not an image (unknown header)"
-        message = f"dataset: file {path} {problem}; fix or remove it, or set dataset.on_error=skip"
-        if self.on_error == "raise":
-            raise ValueError(message)
-        warnings.warn(f"skipping: {message}", UserWarning, stacklevel=2)
-        return False
+            return f"dataset: file {path} {problem}; fix or remove it, or set dataset.on_error=skip"
+        complete = True
+        if head.startswith(SIGNATURES[0]):
+            complete = PNG_END in tail
+        elif head.startswith(SIGNATURES[1]):
+            complete = b"\xff\xd9" in tail
+        elif head.startswith((b"GIF87a", b"GIF89a")):
+            complete = tail.rstrip(b"\x00").endswith(b";")
+        elif head.startswith(b"BM") or webp:
+            complete = int.from_bytes(head[2:6] if not webp else head[4:8], "little") + (8 if webp else 0) <= size
+        if complete:
+            return None
+        try:  # the end looks wrong: decode it to be sure (a few files carry long trailers)
+            self.load(path, "L")
+        except ValueError as error:
+            return str(error)
+        return None
 
     @staticmethod
     def check_mask_size(image: Path, mask: Path) -> None:

@@ -6,7 +6,8 @@ Two declarations, nothing case by case:
   nested node with a ``_target_``) are typed by **its constructor's signature**: the
   annotation of each argument (``int``, ``float``, ``bool``, ``str``, ``X | None``),
   or, where there is none, the type of its Python default when that is a number or a
-  bool (it equals the YAML's, tests/test_defaults.py; an unannotated string default
+  bool; a list of numbers (``list[float]``, ``tuple[int, ...]``, ``Sequence[float]``, or a
+  default such as ``(10, 20)``) takes a list of such numbers (it equals the YAML's, tests/test_defaults.py; an unannotated string default
   such as ``baseline="zero"`` may also take numbers or lists, so it types nothing). ``**settings`` forwarded to a base class are typed by the
   base class's signature. Ranges stay where they are declared, in the constructor's own
   checks, which pre-flight runs when it builds the component;
@@ -20,6 +21,7 @@ what is allowed (:func:`check_value`).
 """
 from __future__ import annotations
 
+import collections.abc
 import functools
 import inspect
 import math
@@ -97,8 +99,10 @@ RUN_KNOBS: dict[str, Knob] = {
 PIXEL_KNOBS = ("patch_size", "cell_size", "stride")
 
 
-def type_ok(value: Any, kind: type) -> bool:
+def type_ok(value: Any, kind: type | ListOf) -> bool:
     """Whether ``value`` is of the knob type ``kind`` (bool is not an int; a float must be finite; a str non-empty)."""
+    if isinstance(kind, ListOf):
+        return isinstance(value, list | tuple | ListConfig) and all(type_ok(v, kind.kind) for v in value)
     if kind is bool:
         return isinstance(value, bool)
     if kind is int:
@@ -140,13 +144,25 @@ def check_run_knobs(cfg: DictConfig) -> None:
 
 
 # -- component knobs: typed by the constructor's signature ---------------------------------------
-_NAMES = {int: "an integer", float: "a finite number", bool: "true or false", str: "a non-empty string", type(None): "null"}
+@dataclass(frozen=True)
+class ListOf:
+    """A list knob of numbers: ``list[float]``, ``tuple[int, ...]``, ``Sequence[float]``, or a default such as ``(10, 20)``."""
+
+    kind: type
+
+
+_NAMES = {int: "an integer", float: "a finite number", bool: "true or false", str: "a non-empty string", type(None): "null",
+          ListOf(int): "a list of integers", ListOf(float): "a list of finite numbers"}
+_SEQUENCES = (list, tuple, collections.abc.Sequence)
 
 
 def _members(annotation: Any) -> tuple[Any, ...] | None:
     """The plain types an annotation allows (``int | None`` -> (int, NoneType)); None when it is anything richer."""
     if annotation in _NAMES:
         return (annotation,)
+    if typing.get_origin(annotation) in _SEQUENCES:
+        element = typing.get_args(annotation)[:1]
+        return (ListOf(element[0]),) if element and element[0] in (int, float) else None
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         parts = [_members(a) for a in typing.get_args(annotation)]
         return None if any(p is None for p in parts) else tuple(t for p in parts for t in p)  # type: ignore[union-attr]
@@ -170,6 +186,9 @@ def signature_types(target: Any) -> dict[str, tuple[Any, ...]]:
             allowed = _members(hints[name]) if name in hints else None
             if allowed is None and name not in hints and type(parameter.default) in (int, float, bool):
                 allowed = (float,) if type(parameter.default) is float else (type(parameter.default),)
+            if allowed is None and name not in hints and isinstance(parameter.default, list | tuple) and parameter.default \
+                    and all(type(v) in (int, float) for v in parameter.default):
+                allowed = (ListOf(float),)  # a default list of numbers: a list of numbers
             if allowed is not None:
                 found[name] = allowed
         if not any(p.kind == p.VAR_KEYWORD for p in signature.parameters.values()):

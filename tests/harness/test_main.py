@@ -58,3 +58,24 @@ def test_help_lists_every_group_and_option_with_a_description_then_hydras_help(m
     listed = groups()
     assert listed["method"]["integrated_gradients"] == "Integrated Gradients (Sundararajan et al. 2017)."
     assert listed["model"]["custom"].startswith("Your own network") and all(all(d for d in g.values()) for g in listed.values())
+
+
+@pytest.mark.parametrize("stop, code, line", [
+    ("Terminated", 143, "stopped: received signal SIGTERM (a run in progress is marked KILLED)"),
+    ("KeyboardInterrupt", 130, "stopped: interrupted (a run in progress is marked KILLED)"),
+])
+def test_sigterm_or_ctrl_c_during_a_run_ends_the_command_in_one_line_with_the_shells_status(monkeypatch, capsys, tmp_path, stop, code, line):
+    # What reaches main() when the runner turns SIGTERM into Terminated (test_signals.py checks that the run is KILLED).
+    import harness.app
+    from harness import runner
+
+    def interrupted():
+        raise runner.Terminated("received signal SIGTERM") if stop == "Terminated" else KeyboardInterrupt()
+
+    monkeypatch.setattr(harness.app, "main", interrupted)
+    monkeypatch.setattr(sys, "argv", ["harness"])
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as done:
+        main()
+    assert done.value.code == code and capsys.readouterr().err.strip().splitlines() == [line]

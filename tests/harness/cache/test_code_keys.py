@@ -48,3 +48,36 @@ def test_after_a_code_change_the_job_is_not_resumed_and_the_entries_are_recomput
     second = run(cfg)
     tags = MlflowClient().get_run(second.run_id).data.tags
     assert tags["harness.model_cache"] == "trained" and tags["harness.attribution_cache"] == "computed"
+
+
+def test_every_key_of_an_image_folder_follows_its_files(make_cfg, tmp_path):
+    import os
+
+    from PIL import Image
+
+    for label in ("a", "b"):
+        (tmp_path / "images" / label).mkdir(parents=True)
+        for i in range(2):
+            Image.new("L", (8, 8), 60 * i).save(tmp_path / "images" / label / f"{i}.png")
+    cfg = make_cfg("dataset=image_folder", f"dataset.root={tmp_path / 'images'}", tiny=False)
+    cpu = torch.device("cpu")
+
+    def all_keys():
+        return (keys.split_key(cfg.dataset, 0, "test"), keys.model_key(cfg.model, cfg.dataset, 0),
+                keys.attribution_key(cfg, "m", cpu), keys.config_hash(cfg))
+
+    seen = [all_keys()]
+    assert all_keys() == seen[0]                                       # the same files: the same keys
+    edited = tmp_path / "images" / "a" / "0.png"
+    Image.new("L", (8, 8), 200).save(edited)
+    os.utime(edited, ns=(1, 1))                                        # another content and time stamp
+    seen.append(all_keys())
+    Image.new("L", (8, 8), 9).save(tmp_path / "images" / "b" / "2.png")  # an image added
+    seen.append(all_keys())
+    (tmp_path / "images_masks").mkdir()                                # a masks folder found beside the root
+    Image.new("L", (8, 8), 255).save(tmp_path / "images_masks" / "x.png")
+    seen.append(all_keys())
+    for before, after in zip(seen, seen[1:]):
+        assert all(b != a for b, a in zip(before, after))
+    plain = make_cfg(tiny=False)                                       # a generated dataset reads no files
+    assert "files" not in keys.dataset_identity(plain.dataset)

@@ -64,26 +64,25 @@ def test_unreadable_images_are_named_in_one_line_or_skipped(tmp_path):
         ImageFolder(tmp_path, image_size=8)
     assert str(info.value) == f"dataset: file {notes} is not an image (unknown header); fix or remove it, or set dataset.on_error=skip"
     notes.unlink()
-    d = ImageFolder(tmp_path, image_size=8)                    # the truncated file has a good header: found when read
-    assert len(d.split("train")) == 6
-    with pytest.raises(ValueError) as info:
-        d.split("test")
+    with pytest.raises(ValueError) as info:                   # its PNG end chunk is missing: found by building too, without decoding the rest
+        ImageFolder(tmp_path, image_size=8)
     message = str(info.value)
-    assert message.startswith("dataset: cannot read image ") and "\n" not in message
-    assert str(truncated) in message and "dataset.on_error=skip" in message
+    assert message.startswith(f"dataset: cannot read image {truncated} (") and "\n" not in message
+    assert "dataset.on_error=skip" in message
     notes.write_bytes(b"")
-    with pytest.warns(UserWarning, match="notes.png is empty"):
+    with pytest.warns(UserWarning, match="notes.png is empty"), pytest.warns(UserWarning, match="cannot read image .*1.png"):
         skipping = ImageFolder(tmp_path, image_size=8, on_error="skip")
-    with pytest.warns(UserWarning, match="cannot read image .*1.png"):
-        assert skipping.split("test").labels.tolist() == [0, 0, 0, 1, 1]   # notes.png and the truncated 1.png left out
+    assert skipping.split("test").labels.tolist() == [0, 0, 0, 1, 1]   # notes.png and the truncated 1.png left out
 
 
-def test_a_one_class_folder_and_a_mask_of_another_size_are_one_line(tmp_path):
+def test_a_one_class_folder_and_a_mask_of_another_size_are_one_line_when_built(tmp_path):
     root, masks = _folder(tmp_path, n=3)
     _write(masks / "light" / "img1.png", np.zeros((10, 10), dtype=np.uint8))
-    d = ImageFolder(root, image_size=8, masks_root=masks, test_fraction=0.4)
     with pytest.raises(ValueError, match=r"mask .*light/img1.png is 10x10 but its image .* is 20x20; allowed: a mask of the image's own size"):
-        d.split("train"), d.split("test")
+        ImageFolder(root, image_size=8, masks_root=masks, test_fraction=0.4)  # from the headers, before any run
+    with pytest.warns(UserWarning, match="skipping: dataset: mask .*img1.png is 10x10"):
+        skipping = ImageFolder(root, image_size=8, masks_root=masks, test_fraction=0.4, on_error="skip")
+    assert len(skipping.files["train"]) + len(skipping.files["test"]) == 5
     for path in (root / "light").iterdir():
         path.unlink()
     (root / "light").rmdir()
@@ -91,14 +90,31 @@ def test_a_one_class_folder_and_a_mask_of_another_size_are_one_line(tmp_path):
         ImageFolder(root, image_size=8)
 
 
-def test_truncated_image_alone_is_named(tmp_path):
+def test_a_truncated_jpeg_is_named_when_built_and_a_trailer_after_its_end_is_fine(tmp_path):
     root, _ = _folder(tmp_path, with_masks=False)
-    bad = root / "light" / "img3.png"
+    bad = root / "light" / "img3.jpg"
     _write(bad, np.random.default_rng(0).integers(0, 256, (20, 20, 3), dtype=np.uint8))
-    bad.write_bytes(bad.read_bytes()[:500])
+    whole = bad.read_bytes()
+    bad.write_bytes(whole[:500])                              # no end marker FFD9
+    with pytest.raises(ValueError, match=f"dataset: cannot read image {bad} .*; fix or remove it, or set dataset.on_error=skip"):
+        ImageFolder(root, image_size=16, test_fraction=0.2)
+    bad.write_bytes(whole + b"camera notes " * 20)            # complete, with a trailer longer than the tail read: decoded, accepted
     d = ImageFolder(root, image_size=16, test_fraction=0.2)
-    with pytest.raises(ValueError, match="cannot read image .*img3.png"):
-        d.split("train"), d.split("test")
+    assert any(f[0] == bad for s in d.SPLITS for f in d.files[s])
+
+
+def test_masks_beside_the_root_are_found_and_each_file_is_checked_once_per_process(tmp_path, monkeypatch):
+    root, masks = _folder(tmp_path, n=2)
+    masks.rename(tmp_path / "images_masks")                   # the convention: <root>_masks beside root
+    d = ImageFolder(root, image_size=8, test_fraction=0.5, mean=[0, 0, 0], std=[1, 1, 1])
+    assert d.has_masks and d.masks_root == tmp_path / "images_masks" and d.split("test").masks.shape == (2, 1, 8, 8)
+    looked = []
+    monkeypatch.setattr(ImageFolder, "file_problem", lambda self, path: looked.append(path))
+    ImageFolder(root, image_size=8, test_fraction=0.5)
+    assert looked == []                                       # remembered by path, size and mtime
+    _write(root / "dark" / "img0.png", np.full((20, 20, 3), 41, dtype=np.uint8))
+    ImageFolder(root, image_size=8, test_fraction=0.5)
+    assert looked == [root / "dark" / "img0.png", tmp_path / "images_masks" / "dark" / "img0.png"]
 
 
 @pytest.mark.parametrize("setup, kwargs, message", [

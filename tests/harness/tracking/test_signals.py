@@ -1,9 +1,11 @@
 """SIGTERM ends a run as KILLED, dead runs of this host are closed when any run starts, the server leaves nothing behind."""
+import multiprocessing
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -11,6 +13,7 @@ from mlflow.tracking import MlflowClient
 from harness import tracking
 from harness.runner import Terminated, run
 from harness.sweeps import resume
+from harness.tracking.server import Server, exit_on_signals, serve
 
 
 class TerminatedExplainer:
@@ -43,16 +46,12 @@ def test_sigterm_mid_attribution_kills_the_run_and_a_new_run_closes_dead_ones(ma
     assert [r.info.status for r in runs] == ["KILLED"]
 
 
-SERVING = """
-import subprocess, sys
-from pathlib import Path
-from harness.tracking.server import Server, exit_on_signals, serve
-exit_on_signals()  # as main() does before starting the server
-# Stands in for mlflow server and its workers: a process group of a shell and its child.
-group = subprocess.Popen(["sh", "-c", "sleep 600 & wait"], start_new_session=True)
-print(group.pid, flush=True)
-serve(Server(group, "", Path("unused")))
-"""
+def serving(pids) -> None:
+    """The server command after start(): its handlers, then serve() on a stand-in for mlflow server and its workers."""
+    exit_on_signals()  # as main() does before starting the server
+    group = subprocess.Popen(["sh", "-c", "sleep 600 & wait"], start_new_session=True)  # a process group: a shell and its child
+    pids.put(group.pid)
+    serve(Server(group, "", Path("unused")))
 
 
 def live_members(group: int) -> list[int]:
@@ -70,15 +69,19 @@ def live_members(group: int) -> list[int]:
     return members
 
 
-@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads process groups from /proc")
-@pytest.mark.slow
+@pytest.mark.skipif(not os.path.isdir("/proc") or "fork" not in multiprocessing.get_all_start_methods(),
+                    reason="reads process groups from /proc; forks the test process")
 @pytest.mark.parametrize("sig", [signal.SIGTERM])  # SIGINT and SIGHUP take the same path (serve)
 def test_server_command_stops_the_servers_whole_process_group(sig):
-    command = subprocess.Popen([sys.executable, "-c", SERVING], stdout=subprocess.PIPE, text=True)
-    group = int(command.stdout.readline())
+    context = multiprocessing.get_context("fork")  # forked: nothing to import again, so it costs a fraction of a second
+    pids = context.Queue()
+    command = context.Process(target=serving, args=(pids,))
+    command.start()
+    group = pids.get(timeout=30)
     assert live_members(group)
-    command.send_signal(sig)
-    command.wait(timeout=30)
+    os.kill(command.pid, sig)
+    command.join(timeout=30)
+    assert command.exitcode == 128 + sig  # SystemExit from the handler, after serve() stopped the group
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if not live_members(group):
