@@ -22,7 +22,7 @@ from torch import nn
 
 from methods._perturbation import check_score, masked_scores
 from methods.baselines import Baseline
-from methods.validation import check_int, check_seed
+from methods.validation import check_int, check_positive, check_seed
 
 SEGMENTATIONS = ("patches", "slic", "quickshift", "felzenszwalb")
 SPREADS = ("feature", "area")
@@ -95,7 +95,7 @@ class CoalitionExplainer:
             ``patches``. Default: ``slic``.
         n_segments (int, optional): Target superpixel count (approximate) for ``slic`` and
             ``felzenszwalb``, an integer >= 1; unused by ``quickshift`` and ``patches``. Default: 50.
-        compactness (float, optional): ``slic``'s compactness (higher: squarer superpixels); unused by the
+        compactness (float, optional): ``slic``'s compactness, a positive number (higher: squarer superpixels); unused by the
             others. Default: 10.0.
         patch_size (int, optional): Side in pixels of the square features of ``segmentation=patches``, an
             integer >= 1. Default: 8.
@@ -134,6 +134,7 @@ class CoalitionExplainer:
         check_features(self.name, segmentation, n_segments, patch_size, spread)
         check_score(self.name, score)
         check_int(self.name, "batch_size", batch_size, allow_none=True)
+        check_positive(self.name, "compactness", compactness)
         check_seed(self.name, seed)
         self.n_samples, self.segmentation, self.n_segments = n_samples, segmentation, n_segments
         self.compactness, self.patch_size, self.spread, self.score = float(compactness), patch_size, spread, score

@@ -27,6 +27,8 @@ from methods.baselines import Baseline
 from methods.model_state import frozen
 from methods.validation import check_int
 
+# Gauss-Legendre nodes come from an n_steps x n_steps eigenproblem; 4096 steps (134 MB) is far past any published setting.
+MAX_STEPS = 4096
 RULES = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre")
 
 
@@ -54,7 +56,7 @@ class IntegratedGradients:
 
     Args:
         n_steps (int, optional): Number of quadrature nodes along the path from the baseline to the input;
-            one forward and backward pass each. An integer >= 1 (>= 2 for ``riemann_trapezoid``).
+            one forward and backward pass each. An integer in [1, 4096] (>= 2 for ``riemann_trapezoid``).
             Default: 50.
         method (str, optional): Quadrature rule: ``riemann_left``, ``riemann_right``, ``riemann_middle``,
             ``riemann_trapezoid`` or ``gausslegendre``. Default: ``gausslegendre``.
@@ -77,7 +79,7 @@ class IntegratedGradients:
         internal_batch_size: int | None = 512,
         seed: int | None = None,
     ) -> None:
-        check_int("integrated_gradients", "n_steps", n_steps)
+        check_int("integrated_gradients", "n_steps", n_steps, maximum=MAX_STEPS)
         if method not in RULES:
             raise ValueError(f"integrated_gradients.method must be one of {', '.join(RULES)}; got {method!r}")
         if method == "riemann_trapezoid" and n_steps < 2:

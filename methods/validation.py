@@ -13,13 +13,14 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-def check_int(owner: str, key: str, value: Any, minimum: int = 1, allow_none: bool = False) -> int | None:
-    """``{owner}.{key} must be an integer >= minimum [or null]``; bools are not integers."""
+def check_int(owner: str, key: str, value: Any, minimum: int = 1, allow_none: bool = False, maximum: int | None = None) -> int | None:
+    """``{owner}.{key} must be an integer >= minimum [and <= maximum] [or null]``; bools are not integers."""
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum or (maximum is not None and value > maximum):
         extra = " or null" if allow_none else ""
-        raise ValueError(f"{owner}.{key} must be an integer >= {minimum}{extra}; got {value!r}")
+        bound = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+        raise ValueError(f"{owner}.{key} must be an integer {bound}{extra}; got {value!r}")
     return int(value)
 
 
