@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import hydra
+import mlflow
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
@@ -45,6 +46,8 @@ def main(cfg: DictConfig) -> dict[str, float]:
         model += f", worst group {outcome.model_summary['worst_group_accuracy']:.3f}, BG-gap {outcome.model_summary['test_accuracy/bg_gap']:.3f}"
     print(f"\n{label}{overrides} | {model} | MLflow run {outcome.run_id}")
     print(reports.render_summary(outcome.summary), flush=True)
+    if not multirun:  # a sweep's parent prints its own report
+        print(tracking.browse_hint(mlflow.get_tracking_uri(), mlflow.get_run(outcome.run_id).info.experiment_id, outcome.run_id), flush=True)
     if multirun:
         print(record_job(sweep_dir, job, "finished"), flush=True)
     return outcome.headline()

@@ -131,6 +131,8 @@ class MlflowSweepCallback(Callback):
             return
         lines = [f"Report of sweep {parent_id} (artifacts report/ of the parent run; {result.ci_kind}):", render.markdown_leaderboard(result)]
         lines += [f"warning: {line}" for line in result.warnings]
+        if self.experiment_id is not None:
+            lines.append(tracking.browse_hint(self.uri, self.experiment_id, parent_id))
         print("\n".join(lines) + "\n", flush=True)
 
     def _close(self, status: str) -> None:

@@ -139,3 +139,15 @@ def experiment_id(uri: str, name: str, artifacts: str | None) -> str:
         if found is None:
             raise
         return found.experiment_id
+
+
+def browse_hint(uri: str, experiment: str, run_id: str) -> str:
+    """One line saying how to open ``run_id`` in MLflow's UI, in its machine-learning view.
+
+    MLflow 3.17 opens every experiment in its GenAI (traces) view unless the address
+    carries ``workflowType=machine_learning``, whatever the experiment's tags say.
+    """
+    page = f"#/experiments/{experiment}/runs/{run_id}?workflowType=machine_learning"
+    if uri.startswith(("http://", "https://")):
+        return f"browse: {uri.rstrip('/')}/{page}"
+    return f"browse: mlflow ui --backend-store-uri {uri}  then  http://127.0.0.1:5000/{page}"
