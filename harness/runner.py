@@ -45,7 +45,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from harness import progress, reports, tracking
 from harness.build import build
 from harness.cache import cached_attribution_batch, cached_split, code_version, config_hash, content_key, store
-from harness.datasets import Dataset, FitsNormalisation, ImageSplit, evaluation_indices
+from harness.datasets import Dataset, FitsNormalisation, ImageSplit, Streams, evaluation_indices
 from harness.models import build_network
 from harness.preflight.settings import check_against_dataset, check_needs, check_run_settings, resolve_device, unmet_needs
 from harness.seeding import seed_everything
@@ -360,7 +360,9 @@ def execute(cfg: DictConfig, parts: Components, device: torch.device, run_id: st
     cache_dir = Path(str(cfg.paths.cache)).expanduser().resolve()
     start = time.perf_counter()
     fit_normalisation(cfg, parts.dataset, cache_dir)
-    train_split, test_split = (cached_split(cfg, parts.dataset, name, cache_dir) for name in ("train", "test"))
+    train_split = cached_split(cfg, parts.dataset, "train", cache_dir)
+    # a dataset that makes samples by index is streamed (images made per batch); any other test split is read whole
+    test_split = parts.dataset.view("test") if isinstance(parts.dataset, Streams) else cached_split(cfg, parts.dataset, "test", cache_dir)
     timings["time_data_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
