@@ -58,7 +58,7 @@ def job_cost(cfg: DictConfig, parts: Components) -> JobCost:
     """The cost of one composed job; ``parts`` are its built components (:func:`harness.runner.prepare`)."""
     dataset = parts.dataset
     shape = (int(dataset.channels), int(dataset.image_size), int(dataset.image_size))
-    n = int(cfg.eval.n_samples)
+    n = math.ceil(int(cfg.eval.n_samples) / int(cfg.eval.get("shards", 1)))  # one shard's samples (eval.shards splits them)
     key = model_key(cfg.model, cfg.dataset, cfg.seed)
     cache_dir = Path(str(cfg.paths.cache)).expanduser().resolve()
     cached = weights_source(cfg.model) is not None or store(cache_dir, "models").contains(key)

@@ -30,3 +30,24 @@ def test_samples_by_index_equal_the_split_in_every_variant_across_chunks():
     view = dataset.view("test")
     assert isinstance(view, LazySplit) and len(view) == CHUNK + 40 and torch.equal(view.labels, whole.labels)
     assert sum(len(b) for b in batches(view, 200)) == CHUNK + 40
+
+
+def test_an_image_folder_decodes_only_the_files_selected(tmp_path, monkeypatch):
+    import numpy as np
+    from PIL import Image
+
+    from harness.datasets import ImageFolder
+
+    for cls, value in (("dark", 40), ("light", 200)):
+        for i in range(3):
+            (tmp_path / cls).mkdir(exist_ok=True)
+            Image.fromarray(np.full((12, 12, 3), value + i, dtype=np.uint8)).save(tmp_path / cls / f"img{i}.png")
+    lazy = ImageFolder(str(tmp_path), image_size=12, test_fraction=0.5, mean=[0, 0, 0], std=[1, 1, 1])
+    whole = ImageFolder(str(tmp_path), image_size=12, test_fraction=0.5, mean=[0, 0, 0], std=[1, 1, 1]).split("test")
+    view = lazy.view("test")
+    assert isinstance(view, LazySplit) and torch.equal(view.labels, whole.labels)
+    opened = []
+    real = lazy.load
+    monkeypatch.setattr(lazy, "load", lambda path, mode: opened.append(path) or real(path, mode))
+    batch = view.select(torch.tensor([2, 0]))
+    assert len(opened) == 2 and torch.equal(batch.images, whole.images[[2, 0]]) and torch.equal(batch.labels, whole.labels[[2, 0]])
