@@ -44,7 +44,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from harness import progress, reports, tracking
 from harness.build import build
-from harness.cache import cached_attribution_batch, cached_split, code_version, config_hash, content_key, store
+from harness.cache import cached_attribution_batch, cached_split, code_version, config_hash, content_key, mark_attributions_cached, store
 from harness.datasets import Dataset, FitsNormalisation, ImageSplit, Streams, evaluation_indices
 from harness.models import build_network
 from harness.preflight.settings import check_against_dataset, check_needs, check_run_settings, resolve_device, unmet_needs
@@ -440,6 +440,7 @@ def execute(cfg: DictConfig, parts: Components, device: torch.device, run_id: st
             partial.flush()  # a run stopped half-way keeps what it scored (it is marked FAILED or KILLED, never FINISHED)
             raise
         partial.flush()
+    mark_attributions_cached(cfg, trained.key, device, cache_dir, len(batches))  # what the sweep's cost estimate looks up
     mlflow.set_tag("harness.attribution_cache", "hit" if hits == len(batches) else "computed" if hits == 0
                    else f"{hits} of {len(batches)} batches reused")
 

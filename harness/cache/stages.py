@@ -57,3 +57,22 @@ def cached_attribution_batch(cfg: DictConfig, explainer: Explainer, model: nn.Mo
         key, lambda: compute().cpu(), load=lambda path: torch_load(path)["attributions"],
         save=lambda value, path: torch_save({"attributions": value}, path), about=about)
     return maps.to(device), hit
+
+
+def attribution_set_key(cfg: DictConfig, model_key: str, device: torch.device) -> str:
+    """Key of the record that every batch of run ``cfg``'s attributions (its shard's, if sharded) is cached.
+
+    The runner stores it after the last batch (:func:`mark_attributions_cached`); the sweep's cost
+    estimate looks it up, so an evaluation counts as cached exactly when a run cached all of its batches.
+    """
+    key = attribution_key(cfg, model_key, device)
+    shards = int(cfg.eval.get("shards", 1))
+    return key if shards == 1 else content_key({"attributions": key, "shard": [shards, int(cfg.eval.get("shard", 0))]})
+
+
+def mark_attributions_cached(cfg: DictConfig, model_key: str, device: torch.device, cache_dir: Path, batches: int) -> None:
+    """Record that all ``batches`` attribution batches of run ``cfg`` are in the cache (when ``cache.attributions`` is on)."""
+    if cfg.get("cache", {}).get("attributions", True):
+        store(cache_dir, "attributions", cfg.get("cache")).fetch(
+            attribution_set_key(cfg, model_key, device), lambda: {"batches": batches},
+            about=f"record: all {batches} attribution batches cached")
