@@ -437,7 +437,8 @@ def execute(cfg: DictConfig, parts: Components, device: torch.device, run_id: st
                 partial.append(tracking.scores_table(batch_results, frame))
                 del data, inputs, attributions, batch_results, context
         except BaseException:
-            partial.flush()  # a run stopped half-way keeps what it scored (it is marked FAILED or KILLED, never FINISHED)
+            with contextlib.suppress(Exception):  # the original error, not an upload's, is what the run reports
+                partial.flush()  # a run stopped half-way keeps what it scored (it is marked FAILED or KILLED, never FINISHED)
             raise
         partial.flush()
     mark_attributions_cached(cfg, trained.key, device, cache_dir, len(batches))  # what the sweep's cost estimate looks up
