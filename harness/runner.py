@@ -3,9 +3,10 @@
 The runner is deliberately thin. :func:`prepare` builds and validates every
 component (cheap, no data generated; run settings are checked by
 :mod:`harness.preflight.settings`), so a bad value fails in one line before any
-work; :func:`run` opens the MLflow run and :func:`execute` generates the data, gets the trained model (cache or
-training), computes the attributions once, scores them with every selected metric,
-and hands the results to MLflow. A run that raises is logged as FAILED with its
+work; :func:`run` opens the MLflow run and :func:`execute` gets the trained model (cache or
+training), then streams the evaluation in batches of ``eval.batch_size`` (made, explained,
+scored by every metric, per-sample scores appended, dropped; ``eval.shards``/``eval.shard``
+score one of K disjoint parts), and hands the results to MLflow. A run that raises is logged as FAILED with its
 traceback as ``error.txt``; it never looks finished. Ctrl-C (SIGINT) and SIGTERM (what
 ``timeout``, Slurm and Kubernetes send) both mark it KILLED (:class:`Terminated`). Before
 a run starts, RUNNING runs of its experiment whose process on this host is gone (killed
