@@ -15,12 +15,16 @@ from torch import nn
 from harness.datasets import Dataset, ImageSplit, LazySplit, Streams, batches
 from metrics.background_gap import OTHER, SAME, background_gap
 
+LAZY_BATCH = 64
+
 
 def accuracy(model: nn.Module, data: ImageSplit | LazySplit, device: torch.device, batch_size: int = 256) -> torch.Tensor:
-    """Per-sample correctness (N,) bool of ``model`` on ``data`` (a lazy split is made one batch at a time)."""
+    """Per-sample correctness (N,) bool of ``model`` on ``data`` (a lazy split is made one batch of at most
+    :data:`LAZY_BATCH` at a time: making a batch takes a few times its size in scratch memory)."""
     model.eval()
+    size = batch_size if isinstance(data, ImageSplit) else min(batch_size, LAZY_BATCH)
     with torch.no_grad():
-        preds = [model(batch.images.to(device)).argmax(1).cpu() for batch in batches(data, batch_size)]
+        preds = [model(batch.images.to(device)).argmax(1).cpu() for batch in batches(data, size)]
     return torch.cat(preds) == data.labels
 
 
