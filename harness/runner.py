@@ -3,9 +3,10 @@
 The runner is deliberately thin. :func:`prepare` builds and validates every
 component (cheap, no data generated; run settings are checked by
 :mod:`harness.preflight.settings`), so a bad value fails in one line before any
-work; :func:`run` opens the MLflow run and :func:`execute` generates the data, gets the trained model (cache or
-training), computes the attributions once, scores them with every selected metric,
-and hands the results to MLflow. A run that raises is logged as FAILED with its
+work; :func:`run` opens the MLflow run and :func:`execute` gets the trained model (cache or
+training), then streams the evaluation in batches of ``eval.batch_size`` (made, explained,
+scored by every metric, per-sample scores appended, dropped; ``eval.shards``/``eval.shard``
+score one of K disjoint parts), and hands the results to MLflow. A run that raises is logged as FAILED with its
 traceback as ``error.txt``; it never looks finished. Ctrl-C (SIGINT) and SIGTERM (what
 ``timeout``, Slurm and Kubernetes send) both mark it KILLED (:class:`Terminated`). Before
 a run starts, RUNNING runs of its experiment whose process on this host is gone (killed
@@ -27,6 +28,7 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -43,15 +45,16 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from harness import progress, reports, tracking
 from harness.build import build
-from harness.cache import cached_attributions, cached_split, code_version, config_hash, content_key, store
-from harness.datasets import Dataset, FitsNormalisation, evaluation_indices
+from harness.cache import cached_attribution_batch, cached_split, code_version, config_hash, content_key, mark_attributions_cached, store
+from harness.datasets import Dataset, FitsNormalisation, ImageSplit, Streams, evaluation_indices
 from harness.models import build_network
 from harness.preflight.settings import check_against_dataset, check_needs, check_run_settings, resolve_device, unmet_needs
 from harness.seeding import seed_everything
 from harness.sweeps import resume
 from harness.training import Retrainer, check_training, trained_model
 from methods import Explainer, HasTargetLayer
-from metrics import Metric, MetricResult
+from metrics import ROAR, Metric, MetricResult
+from metrics.result import concatenate
 
 log = logging.getLogger(__name__)
 
@@ -305,14 +308,62 @@ def fit_normalisation(cfg: DictConfig, dataset: Dataset, cache_dir: Path) -> Non
     mlflow.set_tag("harness.normalisation", f"{text}, computed from the training images")
 
 
+def shard_indices(picked: torch.Tensor, shards: int = 1, shard: int = 0) -> torch.Tensor:
+    """Shard ``shard`` of ``shards`` of the evaluation indices: every ``shards``-th one from position ``shard``.
+
+    The K shards are disjoint, their union is ``picked`` (the seeded, stratified draw), and each
+    keeps the class balance of the draw; metrics seed their draws per sample id, so the shards'
+    per-sample scores together equal the unsharded run's (``harness report`` merges them).
+    """
+    if not 0 <= shard < shards:
+        raise ValueError(f"eval.shard must be in [0, eval.shards={shards}); got {shard}")
+    return picked[shard::shards]
+
+
+SHARD_TAG = "harness.shard"             # "i/K" on a run of one shard of an evaluation
+SHARD_GROUP_TAG = "harness.shard_of"    # the config hash the K shards share (their own with eval.shard=0)
+PARTIAL_SCORES = "partial/scores.csv"   # per-sample scores so far, while a run streams (the final ones are scores.csv)
+PROGRESS_TAG = "harness.progress"       # "k/N samples scored" while streaming, "complete: N/N samples" at the end
+FLUSH_EVERY_S = 60.0                    # longest time between two uploads of the partial scores
+
+
+class PartialScores:
+    """Per-sample rows appended batch by batch to a local CSV, uploaded to the run every ``FLUSH_EVERY_S`` and when a run stops."""
+
+    def __init__(self, folder: Path, total: int) -> None:
+        self.path, self.total, self.done, self.last = folder / "scores.csv", total, 0, time.monotonic()
+
+    def append(self, frame: pd.DataFrame) -> None:
+        frame.to_csv(self.path, mode="a", header=self.done == 0, index=False)
+        self.done += len(frame)
+        if time.monotonic() - self.last >= FLUSH_EVERY_S:
+            self.flush()
+
+    def flush(self) -> None:
+        """Upload what was scored so far and say how far the run got (tag ``harness.progress``)."""
+        self.last = time.monotonic()
+        if self.done:
+            mlflow.log_artifact(str(self.path), Path(PARTIAL_SCORES).parent.as_posix())
+        mlflow.set_tag(PROGRESS_TAG, f"{self.done}/{self.total} samples scored")
+
+
 def execute(cfg: DictConfig, parts: Components, device: torch.device, run_id: str) -> Outcome:
-    """Data, model, attributions, every metric, the summary, and everything logged to the open run."""
+    """Data, model, then the evaluation streamed batch by batch, the summary, and everything logged to the open run.
+
+    Each batch of ``eval.batch_size`` evaluation samples is loaded, explained (attributions cached per
+    batch), scored by every metric and its per-sample scores appended to ``partial/scores.csv``
+    (uploaded at least every minute and when the run stops, tag ``harness.progress``), then dropped:
+    only the per-sample scores, and the first ``tracking.heatmaps`` images and maps for the figures,
+    are kept. Bootstrap intervals and ranks are computed from the concatenated per-sample scores.
+    """
     timings: dict[str, float] = {}
     seed_everything(cfg.seed)
     cache_dir = Path(str(cfg.paths.cache)).expanduser().resolve()
     start = time.perf_counter()
     fit_normalisation(cfg, parts.dataset, cache_dir)
-    train_split, test_split = (cached_split(cfg, parts.dataset, name, cache_dir) for name in ("train", "test"))
+    train_split = cached_split(cfg, parts.dataset, "train", cache_dir)
+    # a dataset that makes samples by index is streamed (images made per batch); any other test split is read whole
+    test_split = parts.dataset.view("test") if isinstance(parts.dataset, Streams) else cached_split(cfg, parts.dataset, "test", cache_dir)
     timings["time_data_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -322,37 +373,94 @@ def execute(cfg: DictConfig, parts: Components, device: torch.device, run_id: st
     mlflow.set_tags({"harness.model_cache": "hit" if trained.source == "cached" else "trained" if trained.source == "trained" else "not used",
                      "harness.model_source": trained.source, "harness.model_key": trained.key})  # the report's prototypes find the weights by it
     model = trained.model.eval()
+    # ROAR retrains on modified training images (metrics.types.Retrain); without it the training split is dropped here
+    retrain = (Retrainer(cfg, parts.dataset, train_split, trained.key, cache_dir, device)
+               if any(isinstance(metric, ROAR) for metric in parts.metrics.values()) else None)
+    del train_split
 
-    picked = evaluation_indices(test_split.labels, cfg.eval.n_samples, cfg.seed, str(cfg.eval.get("sample", "stratified")))
-    data = test_split.select(picked)
+    drawn = evaluation_indices(test_split.labels, cfg.eval.n_samples, cfg.seed, str(cfg.eval.get("sample", "stratified")))
+    shards, shard = int(cfg.eval.get("shards", 1)), int(cfg.eval.get("shard", 0))
+    picked = shard_indices(drawn, shards, shard)
     mlflow.log_text(json.dumps(picked.tolist()), "eval_indices.json")
-    inputs, labels = data.images.to(device), data.labels.to(device)
-    masks = None if data.masks is None else data.masks.to(device)
-    with torch.no_grad():
-        predicted = torch.cat([model(x).argmax(1) for x in inputs.split(cfg.eval.batch_size)])
-    targets = predicted if cfg.eval.target == "predicted" else labels
+    covered = int(torch.as_tensor(test_split.labels)[drawn].unique().numel())
+    if covered < min(parts.dataset.num_classes, len(drawn)):  # e.g. eval.sample=first on a folder sorted by class
+        warnings.warn(f"the {len(drawn)} evaluation samples cover {covered} of {parts.dataset.num_classes} classes "
+                      f"(eval.sample={cfg.eval.get('sample', 'stratified')}); eval.sample=stratified draws every class", RunWarning, stacklevel=2)
+    if shards > 1:
+        whole = cfg.copy()
+        with open_dict(whole):
+            whole.eval.shard = 0
+        mlflow.set_tags({SHARD_TAG: f"{shard}/{shards}", SHARD_GROUP_TAG: config_hash(whole)})  # what harness report merges
+    shown = min(int(cfg.tracking.heatmaps), len(picked))
+    mean, std = parts.dataset.mean.to(device), parts.dataset.std.to(device)
+    per_batch: dict[str, list[MetricResult]] = {name: [] for name in parts.metrics}
+    kept: dict[str, list[torch.Tensor]] = {key: [] for key in ("labels", "groups", "predicted", "targets", "range")}
+    first: dict[str, list[torch.Tensor]] = {}
+    hits, n_first = 0, 0
+    timings["time_attribution_s"] = 0.0
+    timings |= {f"time_{name}_s": 0.0 for name in parts.metrics}
+    batches = picked.split(int(cfg.eval.batch_size))
+    with tempfile.TemporaryDirectory() as folder:
+        partial = PartialScores(Path(folder), len(picked))
+        try:
+            for number, idx in enumerate(progress.bar(batches, desc="evaluation", unit="batch")):
+                data = test_split.select(idx)
+                inputs, labels = data.images.to(device), data.labels.to(device)
+                masks = None if data.masks is None else data.masks.to(device)
+                with torch.no_grad():
+                    predicted = model(inputs).argmax(1)
+                targets = predicted if cfg.eval.target == "predicted" else labels
+                if number == 0 and isinstance(parts.explainer, HasTargetLayer):  # the layer a CAM-family method actually read (issue 13)
+                    mlflow.log_param("method_layer", parts.explainer.chosen_layer(model, inputs[:1]))
+                start = time.perf_counter()
+                attributions, hit = cached_attribution_batch(cfg, parts.explainer, model, trained.key, inputs, targets, idx, device, cache_dir)
+                timings["time_attribution_s"] += time.perf_counter() - start
+                hits += hit
+                context = {
+                    "labels": labels, "masks": masks, "groups": None if data.groups is None else data.groups.to(device),
+                    "explainer": parts.explainer, "mean": mean, "std": std,
+                    "dataset": parts.dataset, "indices": idx.to(device), "progress": progress.counter,
+                } | ({} if retrain is None else {"retrain": retrain})
+                batch_results: dict[str, MetricResult] = {}
+                for name, metric in parts.metrics.items():
+                    seed_everything(cfg.seed)
+                    start = time.perf_counter()
+                    batch_results[name] = metric(model, inputs, targets, attributions, **context)
+                    timings[f"time_{name}_s"] += time.perf_counter() - start
+                    per_batch[name].append(batch_results[name])
+                flat = attributions.detach().flatten(1)
+                kept["range"].append(torch.stack([flat.amax(1), flat.amin(1)], 1).cpu())
+                kept["labels"].append(data.labels)
+                kept["predicted"].append(predicted.cpu())
+                kept["targets"].append(targets.cpu())
+                if data.groups is not None:
+                    kept["groups"].append(data.groups)
+                if n_first < shown:  # the first samples' images and maps, for the heat-map figure
+                    for key, value in (("images", data.images), ("masks", data.masks), ("maps", attributions)):
+                        if value is not None:
+                            first.setdefault(key, []).append(value[:shown - n_first].cpu())
+                    n_first += min(len(idx), shown - n_first)
+                frame = pd.DataFrame({"index": idx.numpy(), "label": data.labels.numpy(), "predicted": predicted.cpu().numpy(),
+                                      "target": targets.cpu().numpy()} | ({} if data.groups is None else {"group": data.groups.numpy()}))
+                partial.append(tracking.scores_table(batch_results, frame))
+                del data, inputs, attributions, batch_results, context
+        except BaseException:
+            with contextlib.suppress(Exception):  # the original error, not an upload's, is what the run reports
+                partial.flush()  # a run stopped half-way keeps what it scored (it is marked FAILED or KILLED, never FINISHED)
+            raise
+        partial.flush()
+    mark_attributions_cached(cfg, trained.key, device, cache_dir, len(batches))  # what the sweep's cost estimate looks up
+    mlflow.set_tag("harness.attribution_cache", "hit" if hits == len(batches) else "computed" if hits == 0
+                   else f"{hits} of {len(batches)} batches reused")
 
-    if isinstance(parts.explainer, HasTargetLayer):  # the layer a CAM-family method actually read (issue 13)
-        mlflow.log_param("method_layer", parts.explainer.chosen_layer(model, inputs[:1]))
-    start = time.perf_counter()
-    attributions = cached_attributions(cfg, parts.explainer, model, trained.key, inputs, targets, device, cache_dir)
-    timings["time_attribution_s"] = time.perf_counter() - start
-
-    context = {
-        "labels": labels, "masks": masks, "groups": None if data.groups is None else data.groups.to(device),
-        "explainer": parts.explainer, "mean": parts.dataset.mean.to(device), "std": parts.dataset.std.to(device),
-        "dataset": parts.dataset, "indices": picked.to(device), "progress": progress.counter,
-        "retrain": Retrainer(cfg, parts.dataset, train_split, trained.key, cache_dir, device),  # metrics.types.Retrain (ROAR)
-    }
-    results: dict[str, MetricResult] = {}
-    for name, metric in progress.bar(parts.metrics.items(), desc="metrics", total=len(parts.metrics), unit="metric"):
-        seed_everything(cfg.seed)
-        start = time.perf_counter()
-        results[name] = metric(model, inputs, targets, attributions, **context)
-        timings[f"time_{name}_s"] = time.perf_counter() - start
-
-    suspicious(trained.summary, parts.dataset.num_classes, len(test_split.labels), attributions, results)
+    results = {name: concatenate(parts_) for name, parts_ in per_batch.items()}
+    suspicious(trained.summary, parts.dataset.num_classes, len(test_split.labels), torch.cat(kept["range"]), results)
     summary = reports.summary(results, seed=cfg.seed)
-    tracking.log_results(cfg, run_id, summary, results, trained.summary, timings, data, predicted, targets, attributions, parts.dataset,
-                         indices=picked)
+    logged = ImageSplit(  # the figures' samples' images and masks; every sample's labels and groups
+        torch.cat(first["images"]) if first.get("images") else torch.empty(0), torch.cat(kept["labels"]),
+        torch.cat(first["masks"]) if first.get("masks") else None, torch.cat(kept["groups"]) if kept["groups"] else None)
+    maps = torch.cat(first["maps"]) if first.get("maps") else torch.empty(0)
+    tracking.log_results(cfg, run_id, summary, results, trained.summary, timings, logged, torch.cat(kept["predicted"]),
+                         torch.cat(kept["targets"]), maps, parts.dataset, indices=picked)
+    mlflow.set_tag(PROGRESS_TAG, f"complete: {len(picked)}/{len(picked)} samples scored")
     return Outcome(run_id, summary, results, trained.summary, timings)

@@ -72,13 +72,13 @@ class BackgroundGap:
         idx = torch.arange(n) if idx is None else torch.as_tensor(idx).long().cpu().reshape(-1)
         if idx.numel() != n:
             raise ValueError(f"background_gap: context indices must hold one index per input; got {idx.numel()} for {n} inputs")
-        splits = {v: dataset.split(self.split, v) for v in NEEDED}
-        labels = splits["same_class_background"].labels[idx].to(inputs.device)
+        splits = {v: dataset.samples(self.split, idx, v) for v in NEEDED}  # only this batch's samples of each variant
+        labels = splits["same_class_background"].labels.to(inputs.device)
         given = context.get("labels")
         if given is not None and not torch.equal(torch.as_tensor(given, device=inputs.device).long().reshape(-1), labels):
             raise ValueError("background_gap: the labels in the context differ from the dataset's labels at context indices; pass indices=...")
         with untouched(model):
-            correct = {v: predictions(model, s.images[idx].to(inputs), self.batch_size) == labels for v, s in splits.items()}
+            correct = {v: predictions(model, s.images.to(inputs), self.batch_size) == labels for v, s in splits.items()}
             correct["original"] = predictions(model, inputs.detach(), self.batch_size) == labels
         scores = background_gap(correct[SAME], correct[OTHER])
         extras = {"correct_same": correct["same_class_background"], "correct_other": correct["other_class_background"],

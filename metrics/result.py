@@ -75,3 +75,27 @@ def undefined(name: str, reasons: dict[str, torch.Tensor], n: int) -> dict[str, 
             out[reason] = k
             warnings.warn(f"{name}: {k} of {n} samples undefined ({reason}); the headline leaves them out", stacklevel=3)
     return out
+
+
+def concatenate(parts: list[MetricResult]) -> MetricResult:
+    """One result from the results of consecutive batches (a streamed run scores batch by batch).
+
+    Scores, curves and per-sample extras (first dimension the batch's size) are concatenated in
+    order; ``curve_x``, direction and headline come from the first part (a metric's x-axis does not
+    depend on the batch); ``dropped`` counts add up per reason. Anything else in ``extras`` (not one
+    value per sample) is kept from the first part.
+    """
+    if not parts:
+        raise ValueError("concatenate needs at least one MetricResult")
+    first = parts[0]
+    curves = None if any(p.curves is None for p in parts) else torch.cat([p.curves for p in parts])
+    extras: dict[str, torch.Tensor] = {}
+    for key, value in first.extras.items():
+        per_sample = all(key in p.extras and p.extras[key].dim() >= 1 and len(p.extras[key]) == len(p.scores) for p in parts)
+        extras[key] = torch.cat([p.extras[key] for p in parts]) if per_sample else value
+    dropped: dict[str, int] = {}
+    for part in parts:
+        for reason, k in part.dropped.items():
+            dropped[reason] = dropped.get(reason, 0) + k
+    return MetricResult(torch.cat([p.scores for p in parts]), first.higher_is_better, curves, first.curve_x, extras,
+                        first.headline, dropped)

@@ -78,3 +78,5 @@ class BackgroundVariants(Protocol):
     VARIANTS: tuple[str, ...]
 
     def split(self, name: str, variant: str = "original"): ...
+
+    def samples(self, name: str, indices, variant: str = "original"): ...  # the samples at ``indices`` of a split (or variant)

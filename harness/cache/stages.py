@@ -1,8 +1,12 @@
 """The pipeline stages a run caches besides trained models: generated dataset splits and attributions.
 
 A split is generated once per (dataset config, seed, generator code); attributions are
-computed batch by batch once per :func:`harness.cache.keys.attribution_key`, so sweep
-jobs that differ only in the metric share them. ``cache.datasets`` and
+stored per evaluation batch (:func:`cached_attribution_batch`): one entry per
+(:func:`harness.cache.keys.attribution_key`, the batch's sample indices), so sweep jobs
+that differ only in the metric share them, and a run that was killed half-way and is
+run again reuses the batches it had computed. Each batch's explainer draws (SmoothGrad
+noise, LIME samples, ...) are seeded from the run seed and the batch's sample indices
+(:func:`batch_seed`), so a reused batch equals a recomputed one. ``cache.datasets`` and
 ``cache.attributions`` (true by default) turn either off. Trained models are cached by
 :func:`harness.training.trained_model`.
 """
@@ -10,13 +14,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import mlflow
 import torch
 from omegaconf import DictConfig
 from torch import nn
 
-from harness import progress
-from harness.cache.keys import attribution_key, split_key
+from harness.cache.keys import attribution_key, content_key, split_key
 from harness.cache.store import store, torch_load, torch_save
 from harness.datasets import Dataset, ImageSplit
 from harness.seeding import seed_everything
@@ -34,20 +36,43 @@ def cached_split(cfg: DictConfig, dataset: Dataset, name: str, cache_dir: Path) 
     return split
 
 
-def cached_attributions(cfg: DictConfig, explainer: Explainer, model: nn.Module, model_key: str, inputs: torch.Tensor,
-                        targets: torch.Tensor, device: torch.device, cache_dir: Path) -> torch.Tensor:
-    """The explainer's maps for ``inputs``, computed batch by batch once and cached (tag ``harness.attribution_cache``)."""
+def batch_seed(seed: int, indices: torch.Tensor) -> int:
+    """The seed of one evaluation batch: from the run seed and the batch's sample indices (same batch, same draws)."""
+    return int(content_key({"seed": int(seed), "indices": indices.tolist()}), 16) % 2**31
+
+
+def cached_attribution_batch(cfg: DictConfig, explainer: Explainer, model: nn.Module, model_key: str, inputs: torch.Tensor,
+                             targets: torch.Tensor, indices: torch.Tensor, device: torch.device, cache_dir: Path) -> tuple[torch.Tensor, bool]:
+    """``(maps, hit)``: the explainer's maps for one evaluation batch (test-split ``indices``), computed once and cached."""
 
     def compute() -> torch.Tensor:
-        seed_everything(cfg.seed)
-        batches = list(zip(inputs.split(cfg.eval.batch_size), targets.split(cfg.eval.batch_size)))
-        return torch.cat([explainer(model, x, t).detach() for x, t in progress.bar(batches, desc="attributions", unit="batch")])
+        seed_everything(batch_seed(cfg.seed, indices))
+        return explainer(model, inputs, targets).detach()
 
     if not cfg.get("cache", {}).get("attributions", True):
-        return compute()
-    about = f"{type(explainer).__name__} on model {model_key}, {len(inputs)} samples"
+        return compute(), False
+    key = content_key({"attributions": attribution_key(cfg, model_key, device), "indices": indices.tolist()})
+    about = f"{type(explainer).__name__} on model {model_key}, {len(inputs)} samples from index {int(indices[0])}"
     maps, hit = store(cache_dir, "attributions", cfg.get("cache")).fetch(
-        attribution_key(cfg, model_key, device), lambda: compute().cpu(), load=lambda path: torch_load(path)["attributions"],
+        key, lambda: compute().cpu(), load=lambda path: torch_load(path)["attributions"],
         save=lambda value, path: torch_save({"attributions": value}, path), about=about)
-    mlflow.set_tag("harness.attribution_cache", "hit" if hit else "computed")
-    return maps.to(device)
+    return maps.to(device), hit
+
+
+def attribution_set_key(cfg: DictConfig, model_key: str, device: torch.device) -> str:
+    """Key of the record that every batch of run ``cfg``'s attributions (its shard's, if sharded) is cached.
+
+    The runner stores it after the last batch (:func:`mark_attributions_cached`); the sweep's cost
+    estimate looks it up, so an evaluation counts as cached exactly when a run cached all of its batches.
+    """
+    key = attribution_key(cfg, model_key, device)
+    shards = int(cfg.eval.get("shards", 1))
+    return key if shards == 1 else content_key({"attributions": key, "shard": [shards, int(cfg.eval.get("shard", 0))]})
+
+
+def mark_attributions_cached(cfg: DictConfig, model_key: str, device: torch.device, cache_dir: Path, batches: int) -> None:
+    """Record that all ``batches`` attribution batches of run ``cfg`` are in the cache (when ``cache.attributions`` is on)."""
+    if cfg.get("cache", {}).get("attributions", True):
+        store(cache_dir, "attributions", cfg.get("cache")).fetch(
+            attribution_set_key(cfg, model_key, device), lambda: {"batches": batches},
+            about=f"record: all {batches} attribution batches cached")

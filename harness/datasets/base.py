@@ -14,8 +14,8 @@ pair (``labels[i]``, ``groups[i]``).
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, fields
 from types import MappingProxyType
 from typing import Protocol, runtime_checkable
 
@@ -42,6 +42,36 @@ class ImageSplit:
         return ImageSplit(self.images[index], self.labels[index], pick(self.masks), pick(self.groups), pick(self.spurious_masks))
 
 
+def concatenate(parts: list[ImageSplit]) -> ImageSplit:
+    """The samples of ``parts`` one after the other (a field None in the first part is None in the result)."""
+    joined = {f.name: None if getattr(parts[0], f.name) is None else torch.cat([getattr(p, f.name) for p in parts]) for f in fields(ImageSplit)}
+    return ImageSplit(**joined)
+
+
+class LazySplit:
+    """A split whose labels and groups are known and whose images are made only for the samples selected.
+
+    What a streamed evaluation reads (:meth:`ImageDataset.view`): ``len``, ``labels`` and ``groups`` of
+    every sample, and ``select(index)`` (an index tensor, a slice or a boolean mask), which generates or
+    decodes just those samples through ``dataset.samples(name, indices, variant)``.
+    """
+
+    def __init__(self, dataset: ImageDataset, name: str, variant: str, labels: torch.Tensor, groups: torch.Tensor | None) -> None:
+        self.dataset, self.name, self.variant, self.labels, self.groups = dataset, name, variant, labels, groups
+
+    def __len__(self) -> int:
+        return self.labels.shape[0]
+
+    def select(self, index) -> ImageSplit:
+        return self.dataset.samples(self.name, torch.arange(len(self))[index], self.variant)
+
+
+def batches(split: ImageSplit | LazySplit, size: int) -> Iterator[ImageSplit]:
+    """The samples of ``split`` in consecutive batches of ``size`` (a lazy split makes one batch at a time)."""
+    for start in range(0, len(split), size):
+        yield split.select(slice(start, start + size))
+
+
 @runtime_checkable
 class Dataset(Protocol):
     """What the runner, training and metrics rely on in a dataset (``ImageDataset`` implements it)."""
@@ -61,6 +91,18 @@ class Dataset(Protocol):
     def split_size(self, name: str) -> int | None: ...
 
     def denormalise(self, images: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class Streams(Protocol):
+    """A dataset that makes samples by index: ``view`` gives a :class:`LazySplit` (labels known, images made per batch).
+
+    The runner streams such a test split batch by batch instead of holding it (``SpuriousShapes``, ``ImageFolder``).
+    """
+
+    def view(self, name: str, variant: str = "original") -> LazySplit: ...
+
+    def samples(self, name: str, indices: torch.Tensor, variant: str = "original") -> ImageSplit: ...
 
 
 @runtime_checkable
@@ -111,6 +153,11 @@ class ImageDataset:
     def split(self, name: str, variant: str = "original") -> ImageSplit:
         """``variant`` names a background-swapped version where the dataset has them (see SpuriousShapes)."""
         raise NotImplementedError
+
+    def samples(self, name: str, indices: torch.Tensor, variant: str = "original") -> ImageSplit:
+        """The samples at ``indices`` of split ``name``; here ``split(name, variant).select(indices)``, datasets that
+        can make samples by index (``SpuriousShapes``, ``ImageFolder``) override it to make only those."""
+        return self.split(name, variant).select(torch.as_tensor(indices, dtype=torch.long))
 
     def split_size(self, name: str) -> int | None:
         """Images in split ``name`` when known without reading or generating any (for the cost estimate); None if not.

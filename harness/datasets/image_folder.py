@@ -39,7 +39,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from harness.datasets.base import ImageDataset, ImageSplit
+from harness.datasets.base import ImageDataset, ImageSplit, LazySplit
 
 # The first bytes of every image format in EXTENSIONS.
 SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"BM", b"GIF87a", b"GIF89a", b"II*\x00", b"MM\x00*",
@@ -338,6 +338,34 @@ class ImageFolder(ImageDataset):
         square = tensor[:, top:top + side, left:left + side][None]
         return F.interpolate(square, size=(self.image_size,) * 2, mode="bilinear", antialias=True, align_corners=False)[0].clamp(0, 1)
 
+    def read(self, path: Path, mask_path: Path | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One file's image (C, S, S) in [0, 1] and its mask, if any; a ValueError naming the file if unreadable."""
+        if mask_path is not None:
+            self.check_mask_size(path, mask_path)
+        image = self.load(path, "RGB" if self.channels == 3 else "L")
+        return image, None if mask_path is None else self.load(mask_path, "L") > 0.5
+
+    def view(self, name: str, variant: str = "original") -> ImageSplit | LazySplit:
+        """Split ``name`` with its labels known and its files decoded only for the samples selected (:meth:`samples`).
+
+        With ``on_error=skip`` the split is read whole instead: which files are skipped decides the indices."""
+        self.check_split(name, variant)
+        if self.on_error != "raise" or name in self._cache:
+            return self.split(name, variant)
+        return LazySplit(self, name, variant, torch.tensor([label for _, label, _ in self.files[name]], dtype=torch.long), None)
+
+    def samples(self, name: str, indices: torch.Tensor, variant: str = "original") -> ImageSplit:
+        """The samples at ``indices`` of split ``name``, decoding only those files (``on_error=raise``; else from the whole split)."""
+        self.check_split(name, variant)
+        indices = torch.as_tensor(indices, dtype=torch.long).reshape(-1)
+        if self.on_error != "raise" or name in self._cache:
+            return self.split(name, variant).select(indices)
+        files = [self.files[name][i] for i in indices.tolist()]
+        read = [self.read(path, mask_path) for path, _, mask_path in files]
+        images = torch.stack([image for image, _ in read]) if read else torch.empty(0, self.channels, self.image_size, self.image_size)
+        masks = None if self.masks_root is None or not read else torch.stack([mask for _, mask in read])
+        return ImageSplit(self.normalise(images), torch.tensor([label for _, label, _ in files], dtype=torch.long), masks)
+
     def split(self, name: str, variant: str = "original") -> ImageSplit:
         self.check_split(name, variant)
         if name in self._cache:
@@ -345,10 +373,7 @@ class ImageFolder(ImageDataset):
         images, labels, masks = [], [], []
         for path, label, mask_path in self.files[name]:
             try:
-                if mask_path is not None:
-                    self.check_mask_size(path, mask_path)
-                image = self.load(path, "RGB" if self.channels == 3 else "L")
-                mask = None if mask_path is None else self.load(mask_path, "L") > 0.5
+                image, mask = self.read(path, mask_path)
             except ValueError as error:
                 if self.on_error == "raise":
                     raise

@@ -27,23 +27,28 @@ def check_shape_knobs(name: str, n_classes: int, n_train: int, n_test: int, fore
         raise ValueError(f"{name}.noise must be >= 0; got {noise}")
 
 
-def labels_and_groups(split: str, n: int, k: int, correlation: float, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def labels_and_groups(split: str, n: int, k: int, correlation: float, gen: torch.Generator,
+                      start: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Labels and spurious groups (background or shade) of a split: the test split is a balanced grid of every
-    (label, group) pair; in the train split the group equals the label with probability ``correlation``,
-    else it is another class's."""
+    (label, group) pair (samples ``start .. start + n - 1`` of it); in the train split the group equals the label
+    with probability ``correlation``, else it is another class's."""
     if split == "test":
-        idx = torch.arange(n)
+        idx = torch.arange(start, start + n)
         return idx % k, (idx // k) % k
     labels = torch.randint(k, (n,), generator=gen)
     other = (labels + torch.randint(1, k, (n,), generator=gen)) % k
     return labels, torch.where(torch.rand(n, generator=gen) < correlation, labels, other)
 
 
-def shape_masks(labels: torch.Tensor, size: int, gen: torch.Generator) -> torch.Tensor:
-    """Masks (N, 1, S, S) of shape ``SHAPES[labels[i]]`` with a random radius (0.2-0.3 S) and position, inside the image."""
+def shape_masks(labels: torch.Tensor, size: int, gen: torch.Generator, rows: torch.Tensor | None = None) -> torch.Tensor:
+    """Masks (N, 1, S, S) of shape ``SHAPES[labels[i]]`` with a random radius (0.2-0.3 S) and position, inside the image.
+
+    ``rows`` draws the random numbers of all N samples but draws the masks of those rows only (same bytes)."""
     n, s = len(labels), size
     radius = s * (0.2 + 0.1 * torch.rand(n, generator=gen))
     centre = radius.view(-1, 1) + torch.rand(n, 2, generator=gen) * (s - 2 * radius.view(-1, 1))
+    if rows is not None:
+        labels, radius, centre, n = labels[rows], radius[rows], centre[rows], len(rows)
     coords = torch.arange(s, dtype=torch.float32) + 0.5
     dy = (coords.view(1, -1, 1) - centre[:, 0].view(-1, 1, 1)) / radius.view(-1, 1, 1)
     dx = (coords.view(1, 1, -1) - centre[:, 1].view(-1, 1, 1)) / radius.view(-1, 1, 1)

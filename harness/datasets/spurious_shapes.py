@@ -18,13 +18,21 @@ How hard the true signal is to read is set by ``foreground_contrast`` (the shape
 colour is blended with the background by this weight) and ``noise``.
 
 Generation is batched in torch and seeded: the same settings and seed give the same bytes.
+Samples are generated in chunks of :data:`CHUNK` consecutive indices, each from its own
+seeded generators (the first chunk from the split's, so a split of at most 512 images is
+the same as before chunking), and :meth:`SpuriousShapes.samples` draws any indices alone:
+it draws the random numbers of the chunks they fall in and renders only those images, so a
+streamed evaluation never holds the whole test split or its background variants
+(:meth:`SpuriousShapes.view`).
 """
 from __future__ import annotations
+
+import hashlib
 
 import torch
 
 from harness.datasets import textures
-from harness.datasets.base import ImageDataset, ImageSplit
+from harness.datasets.base import ImageDataset, ImageSplit, LazySplit, concatenate
 from harness.datasets.shapes import SHAPES, check_shape_knobs, labels_and_groups, shape_masks
 
 # Two colours (RGB in [0, 1]) per environment index; the texture comes from ``backgrounds``.
@@ -37,6 +45,7 @@ PALETTE = torch.tensor([
     [[0.55, 0.55, 0.15], [0.85, 0.85, 0.40]],   # sand
 ])
 BACKGROUNDS = ("grass", "gravel", "brick", "waves", "diagonals", "grid")
+CHUNK = 512  # consecutive samples generated from one set of seeded generators
 
 
 class SpuriousShapes(ImageDataset):
@@ -117,34 +126,72 @@ class SpuriousShapes(ImageDataset):
         position, colour) is the same in every variant.
         """
         self.check_split(name, variant)
+        return self.samples(name, torch.arange(self.n[name]), variant)
+
+    def view(self, name: str, variant: str = "original") -> LazySplit:
+        """Split ``name`` with its labels and groups known and its images generated only for the samples selected."""
+        self.check_split(name, variant)
+        parts = [self.chunk_labels(name, variant, c) for c in range((self.n[name] + CHUNK - 1) // CHUNK)]
+        labels, groups = (torch.cat(t) for t in zip(*parts))
+        return LazySplit(self, name, variant, labels, groups)
+
+    def samples(self, name: str, indices: torch.Tensor, variant: str = "original") -> ImageSplit:
+        """The samples at ``indices`` of split ``name`` (or of its ``variant``), equal to ``split(name, variant).select(indices)``."""
+        self.check_split(name, variant)
+        indices = torch.as_tensor(indices, dtype=torch.long).reshape(-1)
+        if indices.numel() and not (0 <= int(indices.min()) and int(indices.max()) < self.n[name]):
+            raise IndexError(f"{name} split indices must be in [0, {self.n[name]}); got {int(indices.min())}..{int(indices.max())}")
+        chunk = indices // CHUNK
+        order = chunk.argsort(stable=True)
+        parts = [self.chunk_samples(name, variant, int(c), indices[chunk == c] - int(c) * CHUNK) for c in chunk.unique()]
+        if not parts:
+            return self.chunk_samples(name, variant, 0, indices)
+        joined = concatenate(parts)
+        back = torch.empty_like(order)
+        back[order] = torch.arange(len(order))
+        return joined.select(back)  # in the order asked for
+
+    def generators(self, name: str, chunk: int) -> list[torch.Generator]:
+        """The five generators of one chunk: labels, foreground, background, noise, swap (chunk 0: the split's own seeds)."""
         base = (self.seed * 2 + self.SPLITS.index(name)) * 5
-        gen_labels, gen_fg, gen_bg, gen_noise, gen_swap = (torch.Generator().manual_seed(base + i) for i in range(5))
-        n, k = self.n[name], self.num_classes
-        labels, envs = labels_and_groups(name, n, k, self.correlation, gen_labels)
+        if chunk == 0:
+            return [torch.Generator().manual_seed(base + i) for i in range(5)]
+        seeds = [int(hashlib.sha256(f"{self.seed}:{name}:{chunk}:{i}".encode()).hexdigest()[:15], 16) for i in range(5)]
+        return [torch.Generator().manual_seed(s) for s in seeds]
+
+    def chunk_labels(self, name: str, variant: str, chunk: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Labels and environments of every sample of one chunk."""
+        gen_labels, _, _, _, gen_swap = self.generators(name, chunk)
+        n, k = min(CHUNK, self.n[name] - chunk * CHUNK), self.num_classes
+        labels, envs = labels_and_groups(name, n, k, self.correlation, gen_labels, start=chunk * CHUNK)
         if variant == "same_class_background":
             envs = labels
         elif variant == "other_class_background":
             envs = (labels + torch.randint(1, k, (n,), generator=gen_swap)) % k
-        masks, colour = self.shapes(labels, gen_fg)
-        background = self.textures(envs, gen_bg)
+        return labels, envs
+
+    def chunk_samples(self, name: str, variant: str, chunk: int, rows: torch.Tensor) -> ImageSplit:
+        """Samples ``rows`` (positions within the chunk) of one chunk: every random number of the chunk, only those images."""
+        _, gen_fg, gen_bg, gen_noise, _ = self.generators(name, chunk)
+        labels, envs = self.chunk_labels(name, variant, chunk)
+        n, size = len(labels), self.image_size
+        masks = shape_masks(labels, size, gen_fg, rows)
+        colour = (0.75 + 0.25 * torch.rand(n, 3, 1, 1, generator=gen_fg))[rows]   # light, randomly tinted: independent of the class
+        background = self.textures(envs, gen_bg, rows)
         if variant == "only_foreground":
             background = self.mean.view(1, 3, 1, 1).expand_as(background)
         foreground = (1 - self.contrast) * background + self.contrast * colour
         drawn = masks if variant != "only_background" else torch.zeros_like(masks)
         pixels = torch.where(drawn, foreground, background)
-        pixels = (pixels + self.noise * torch.randn(pixels.shape, generator=gen_noise)).clamp(0, 1)
-        return ImageSplit(self.normalise(pixels), labels, masks, envs)
+        noise = torch.randn((n, 3, size, size), generator=gen_noise)[rows]
+        pixels = (pixels + self.noise * noise).clamp(0, 1)
+        return ImageSplit(self.normalise(pixels), labels[rows], masks, envs[rows])
 
     # -- drawing --------------------------------------------------------------------------
-    def shapes(self, labels: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """Foreground masks (N, 1, S, S) of the labelled shapes and their random light colours (N, 3, 1, 1)."""
-        masks = shape_masks(labels, self.image_size, gen)
-        colour = 0.75 + 0.25 * torch.rand(len(labels), 3, 1, 1, generator=gen)   # light, randomly tinted: independent of the class
-        return masks, colour
-
-    def textures(self, envs: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        """Background pixels (N, 3, S, S) in [0, 1] of the given environments."""
+    def textures(self, envs: torch.Tensor, gen: torch.Generator, rows: torch.Tensor) -> torch.Tensor:
+        """Background pixels (R, 3, S, S) in [0, 1] of the environments of ``rows``."""
+        t = textures.draw(self.backgrounds, envs, self.image_size, gen, rows)   # (R, 1, S, S) in [0, 1]
+        envs = envs[rows]
         n = len(envs)
-        t = textures.draw(self.backgrounds, envs, self.image_size, gen)         # (N, 1, S, S) in [0, 1]
         low, high = PALETTE[envs, 0].view(n, 3, 1, 1), PALETTE[envs, 1].view(n, 3, 1, 1)
         return low + (high - low) * t

@@ -48,12 +48,16 @@ def natural(name: str, size: int) -> torch.Tensor:
     return F.interpolate(pixels[None, None], size=(side, side), mode="bilinear", antialias=True, align_corners=False)[0, 0].clamp(0, 1)
 
 
-def draw(names: tuple[str, ...], which: torch.Tensor, size: int, gen: torch.Generator) -> torch.Tensor:
-    """Grey-level textures (N, 1, S, S) in [0, 1]: sample i shows ``names[which[i]]``."""
+def draw(names: tuple[str, ...], which: torch.Tensor, size: int, gen: torch.Generator, rows: torch.Tensor | None = None) -> torch.Tensor:
+    """Grey-level textures (N, 1, S, S) in [0, 1]: sample i shows ``names[which[i]]``.
+
+    ``rows`` draws the random numbers of all N samples but the textures of those rows only (same bytes)."""
     n, s = len(which), size
     period = s / (4 + 3 * torch.rand(n, 1, 1, generator=gen))
     phase = torch.rand(n, 1, 1, generator=gen) * 2 * math.pi
     corner = torch.rand(n, 2, generator=gen)
+    if rows is not None:
+        which, period, phase, corner, n = which[rows], period[rows], phase[rows], corner[rows], len(rows)
     out = torch.empty(n, s, s)
     yy = torch.arange(s, dtype=torch.float32).view(1, -1, 1)
     xx = torch.arange(s, dtype=torch.float32).view(1, 1, -1)

@@ -77,6 +77,8 @@ RUN_KNOBS: dict[str, Knob] = {
     "eval.batch_size": Knob(int, 1),
     "eval.target": Knob(str, choices=("predicted", "label")),
     "eval.sample": Knob(str, choices=SAMPLING),
+    "eval.shards": Knob(int, 1),
+    "eval.shard": Knob(int, 0),
     "tracking.experiment": Knob(str),
     "tracking.run_name": Knob(str, nullable=True),
     "tracking.heatmaps": Knob(int, 0),

@@ -40,6 +40,9 @@ def check_run_settings(cfg: DictConfig) -> None:
     if not cfg.get("metric"):
         raise ConfigError("metric selects no metric; choose at least one, e.g. metric=[deletion,insertion]")
     resolve_device(str(cfg.device))
+    shards, shard = cfg.get("eval", {}).get("shards", 1), cfg.get("eval", {}).get("shard", 0)
+    if shard >= shards:
+        raise ConfigError(f"eval.shard must be in [0, eval.shards) = [0, {shards}); got eval.shard={shard}")
 
 
 def check_against_dataset(cfg: DictConfig, dataset: Dataset) -> None:

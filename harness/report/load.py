@@ -11,7 +11,10 @@ sample, one column per metric, see :mod:`harness.tracking.run_log`). A run witho
 The tidy frame (:func:`load`) has one row per (run, sample, metric): ``run``, ``method``,
 ``model``, ``dataset``, ``seed``, every swept key (a key of ``harness.overrides`` whose
 value differs between runs), ``sample`` (the index in the run's evaluated samples, the
-same images for runs with the same data settings), ``metric``, ``score``. A method's
+same images for runs with the same data settings), ``metric``, ``score``. The K runs of one
+sharded evaluation (``eval.shards=K``, tag ``harness.shard_of``) are merged into one run (the
+shard-0 run's id) holding every shard's samples, once all K have finished; until then they
+are named in :attr:`Collection.skipped`. A method's
 label includes its swept ``method.*`` keys, so two settings of one method are two rows
 of the leaderboard. When several finished runs answer the same config (same
 ``harness.config_hash``, e.g. an experiment holding several sweeps), the newest counts.
@@ -117,6 +120,39 @@ def _newest_per_config(runs: list[Run]) -> tuple[list[Run], list[str]]:
     return kept, dropped
 
 
+SHARD_TAG, SHARD_GROUP_TAG = "harness.shard", "harness.shard_of"  # set by harness.runner on the runs of a sharded evaluation
+
+
+def merge_shards(runs: list[Run], tables: dict[str, pd.DataFrame], skipped: list[str]) -> tuple[list[Run], dict[str, list[str]]]:
+    """Runs with each complete sharded evaluation as one (its shard-0 run, ``tables`` holding every shard's rows).
+
+    Returns the runs and, per merged run, its shards' run ids in shard order; an incomplete group is
+    left out with one line in ``skipped`` naming the missing shards.
+    """
+    groups: dict[str, dict[int, Run]] = {}
+    kept = []
+    for run in runs:
+        group, shard = run.data.tags.get(SHARD_GROUP_TAG), run.data.tags.get(SHARD_TAG, "")
+        if not group or "/" not in shard:
+            kept.append(run)
+            continue
+        groups.setdefault(group, {})[int(shard.split("/")[0])] = run
+    members: dict[str, list[str]] = {}
+    for group, shards in groups.items():
+        total = int(next(iter(shards.values())).data.tags[SHARD_TAG].split("/")[1])
+        missing = sorted(set(range(total)) - set(shards))
+        if missing:
+            skipped.append(f"sharded evaluation {group} ({next(iter(shards.values())).data.tags.get('harness.method', '?')}): "
+                           f"shard(s) {', '.join(map(str, missing))} of {total} not finished; re-run the sweep (resume runs only those)")
+            continue
+        ordered = [shards[i] for i in range(total)]
+        head = ordered[0].info.run_id
+        tables[head] = pd.concat([tables[r.info.run_id] for r in ordered], ignore_index=True).sort_values("index", kind="stable")
+        members[head] = [r.info.run_id for r in ordered]
+        kept.append(ordered[0])
+    return kept, members
+
+
 def collect(source: str, uri: str | None = None, curves: bool = True) -> Collection:
     """Every used run of ``source`` with its per-sample scores (and curves); see the module docstring."""
     uri = uri or default_uri()
@@ -139,8 +175,9 @@ def collect(source: str, uri: str | None = None, curves: bool = True) -> Collect
             except Exception:
                 skipped.append(f"run {run.info.run_id} ({run.data.tags.get('harness.method', '?')}): no per-sample scores (scores.csv)")
         runs = [r for r in runs if r.info.run_id in tables]
+        runs, members = merge_shards(runs, tables, skipped)
         overrides = {r.info.run_id: _overrides(r, job_overrides.get(r.info.run_id)) for r in runs}  # a reused run: its job's, in this sweep
-        keys = sorted({k for o in overrides.values() for k in o})
+        keys = sorted({k for o in overrides.values() for k in o} - {"eval.shard"})
         swept = [k for k in keys if k not in NAMED and len({o.get(k) for o in overrides.values()}) > 1]
         for run in runs:
             run_id, tags, table = run.info.run_id, run.data.tags, tables[run.info.run_id]
@@ -166,15 +203,18 @@ def collect(source: str, uri: str | None = None, curves: bool = True) -> Collect
                 part = pd.DataFrame({"sample": table["index"] if "index" in table else range(len(table)), "metric": name,
                                      "score": pd.to_numeric(table[name], errors="coerce")})
                 long.append(part.assign(**row))
-                if curves:
+                offset = 0
+                for member in members.get(run_id, [run_id]) if curves else []:  # a merged sharded run: every shard's curves
                     try:
-                        curve_path = client.download_artifacts(run_id, f"curves/{name}.csv", tmp)
+                        curve_path = client.download_artifacts(member, f"curves/{name}.csv", tmp)
                     except Exception:
                         continue
                     frame = pd.read_csv(curve_path)
                     samples = [c for c in frame if c.startswith("sample_")]
-                    values = frame[samples].melt(var_name="sample", value_name="value")
+                    values = frame[samples].rename(columns={c: f"sample_{offset + i}" for i, c in enumerate(samples)})
+                    values = values.melt(var_name="sample", value_name="value")
                     values["x"] = list(frame["x"]) * len(samples)
+                    offset += len(samples)
                     curve_rows.append(values.assign(run=run_id, method=row["method"], metric=name, seed=row["seed"],
                                                     model=row["model"], dataset=row["dataset"]))
             classes = run.data.params.get("dataset.n_classes")

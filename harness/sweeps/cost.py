@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig
 
-from harness.cache import attribution_key, model_key, store
+from harness.cache import attribution_set_key, model_key, store
 from harness.models import weights_source
 from harness.preflight.settings import resolve_device
 
@@ -58,13 +58,13 @@ def job_cost(cfg: DictConfig, parts: Components) -> JobCost:
     """The cost of one composed job; ``parts`` are its built components (:func:`harness.runner.prepare`)."""
     dataset = parts.dataset
     shape = (int(dataset.channels), int(dataset.image_size), int(dataset.image_size))
-    n = int(cfg.eval.n_samples)
+    n = math.ceil(int(cfg.eval.n_samples) / int(cfg.eval.get("shards", 1)))  # one shard's samples (eval.shards splits them)
     key = model_key(cfg.model, cfg.dataset, cfg.seed)
     cache_dir = Path(str(cfg.paths.cache)).expanduser().resolve()
     cached = weights_source(cfg.model) is not None or store(cache_dir, "models").contains(key)
     training = 0 if cached else int(cfg.model.training.epochs) * int(dataset.split_size("train") or 0)
     try:
-        attr_key = attribution_key(cfg, key, resolve_device(str(cfg.device)))
+        attr_key = attribution_set_key(cfg, key, resolve_device(str(cfg.device)))
     except OSError:
         attr_key = key + str(cfg.method)
     attr_cached = store(cache_dir, "attributions").contains(attr_key)

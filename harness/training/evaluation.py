@@ -12,19 +12,23 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from harness.datasets import Dataset, ImageSplit
+from harness.datasets import Dataset, ImageSplit, LazySplit, Streams, batches
 from metrics.background_gap import OTHER, SAME, background_gap
 
+LAZY_BATCH = 64
 
-def accuracy(model: nn.Module, data: ImageSplit, device: torch.device, batch_size: int = 256) -> torch.Tensor:
-    """Per-sample correctness (N,) bool of ``model`` on ``data``."""
+
+def accuracy(model: nn.Module, data: ImageSplit | LazySplit, device: torch.device, batch_size: int = 256) -> torch.Tensor:
+    """Per-sample correctness (N,) bool of ``model`` on ``data`` (a lazy split is made one batch of at most
+    :data:`LAZY_BATCH` at a time: making a batch takes a few times its size in scratch memory)."""
     model.eval()
+    size = batch_size if isinstance(data, ImageSplit) else min(batch_size, LAZY_BATCH)
     with torch.no_grad():
-        preds = [model(x.to(device)).argmax(1).cpu() for x in data.images.split(batch_size)]
+        preds = [model(batch.images.to(device)).argmax(1).cpu() for batch in batches(data, size)]
     return torch.cat(preds) == data.labels
 
 
-def summarise(model: nn.Module, train: ImageSplit, test: ImageSplit, device: torch.device,
+def summarise(model: nn.Module, train: ImageSplit, test: ImageSplit | LazySplit, device: torch.device,
               dataset: Dataset | None = None) -> dict[str, float]:
     """Accuracies of ``model``: train, test, per group and worst group, per test variant, and the BG-gap."""
     summary = {"train_accuracy": float(accuracy(model, train, device).float().mean())}
@@ -44,7 +48,8 @@ def summarise(model: nn.Module, train: ImageSplit, test: ImageSplit, device: tor
     by_variant = {}
     for variant in dataset.VARIANTS if dataset is not None else ():
         if variant != "original":
-            by_variant[variant] = accuracy(model, dataset.split("test", variant), device)
+            view = dataset.view("test", variant) if isinstance(dataset, Streams) else dataset.split("test", variant)
+            by_variant[variant] = accuracy(model, view, device)
             summary[f"test_accuracy/{variant}"] = float(by_variant[variant].float().mean())
     if SAME in by_variant and OTHER in by_variant:  # the model-level BG-gap
         summary["test_accuracy/bg_gap"] = float(background_gap(by_variant[SAME], by_variant[OTHER]).mean())
