@@ -80,3 +80,11 @@ def test_integrated_gradients_within_five_percent_at_fifty_steps_with_biases():
     many = conservation(model, EXACT["ig_50"]).scores.median().item()
     assert many <= 0.05, many
     assert many < few, (few, many)
+
+
+def test_bias_switch_removes_every_bias_and_refuses_non_booleans():
+    for model in (SmallCNN(bias=False), MLP(image_size=8, bias=False)):
+        assert not [n for n, _ in model.named_parameters() if n.endswith("bias")]
+    assert sum(n.endswith("bias") for n, _ in SmallCNN().named_parameters()) == 6   # the default keeps them
+    with pytest.raises(ValueError, match="model.network.bias must be true or false"):
+        SmallCNN(bias="no")
