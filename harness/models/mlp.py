@@ -26,19 +26,24 @@ class MLP(nn.Module):
             Default: 32.
         hidden (list of int, optional): Widths of the hidden Linear-ReLU layers, one or more
             positive integers. Default: [256, 128].
+        bias (bool, optional): Whether the linear layers have additive biases. Without them the network is
+            positively homogeneous (f(0) = 0), so gradient x input, Integrated Gradients from a zero baseline
+            and LRP-0 sum exactly to f(x) (the ``conservation`` experiment). Default: True.
     """
 
-    def __init__(self, in_channels: int = 3, num_classes: int = 4, image_size: int = 32, hidden=(256, 128)) -> None:
+    def __init__(self, in_channels: int = 3, num_classes: int = 4, image_size: int = 32, hidden=(256, 128), bias: bool = True) -> None:
         super().__init__()
         hidden = [int(h) for h in hidden]
         if not hidden or any(h < 1 for h in hidden):
             raise ValueError(f"model.network.hidden must list one or more positive layer widths; got {hidden}")
+        if not isinstance(bias, bool):
+            raise ValueError(f"model.network.bias must be true or false; got {bias!r}")
         widths = [in_channels * image_size * image_size, *hidden]
         layers: list[nn.Module] = [nn.Flatten()]
         for a, b in zip(widths, widths[1:]):
-            layers += [nn.Linear(a, b), nn.ReLU()]
+            layers += [nn.Linear(a, b, bias=bias), nn.ReLU()]
         self.features = nn.Sequential(*layers)
-        self.classifier = nn.Linear(widths[-1], num_classes)
+        self.classifier = nn.Linear(widths[-1], num_classes, bias=bias)
 
     def forward(self, x):
         return self.classifier(self.features(x))

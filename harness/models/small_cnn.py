@@ -26,24 +26,30 @@ class SmallCNN(nn.Module):
             Default: 4.
         width (int, optional): Channels of the first block, a positive integer; doubled after
             each max-pool. Default: 16.
+        bias (bool, optional): Whether the conv layers and the head have additive biases. Without them the
+            network is positively homogeneous (f(a x) = a f(x) for a >= 0, f(0) = 0), so gradient x input,
+            Integrated Gradients from a zero baseline and LRP-0 sum exactly to f(x) (the ``conservation``
+            experiment). Default: True.
     """
 
-    def __init__(self, in_channels: int = 3, num_classes: int = 4, width: int = 16) -> None:
+    def __init__(self, in_channels: int = 3, num_classes: int = 4, width: int = 16, bias: bool = True) -> None:
         super().__init__()
         if width < 1:
             raise ValueError(f"model.network.width must be a positive integer; got {width}")
-        w = width
+        if not isinstance(bias, bool):
+            raise ValueError(f"model.network.bias must be true or false; got {bias!r}")
+        w, b = width, bias
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, w, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(w, w, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(in_channels, w, 3, padding=1, bias=b), nn.ReLU(),
+            nn.Conv2d(w, w, 3, padding=1, bias=b), nn.ReLU(),
             nn.MaxPool2d(2),
-            nn.Conv2d(w, 2 * w, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(2 * w, 2 * w, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(w, 2 * w, 3, padding=1, bias=b), nn.ReLU(),
+            nn.Conv2d(2 * w, 2 * w, 3, padding=1, bias=b), nn.ReLU(),
             nn.MaxPool2d(2),
-            nn.Conv2d(2 * w, 4 * w, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(2 * w, 4 * w, 3, padding=1, bias=b), nn.ReLU(),
         )
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(4 * w, num_classes)
+        self.classifier = nn.Linear(4 * w, num_classes, bias=b)
 
     def forward(self, x):
         return self.classifier(self.pool(self.features(x)).flatten(1))

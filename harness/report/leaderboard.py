@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from harness.report import stats
-from harness.report.load import Collection
+from harness.report.load import METHOD_KEYS, Collection
 
 CONTROLS = ("random", "sobel", "constant")  # maps that do not look at the model: a real method must beat them
 REFERENCE = "random"
@@ -64,7 +64,7 @@ class Report:
 
 
 def block_columns(collection: Collection) -> list[str]:
-    return ["model", "dataset", "seed", *[k for k in collection.swept if not k.startswith("method.")]]
+    return ["model", "dataset", "seed", *[k for k in collection.swept if not k.startswith(METHOD_KEYS)]]
 
 
 def unit_matrix(scores: pd.DataFrame, metric: str, columns: list[str], methods: list[str]) -> tuple[np.ndarray, np.ndarray]:

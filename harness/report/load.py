@@ -15,7 +15,7 @@ same images for runs with the same data settings), ``metric``, ``score``. The K 
 sharded evaluation (``eval.shards=K``, tag ``harness.shard_of``) are merged into one run (the
 shard-0 run's id) holding every shard's samples, once all K have finished; until then they
 are named in :attr:`Collection.skipped`. A method's
-label includes its swept ``method.*`` keys, so two settings of one method are two rows
+label includes its swept ``method.*`` keys (and ``experiment/*`` method variants), so two settings of one method are two rows
 of the leaderboard. When several finished runs answer the same config (same
 ``harness.config_hash``, e.g. an experiment holding several sweeps), the newest counts.
 """
@@ -37,6 +37,9 @@ from harness.tracking import tracking_uri
 
 MODEL_KEYS = {"test_accuracy": "test_accuracy", "worst_group_accuracy": "worst_group_accuracy", "bg_gap": "test_accuracy/bg_gap"}
 NAMED = ("method", "model", "dataset", "seed")  # columns of their own, not swept keys
+# Swept keys that set the method: its arguments, and an experiment's method variants (``+experiment/conservation=ig_50``,
+# a config under conf/experiment/NAME/ that picks a method and its settings); they label methods, not blocks.
+METHOD_KEYS = ("method.", "experiment/")
 
 
 @dataclass
@@ -187,7 +190,7 @@ def collect(source: str, uri: str | None = None, curves: bool = True) -> Collect
                 skipped.append(f"run {run_id} ({tags.get('harness.method', '?')}): scores.csv holds no metric column")
                 continue
             method = tags.get("harness.method") or run.data.params.get("method", "?")
-            method_keys = [f"{k}={overrides[run_id][k]}" for k in swept if k.startswith("method.") and k in overrides[run_id]]
+            method_keys = [f"{k}={overrides[run_id][k]}" for k in swept if k.startswith(METHOD_KEYS) and k in overrides[run_id]]
             row = {
                 "run": run_id, "method": method + (f" ({', '.join(method_keys)})" if method_keys else ""),
                 "model": tags.get("harness.model") or run.data.params.get("model", "?"),
