@@ -14,7 +14,7 @@ BAD = [
     (["dataset.spurious_corelation=0.5"], "unknown key 'dataset.spurious_corelation': dataset has "),
     (["dataset.spurious_correlation=1.5"], "dataset.spurious_correlation must be in [0, 1]; got 1.5"),
     (["metric.deletion.steps=-1"], "deletion.steps must be in (0, 1] (the fraction of features changed per step); got -1"),
-    (["method=integrated_gradients", "method.n_steps=-3"], "integrated_gradients.n_steps must be an integer >= 1; got -3"),
+    (["method=integrated_gradients", "method.n_steps=-3"], "integrated_gradients.n_steps must be an integer in [1, 4096]; got -3"),
     (["eval.n_samples=0"], "eval.n_samples must be an integer >= 1; got 0"),
     (["metric=[]"], "metric selects no metric"),
     (["tracking.uri=http://127.0.0.1:9"], "tracking server http://127.0.0.1:9 is unreachable"),
