@@ -83,6 +83,15 @@ ORDERS = ("morf", "lerf")
 START_WARNING = 0.8   # insertion warns when the mean start score reaches this fraction of the mean clean score
 
 
+def fixed_mode(owner: str, mode: str, settings: dict) -> str:
+    """``mode`` for a curve metric whose order is its definition (deletion, insertion, ...): a ``mode`` in
+    ``settings`` is removed, and refused in one line if it is another one."""
+    given = settings.pop("mode", mode)
+    if given != mode:
+        raise ValueError(f"{owner}.mode is always {mode!r} (it is what the metric is); got {given!r}: use metric=deletion or metric=insertion")
+    return mode
+
+
 class AblationCurve:
     """Deletion (``mode='deletion'``) or insertion (``mode='insertion'``) curves and their AUC.
 

@@ -12,7 +12,7 @@ are documented in :mod:`metrics.ablation`.
 """
 from __future__ import annotations
 
-from metrics.ablation import AblationCurve
+from metrics.ablation import AblationCurve, fixed_mode
 
 
 class Deletion(AblationCurve):
@@ -25,9 +25,8 @@ class Deletion(AblationCurve):
 
     Args:
         **kwargs: The arguments of :class:`~metrics.ablation.AblationCurve`, documented there, with
-            its defaults; ``mode`` is always ``deletion`` (a ``mode`` passed is ignored).
+            its defaults; ``mode`` is always ``deletion`` (another ``mode`` is refused).
     """
 
     def __init__(self, **kwargs) -> None:
-        kwargs.pop("mode", None)
-        super().__init__(mode="deletion", **kwargs)
+        super().__init__(mode=fixed_mode("deletion", "deletion", kwargs), **kwargs)

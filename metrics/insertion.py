@@ -10,7 +10,7 @@ sample. The engine and all conventions are documented in :mod:`metrics.ablation`
 """
 from __future__ import annotations
 
-from metrics.ablation import AblationCurve
+from metrics.ablation import AblationCurve, fixed_mode
 
 
 class Insertion(AblationCurve):
@@ -27,9 +27,8 @@ class Insertion(AblationCurve):
             (zero in normalised space), ``zero`` (black), ``noise`` (seeded) or ``road`` (ROAD's noisy
             linear imputation of the pixels not yet restored). Default: ``blur``.
         **kwargs: The other arguments of :class:`~metrics.ablation.AblationCurve`, documented there,
-            with its defaults; ``mode`` is always ``insertion`` (a ``mode`` passed is ignored).
+            with its defaults; ``mode`` is always ``insertion`` (another ``mode`` is refused).
     """
 
     def __init__(self, substrate: str = "blur", **kwargs) -> None:
-        kwargs.pop("mode", None)
-        super().__init__(mode="insertion", substrate=substrate, **kwargs)
+        super().__init__(mode=fixed_mode("insertion", "insertion", kwargs), substrate=substrate, **kwargs)

@@ -30,7 +30,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from metrics.ablation import AblationCurve
+from metrics.ablation import AblationCurve, fixed_mode
 from metrics.result import MetricResult, undefined
 
 
@@ -49,14 +49,14 @@ class RegionPerturbation(AblationCurve):
             ``aopc_gap``; doubles the cost. Default: False.
         **kwargs: The other arguments of :class:`~metrics.ablation.AblationCurve` (``steps``, ``order``,
             ``pooling``, ``target``, ``fractions``, ``chunk_size``, ``seed``, ...), documented there; ``mode``
-            is always ``deletion``.
+            is always ``deletion`` (another is refused).
     """
 
     def __init__(self, granularity: str = "patch", patch_size: int = 2, substrate: str = "noise", score: str = "softmax",
                  abpc: bool = False, **kwargs) -> None:
-        kwargs.pop("mode", None)
         kwargs.setdefault("name", "region_perturbation")
-        super().__init__(mode="deletion", granularity=granularity, patch_size=patch_size, substrate=substrate, score=score,
+        super().__init__(mode=fixed_mode("region_perturbation", "deletion", kwargs),
+                         granularity=granularity, patch_size=patch_size, substrate=substrate, score=score,
                          abpc=abpc, **kwargs)
 
     def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor, **context) -> MetricResult:

@@ -18,7 +18,7 @@ maps (counted in ``MetricResult.dropped``).
 """
 from __future__ import annotations
 
-from metrics.ablation import AblationCurve
+from metrics.ablation import AblationCurve, fixed_mode
 
 
 class Selectivity(AblationCurve):
@@ -34,12 +34,12 @@ class Selectivity(AblationCurve):
         score (str, optional): ``logit``, ``softmax`` or ``correct``. Default: ``logit``.
         abpc (bool, optional): Also run LeRF and log ``auc_morf``, ``auc_lerf``, ``abpc``. Default: False.
         **kwargs: The other arguments of :class:`~metrics.ablation.AblationCurve`, documented there; ``mode``
-            is always ``deletion``.
+            is always ``deletion`` (another is refused).
     """
 
     def __init__(self, granularity: str = "patch", patch_size: int = 4, substrate: str = "zero", score: str = "logit",
                  abpc: bool = False, **kwargs) -> None:
-        kwargs.pop("mode", None)
         kwargs.setdefault("name", "selectivity")
-        super().__init__(mode="deletion", granularity=granularity, patch_size=patch_size, substrate=substrate, score=score,
+        super().__init__(mode=fixed_mode("selectivity", "deletion", kwargs),
+                         granularity=granularity, patch_size=patch_size, substrate=substrate, score=score,
                          abpc=abpc, **kwargs)

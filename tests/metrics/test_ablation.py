@@ -226,3 +226,11 @@ def test_road_imputation_matches_sparse_solve():
     torch.testing.assert_close(diff[:, 1][removed[:, 0]], torch.full_like(diff[:, 1][removed[:, 0]], 0.04))
     # nothing kept: the mean (zero in normalised space)
     assert torch.equal(linear_impute(x, torch.ones_like(removed)), torch.zeros_like(x))
+
+
+def test_a_curve_metric_refuses_another_mode_in_one_line():
+    from metrics import Deletion, Insertion
+
+    assert Deletion(mode="deletion").mode == "deletion"          # its own mode is accepted
+    with pytest.raises(ValueError, match=r"^insertion.mode is always 'insertion'[^\n]*got 'deletion'"):
+        Insertion(mode="deletion")
