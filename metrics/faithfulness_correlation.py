@@ -28,7 +28,8 @@ from torch import nn
 
 from methods.validation import check_choice, check_int
 from metrics._common import POOLINGS
-from metrics.removal import Removal, pearson
+from metrics.randomization import pearson
+from metrics.removal import Removal
 from metrics.result import MetricResult, undefined
 
 

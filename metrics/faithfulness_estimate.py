@@ -25,8 +25,8 @@ import torch
 from torch import nn
 
 from methods.validation import check_choice
-from metrics.randomization import spearman
-from metrics.removal import SingleFeatureRemoval, pearson
+from metrics.randomization import pearson, spearman
+from metrics.removal import SingleFeatureRemoval
 from metrics.result import MetricResult, undefined
 
 

@@ -67,12 +67,17 @@ def average_ranks(v: torch.Tensor) -> torch.Tensor:
     return torch.empty_like(avg).scatter_(1, idx, avg)
 
 
+def pearson(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Row-wise Pearson correlation of (N, D) tensors in float64 (NaN for a constant row)."""
+    a, b = a.double(), b.double()
+    a, b = a - a.mean(1, keepdim=True), b - b.mean(1, keepdim=True)
+    den = torch.sqrt((a * a).sum(1) * (b * b).sum(1))
+    return torch.where(den > 0, (a * b).sum(1) / den.clamp_min(1e-300), torch.full_like(den, math.nan))
+
+
 def spearman(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Row-wise Spearman rank correlation of (N, D) tensors (NaN for a constant row)."""
-    ra, rb = average_ranks(a.double()), average_ranks(b.double())
-    ra, rb = ra - ra.mean(1, keepdim=True), rb - rb.mean(1, keepdim=True)
-    den = torch.sqrt((ra * ra).sum(1) * (rb * rb).sum(1))
-    return torch.where(den > 0, (ra * rb).sum(1) / den.clamp_min(1e-300), torch.full_like(den, math.nan))
+    """Row-wise Spearman rank correlation of (N, D) tensors: Pearson of the average ranks (NaN for a constant row)."""
+    return pearson(average_ranks(a.double()), average_ranks(b.double()))
 
 
 def constant_rows(v: torch.Tensor) -> torch.Tensor:

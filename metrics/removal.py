@@ -35,14 +35,6 @@ from metrics.chunked import memory_cap
 REMOVAL_SUBSTRATES = ("mean", "zero", "blur", "noise")
 
 
-def pearson(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Row-wise Pearson correlation of (N, D) tensors in float64 (NaN for a constant row)."""
-    a, b = a.double(), b.double()
-    a, b = a - a.mean(1, keepdim=True), b - b.mean(1, keepdim=True)
-    den = torch.sqrt((a * a).sum(1) * (b * b).sum(1))
-    return torch.where(den > 0, (a * b).sum(1) / den.clamp_min(1e-300), torch.full_like(den, float("nan")))
-
-
 class Removal:
     """Target scores of the model on copies of the inputs with chosen pixel sets replaced by a substrate.
 
