@@ -31,6 +31,13 @@ def check_positive(owner: str, key: str, value: Any) -> float:
     return float(value)
 
 
+def check_fraction(owner: str, key: str, value: Any) -> float:
+    """``{owner}.{key} must be a fraction in (0, 1)``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+        raise ValueError(f"{owner}.{key} must be a fraction in (0, 1); got {value!r}")
+    return float(value)
+
+
 def check_choice(owner: str, key: str, value: T, allowed: tuple) -> T:
     """``{owner}.{key} must be one of ...``."""
     if value not in allowed:

@@ -26,18 +26,11 @@ import math
 import torch
 from torch import nn
 
-from methods.validation import check_choice, check_int
+from methods.validation import check_choice, check_fraction, check_int
 from metrics._common import POOLINGS
 from metrics.randomization import pearson
 from metrics.removal import Removal
 from metrics.result import MetricResult, undefined
-
-
-def check_fraction(name: str, key: str, value) -> float:
-    """A fraction in (0, 1)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
-        raise ValueError(f"{name}.{key} must be a fraction in (0, 1); got {value!r}")
-    return float(value)
 
 
 class FaithfulnessCorrelation:

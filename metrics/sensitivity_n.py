@@ -23,7 +23,8 @@ import math
 import torch
 from torch import nn
 
-from metrics.faithfulness_correlation import FaithfulnessCorrelation, check_fraction
+from methods.validation import check_fraction
+from metrics.faithfulness_correlation import FaithfulnessCorrelation
 from metrics.result import MetricResult, undefined
 
 
