@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from methods._attention import self_attention
 from methods._autograd import check_batch
 from methods.model_state import frozen
 from methods.validation import check_choice
@@ -46,38 +47,6 @@ UPSAMPLING = ("bilinear", "bicubic", "nearest")
 
 def _fuse(attention: torch.Tensor, how: str) -> torch.Tensor:
     return {"mean": lambda a: a.mean(1), "max": lambda a: a.amax(1), "min": lambda a: a.amin(1)}[how](attention)
-
-
-def self_attention(name: str, module: nn.MultiheadAttention, args: tuple, kwargs: dict, output, owner: str):
-    """(softmax attention (N, heads, L, L), the module's output recomputed from it) for one call of a
-    ``nn.MultiheadAttention`` (a forward hook's ``args``/``kwargs``/``output``); one line if it is not plain batch-first
-    self-attention without masks or its output cannot be reproduced (relative error >= 1e-4)."""
-    query, key, value = (list(args) + [kwargs.get(k) for k in ("query", "key", "value")][len(args):])[:3]
-    masks = [kwargs.get(k) for k in ("attn_mask", "key_padding_mask")] + list(args[3:4]) + list(args[5:6])
-    if not (query is key is value) or not module.batch_first or not module._qkv_same_embed_dim or module.bias_k is not None \
-            or module.add_zero_attn or any(m is not None for m in masks if not isinstance(m, bool)) or query.dim() != 3:
-        raise ValueError(f"{owner}: {name} is not plain batch-first self-attention without masks (q = k = v); "
-                         "only that is supported")
-    n, length, dim = query.shape
-    heads = module.num_heads
-    q, k, v = F.linear(query, module.in_proj_weight, module.in_proj_bias).chunk(3, dim=-1)
-    q, k, v = (t.reshape(n, length, heads, dim // heads).transpose(1, 2) for t in (q, k, v))
-    attention = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(dim // heads), dim=-1)
-    out = F.linear((attention @ v).transpose(1, 2).reshape(n, length, dim), module.out_proj.weight, module.out_proj.bias)
-    reference = output[0]
-    error = ((out - reference).norm() / reference.norm().clamp(min=1e-12)).item()
-    if not error < 1e-4:
-        raise ValueError(f"{owner}: could not reproduce the attention of {name} (relative error {error:.2g})")
-    return attention, out
-
-
-def values_through(module: nn.MultiheadAttention, attention: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
-    """The module's output with the attention weights given (held constant): out_proj(A @ v(query)), linear in query."""
-    n, length, dim = query.shape
-    heads = module.num_heads
-    v = F.linear(query, module.in_proj_weight[2 * dim:], None if module.in_proj_bias is None else module.in_proj_bias[2 * dim:])
-    v = v.reshape(n, length, heads, dim // heads).transpose(1, 2)
-    return F.linear((attention @ v).transpose(1, 2).reshape(n, length, dim), module.out_proj.weight, module.out_proj.bias)
 
 
 @contextlib.contextmanager

@@ -17,13 +17,21 @@ gradient (winner takes all); residual adds written in ``forward`` are split in
 proportion to their summands (``methods.lrp.canonizers``); functional average pooling
 gets the Norm rule and products with a sigmoid-type gate (squeeze-excitation) hold the
 gate constant; ``nn.LayerNorm`` (and subclasses such as ConvNeXt's ``LayerNorm2d``) gets AttnLRP's rule
-(Achtibat et al., ICML 2024): its standard deviation is held constant, which makes it linear in the input, and
-the epsilon rule (``epsilon``, whatever the composite) redistributes through it; products with a constant or a
-parameter (layer scale) pass relevance unchanged; an add of a parameter (a ViT's position embedding) is a bias
-(R_x = x R / stab(x + p)); plain batch-first ``nn.MultiheadAttention`` self-attention holds its attention weights A
-constant, so out_proj(A v(x)) is linear in x and the epsilon rule redistributes through the value path only (the
-value-path part of AttnLRP, which is CP-LRP of Ali et al., ICML 2022: no relevance reaches the queries and keys;
-AttnLRP's softmax rule and its uniform rule for the q k product are not implemented). Any other operation on the
+(Achtibat et al., ICML 2024; LXT's ``layer_norm``): its standard deviation is held constant (the identity rule on the
+normalisation 1/std), which makes it linear in the input, and the epsilon rule (``epsilon``, whatever the composite)
+redistributes through the rest; products with a constant or a parameter (layer scale) pass relevance unchanged; an add
+of a parameter (a ViT's position embedding) is a bias (R_x = x R / stab(x + p)). Plain batch-first
+``nn.MultiheadAttention`` self-attention gets one of two rule sets (``attention``):
+
+- ``cp``: its attention weights A are held constant, so out_proj(A v(x)) is linear in x and the epsilon rule
+  redistributes through the value path only (CP-LRP, Ali et al., ICML 2022): no relevance reaches the queries and keys,
+  and for a bias-free model Sum R = f(x).
+- ``attnlrp``: AttnLRP's rules (``methods.lrp.attnlrp``): the epsilon rule on the projections, the uniform rule on the
+  bilinear products q k^T and A v (half of the relevance to each factor), and softmax linearised at its input,
+  R_in_i = z_i (R_i - s_i sum_j R_j). Relevance reaches queries and keys; softmax's bias terms absorb part of it, so on
+  a bias-free model Sum R = f(x) - what they absorb (``relevance_and_attention`` reports both).
+
+Any other operation on the
 relevance path outside these modules (products of two signals, masked or cross attention, ...) makes the call refuse in one line
 naming it (``methods.lrp.guard``), so no map is returned from a model LRP cannot explain.
 Nothing in the model is modified and all hooks are removed when the call ends, also
@@ -36,18 +44,21 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from methods._attention import self_attention, values_through
 from methods._autograd import check_batch
 from methods._hooks import rewritten_outputs
-from methods.attention import self_attention, values_through
 from methods.layer_types import ACTIVATION, AVERAGE_POOLING, BATCH_NORM, CONVOLUTION, LINEAR
+from methods.lrp.attnlrp import Slot, attention_rules
 from methods.lrp.canonizers import ResidualSplit, merged_batchnorm
 from methods.lrp.composites import COMPOSITES, make_composite
 from methods.lrp.guard import RelevanceGuard
 from methods.lrp.rules import Epsilon, Norm
 from methods.model_state import frozen
-from methods.validation import check_int
+from methods.validation import check_choice, check_int
 
-__all__ = ["COMPOSITES", "LRP"]
+__all__ = ["ATTENTION_RULES", "COMPOSITES", "LRP"]
+
+ATTENTION_RULES = ("cp", "attnlrp")
 
 PASS_THROUGH = (*ACTIVATION, *BATCH_NORM)  # relevance passes through unchanged (BatchNorm: when not folded)
 
@@ -79,6 +90,16 @@ class _Layer:
         if isinstance(self.module, CONVOLUTION):
             return self.module._conv_forward(x, weight, bias)
         return self.module(x)
+
+
+class _Dense:
+    """F.linear with given parameters (the projections inside self-attention) as the epsilon rule sees it."""
+
+    def __init__(self, weight, bias) -> None:
+        self.weight, self.bias = weight, bias
+
+    def __call__(self, x, weight, bias):
+        return F.linear(x, weight, bias)
 
 
 class _Functional:
@@ -193,6 +214,9 @@ class LRP:
             Default: 3.0.
         stabilizer (float, optional): Added to the denominators of the other rules (z+, alpha-beta, gamma,
             z^B, flat), of average pooling and of the residual-add split, >= 0. Default: 1e-6.
+        attention (str, optional): The rules for ``nn.MultiheadAttention`` self-attention: ``cp`` (attention weights
+            held constant, relevance through the values only; conservative) or ``attnlrp`` (AttnLRP: softmax and the
+            q k^T and A v products get their own rules, relevance reaches queries and keys). Default: ``cp``.
         canonize (bool, optional): Fold each eval-mode BatchNorm that directly follows a conv/dense layer into
             it (needed for VGG-BN and ResNet); other BatchNorms pass relevance unchanged. Default: True.
         batch_size (int or None, optional): Images per forward and backward pass, an integer >= 1; None: the
@@ -209,6 +233,7 @@ class LRP:
         low=-3.0,
         high=3.0,
         stabilizer: float = 1e-6,
+        attention: str = "cp",
         canonize: bool = True,
         batch_size: int | None = None,
     ) -> None:
@@ -231,12 +256,17 @@ class LRP:
         self.composite_name, self.canonize, self.batch_size, self.stabilizer = composite, bool(canonize), batch_size, stabilizer
         self.composite = make_composite(composite, epsilon, gamma, alpha, beta, low, high, stabilizer)
         self.layer_norm_rule = Epsilon(epsilon)
+        self.epsilon = epsilon
+        self.attention = check_choice("lrp", "attention", attention, ATTENTION_RULES)
 
     def baseline(self, inputs: torch.Tensor) -> None:
         """None: LRP relevance is compared with f_c(x) itself, not with a difference to a reference input."""
         return None
 
-    def _explain(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def _linear(self, x, weight, bias):
+        return _Relevance.apply(x, F.linear(x, weight, bias), _Dense(weight, bias), self.layer_norm_rule)
+
+    def _explain(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, slots: list[Slot] | None = None) -> torch.Tensor:
         x = inputs.detach().clone().requires_grad_(True)
         produced: dict[int, tuple[torch.Tensor, _Layer]] = {}  # tensors a rule layer returned (kept alive)
 
@@ -261,6 +291,11 @@ class LRP:
         def attend(name, module, args, kwargs, output):
             attention, out = self_attention(name, module, args, kwargs, output, "lrp")
             query = args[0] if args else kwargs["query"]
+            if self.attention == "attnlrp":
+                slot = Slot() if slots is not None else None
+                if slot is not None:
+                    slots.append(slot)
+                return (attention_rules(module, query, self._linear, self.epsilon, slot), *output[1:])
             return (_Relevance.apply(query, out, _ValuePath(module, attention), self.layer_norm_rule), *output[1:])
 
         modules = [m for m in model.modules() if isinstance(m, (*LINEAR, *CONVOLUTION, *AVERAGE_POOLING, *PASS_THROUGH, nn.LayerNorm))]
@@ -276,6 +311,25 @@ class LRP:
         onehot = torch.zeros_like(logits).scatter_(1, targets.view(-1, 1), 1.0)
         (relevance,) = torch.autograd.grad(logits, x, onehot * logits.detach())
         return relevance
+
+    def relevance_and_attention(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor):
+        """(the map (N, C, H, W), the relevance R^(A) of every self-attention call's attention map (N, H, L, L), in
+        forward order, and the relevance (N,) each call's softmax bias terms absorbed); ``attention=attnlrp`` only."""
+        if self.attention != "attnlrp":
+            raise ValueError("lrp: the relevance of the attention maps needs attention=attnlrp (cp holds them constant)")
+        targets = check_batch(inputs, targets)
+        size = self.batch_size or inputs.shape[0]
+        maps, chunks = [], []
+        with frozen(model):
+            for x, t in zip(inputs.split(size), targets.split(size)):
+                slots: list[Slot] = []
+                maps.append(self._explain(model, x, t, slots))
+                chunks.append(slots)
+        if not chunks[0]:
+            raise ValueError("lrp: the model has no nn.MultiheadAttention self-attention, so no attention map has a relevance")
+        attention = [torch.cat([c[i].relevance for c in chunks]) for i in range(len(chunks[0]))]
+        absorbed = [torch.cat([c[i].absorbed for c in chunks]) for i in range(len(chunks[0]))]
+        return torch.cat(maps), attention, absorbed
 
     def forward_passes_per_sample(self, shape: tuple[int, int, int]) -> int:
         """Images per input through the model (for the sweep's cost estimate): one forward pass and one relevance backward pass."""
