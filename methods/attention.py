@@ -12,12 +12,15 @@ bilinear by default), shape (N, 1, H, W).
 - ``AttentionRollout`` (Abnar & Zuidema, ACL 2020): with the residual connection as
   identity, Â_l = norm_rows(0.5 fuse(A_l) + 0.5 I), and the rollout
   R = Â_L ... Â_2 Â_1; the map is R[0, 1:].
-- ``TransformerAttribution``: gradient-weighted attention (Chefer, Gur & Wolf, "Generic
-  attention-model explainability", ICCV 2021, Eq. 5-6; the gradient-times-attention part of
-  their CVPR 2021 "Transformer interpretability beyond attention visualization"):
-  Ā_l = mean_heads (dy_c/dA_l ⊙ A_l)^+, R = I, R <- R + Ā_l R for l = 1..L; the map is
-  R[0, 1:]. The CVPR 2021 method also multiplies by LRP relevances of the attention
-  (AttnLRP-style rules), which this harness's LRP does not have (it refuses transformers).
+- ``TransformerAttribution``: attention weighted by the gradient, rolled out over the blocks,
+  R = I, R <- R + Ā_l R for l = 1..L; the map is R[0, 1:]. ``variant`` says what the gradient weighs:
+  ``gradient`` (Chefer, Gur & Wolf, "Generic attention-model explainability", ICCV 2021, Eq. 5-6):
+  Ā_l = mean_heads (dy_c/dA_l ⊙ A_l)^+; ``lrp`` (Chefer, Gur & Wolf, "Transformer interpretability
+  beyond attention visualization", CVPR 2021, Eq. 13-14): Ā_l = mean_heads (dy_c/dA_l ⊙ R^(A_l))^+ with
+  R^(A_l) the LRP relevance of the attention map, here from our LRP with AttnLRP's rules
+  (``methods.lrp``, ``composite=epsilon``, ``attention=attnlrp``; Achtibat et al. 2024; the paper used its
+  own LRP variant), started from R = e_c at the output as in the paper. One forward and backward pass for the
+  gradient, and one for the relevance.
 
 The attention weights are recomputed from the block's own input and parameters
 (q, k, v = in-projection of the input, A = softmax(q k^T / sqrt(d_head))) by a forward hook
@@ -38,11 +41,13 @@ from torch import nn
 
 from methods._attention import self_attention
 from methods._autograd import check_batch
+from methods.lrp import LRP
 from methods.model_state import frozen
 from methods.validation import check_choice
 
 FUSIONS = ("mean", "max", "min")
 UPSAMPLING = ("bilinear", "bicubic", "nearest")
+VARIANTS = ("gradient", "lrp")
 
 
 def _fuse(attention: torch.Tensor, how: str) -> torch.Tensor:
@@ -86,6 +91,10 @@ class _AttentionMap:
     def __init__(self, upsample: str = "bilinear") -> None:
         self.upsample = check_choice(self.name, "upsample", upsample, UPSAMPLING)
 
+    def weights(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, attention: list[torch.Tensor]) -> list[torch.Tensor]:
+        """What ``relevance`` gets as its first argument: the attention maps themselves (N, heads, L, L) per block."""
+        return attention
+
     def relevance(self, attention: list[torch.Tensor], gradients: list[torch.Tensor] | None) -> torch.Tensor:
         raise NotImplementedError
 
@@ -98,7 +107,9 @@ class _AttentionMap:
             grads = None
             if self.needs_gradient:
                 grads = torch.autograd.grad(logits.gather(1, targets.view(-1, 1)).sum(), maps)
-            tokens = self.relevance([a.detach() for a in maps], grads)[:, 0, 1:]
+            attention = [a.detach() for a in maps]
+        with frozen(model):  # the recording hooks are gone: LRP (variant=lrp) hooks the attention itself
+            tokens = self.relevance(self.weights(model, inputs, targets, attention), grads)[:, 0, 1:]
         n, patches = tokens.shape
         h = round(math.sqrt(patches * inputs.shape[-2] / inputs.shape[-1]))
         if h < 1 or patches % h:
@@ -158,14 +169,27 @@ class AttentionRollout(_AttentionMap):
 
 
 class TransformerAttribution(_AttentionMap):
-    """Gradient-weighted attention relevance (Chefer, Gur & Wolf 2021): R <- R + mean_h (grad ⊙ A)^+ R over the blocks.
+    """Gradient-weighted attention relevance (Chefer, Gur & Wolf 2021): R <- R + mean_h (grad ⊙ W)^+ R over the blocks,
+    W the attention map A (``gradient``) or its LRP relevance R^(A) (``lrp``).
 
     Args:
+        variant (str, optional): What the gradient of the attention weighs: ``gradient`` (the attention itself; ICCV 2021)
+            or ``lrp`` (the attention's relevance from AttnLRP; CVPR 2021). Default: ``gradient``.
         upsample (str, optional): see :class:`methods.attention._AttentionMap`. Default: ``bilinear``.
     """
 
     name = "transformer_attribution"
     needs_gradient = True
+
+    def __init__(self, variant: str = "gradient", upsample: str = "bilinear") -> None:
+        super().__init__(upsample)
+        self.variant = check_choice(self.name, "variant", variant, VARIANTS)
+
+    def weights(self, model, inputs, targets, attention):
+        if self.variant == "gradient":
+            return attention
+        _, relevance, _ = LRP(composite="epsilon", attention="attnlrp").relevance_and_attention(model, inputs, targets, unit=True)
+        return relevance
 
     def relevance(self, attention, gradients):
         eye = torch.eye(attention[0].shape[-1], dtype=attention[0].dtype, device=attention[0].device)
@@ -173,3 +197,7 @@ class TransformerAttribution(_AttentionMap):
         for a, g in zip(attention, gradients):
             relevance = relevance + (g * a).clamp(min=0).mean(1) @ relevance
         return relevance
+
+    def forward_passes_per_sample(self, shape: tuple[int, int, int]) -> int:
+        """Images per input through the model (for the sweep's cost estimate): one pass, two with ``variant=lrp``."""
+        return 1 if self.variant == "gradient" else 2

@@ -266,7 +266,8 @@ class LRP:
     def _linear(self, x, weight, bias):
         return _Relevance.apply(x, F.linear(x, weight, bias), _Dense(weight, bias), self.layer_norm_rule)
 
-    def _explain(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, slots: list[Slot] | None = None) -> torch.Tensor:
+    def _explain(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, slots: list[Slot] | None = None,
+                 unit: bool = False) -> torch.Tensor:
         x = inputs.detach().clone().requires_grad_(True)
         produced: dict[int, tuple[torch.Tensor, _Layer]] = {}  # tensors a rule layer returned (kept alive)
 
@@ -309,12 +310,14 @@ class LRP:
             for h in handles:
                 h.remove()
         onehot = torch.zeros_like(logits).scatter_(1, targets.view(-1, 1), 1.0)
-        (relevance,) = torch.autograd.grad(logits, x, onehot * logits.detach())
+        (relevance,) = torch.autograd.grad(logits, x, onehot if unit else onehot * logits.detach())
         return relevance
 
-    def relevance_and_attention(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor):
+    def relevance_and_attention(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, unit: bool = False):
         """(the map (N, C, H, W), the relevance R^(A) of every self-attention call's attention map (N, H, L, L), in
-        forward order, and the relevance (N,) each call's softmax bias terms absorbed); ``attention=attnlrp`` only."""
+        forward order, and the relevance (N,) each call's softmax bias terms absorbed); ``attention=attnlrp`` only.
+        ``unit``: start from R = e_c (Chefer et al. 2021) instead of f_c(x) e_c; every rule is linear in R, so this
+        divides everything by f_c(x)."""
         if self.attention != "attnlrp":
             raise ValueError("lrp: the relevance of the attention maps needs attention=attnlrp (cp holds them constant)")
         targets = check_batch(inputs, targets)
@@ -323,7 +326,7 @@ class LRP:
         with frozen(model):
             for x, t in zip(inputs.split(size), targets.split(size)):
                 slots: list[Slot] = []
-                maps.append(self._explain(model, x, t, slots))
+                maps.append(self._explain(model, x, t, slots, unit))
                 chunks.append(slots)
         if not chunks[0]:
             raise ValueError("lrp: the model has no nn.MultiheadAttention self-attention, so no attention map has a relevance")

@@ -59,8 +59,8 @@ def bright_patch_image(n: int = 2) -> torch.Tensor:
     return x
 
 
-@pytest.mark.parametrize("method", [RawAttention(), AttentionRollout(), TransformerAttribution(), RawAttention(head_fusion="max")],
-                         ids=["raw", "rollout", "chefer", "raw_max"])
+@pytest.mark.parametrize("method", [RawAttention(), AttentionRollout(), TransformerAttribution(), TransformerAttribution(variant="lrp"),
+                                    RawAttention(head_fusion="max")], ids=["raw", "rollout", "chefer", "chefer_lrp", "raw_max"])
 def test_every_attention_method_points_at_the_patch_every_head_attends_to(method):
     model, x = pointing_vit(), bright_patch_image()
     t = torch.tensor([0, 0])
@@ -151,6 +151,56 @@ def test_transformer_attribution_of_one_block_is_its_positive_gradient_times_att
     h = 1e-3
     numeric = (scaled(h) - scaled(-h)) / (2 * h)
     torch.testing.assert_close((grad * maps[0]).sum(dim=(1, 2, 3)), numeric, rtol=2e-2, atol=1e-4)
+
+
+class OneBlock(nn.Module):
+    """Bias-free: 4 px patches embedded to 8 dims, a random class token, one 2-head self-attention, and a linear head
+    on the class token's output, with no residual, LayerNorm or MLP, so the relevances are known in closed form."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Conv2d(3, 8, 4, stride=4, bias=False)
+        self.class_token = nn.Parameter(torch.randn(1, 1, 8))
+        self.attention = nn.MultiheadAttention(8, 2, bias=False, batch_first=True)
+        self.head = nn.Linear(8, 3, bias=False)
+
+    def forward(self, x):
+        tokens = self.embed(x).flatten(2).transpose(1, 2)
+        tokens = torch.cat([self.class_token.expand(x.shape[0], -1, -1), tokens], dim=1)
+        return self.head(self.attention(tokens, tokens, tokens, need_weights=False)[0][:, 0])
+
+
+def test_lrp_variant_weighs_the_gradient_by_the_attention_relevance_and_keeps_what_the_gradient_variant_drops(monkeypatch):
+    """Chefer et al. 2021 (CVPR): mean_h (dy/dA ⊙ R^(A))^+. On the one-block model the epsilon rules through the head
+    and out_proj and the uniform rule on A v give, from R = e_c at the output, R^(A) = A ⊙ dy/dA / (2 y), so the map is
+    mean_h (A (dy/dA)^2)[0, 1:] / (2 y) for y > 0 (exactly with epsilon = 0; the default 1e-6 moves it by 1e-3): a
+    patch whose attention lowers y (dy/dA < 0 on every head) is zero for the gradient variant, (dy/dA ⊙ A)^+, but
+    weighted by the LRP variant (the product of two negative factors)."""
+    import functools
+
+    import methods.attention
+    from methods.lrp import LRP
+
+    torch.manual_seed(1)
+    model = OneBlock().eval()
+    x = torch.randn(4, 3, 16, 16, generator=torch.Generator().manual_seed(2))
+    t = model(x).argmax(1)  # positive logits (checked below): the formula's y > 0
+    default = TransformerAttribution(variant="lrp").token_map(model, x, t).flatten(1)
+    monkeypatch.setattr(methods.attention, "LRP", functools.partial(LRP, epsilon=0.0, stabilizer=0.0))
+    lrp = TransformerAttribution(variant="lrp").token_map(model, x, t).flatten(1)
+    torch.testing.assert_close(default, lrp, rtol=1e-2, atol=1e-9)
+    gradient = TransformerAttribution().token_map(model, x, t).flatten(1)
+    with recorded_attention(model, "test") as maps:
+        y = model(x.clone().requires_grad_(True)).gather(1, t.view(-1, 1)).squeeze(1)
+        (grad,) = torch.autograd.grad(y.sum(), maps)
+    assert (y > 0).all()
+    a, y = maps[0].detach(), y.detach().view(-1, 1)
+    torch.testing.assert_close(lrp, (a * grad.square()).mean(1)[:, 0, 1:] / (2 * y), rtol=1e-5, atol=1e-9)
+    torch.testing.assert_close(gradient, (a * grad).clamp(min=0).mean(1)[:, 0, 1:])
+    dropped = (grad[:, :, 0, 1:] < 0).all(dim=1)
+    assert dropped.any() and (gradient[dropped] == 0).all() and (lrp[dropped] > 0).all()
+    with pytest.raises(ValueError, match="variant"):
+        TransformerAttribution(variant="attnlrp")
 
 
 ATTENTION_CONFIGS = [Path(conf.__file__).parent / "method" / f"{n}.yaml" for n in ("raw_attention", "attention_rollout", "transformer_attribution",
