@@ -4,7 +4,9 @@ Each cell is one of
 - ``ok <err>``: a finite map whose relative error against its reference is <err> (Captum for the gradient
   family, occlusion and guided backprop; pytorch-grad-cam at the same layer for Grad-CAM/Grad-CAM++; CAM
   against hw x unrectified Grad-CAM; LRP: ``ok c / g``, LRP-0 on a bias-free copy of the model, c = |sum R - f_c(x)| / |f_c(x)|
-  (conservation) and g its relative distance to gradient x input (equal unless gates are held constant);
+  (conservation) and g its relative distance to gradient x input (equal unless gates are held constant); for the
+  ``lrp attention=attnlrp`` row on the ViT, c = |sum R + absorbed - f_c(x)| / |f_c(x)| with ``(softmax a)`` the share
+  a = |absorbed| / |f_c(x)| that softmax's Taylor bias terms took (AttnLRP is not conservative there);
   raw attention and rollout against torchvision's own attention weights);
 - ``ok Σ g`` / ``warned Σ g``: the Captum difference/path classes (DeepLIFT, DeepLIFT-SHAP, GradientSHAP, IG), whose
   attributions sum to f_c(x) - f_c(x') to the relative gap g (the adapter's completeness check; refused above 1e-2 for
@@ -14,6 +16,11 @@ Each cell is one of
 - ``refused``: the method raised a one-line ValueError (the reason is listed below the table);
 - ``MISMATCH <err>`` / ``ERROR <type>``: a wrong map or a crash (none should appear).
 
+Rows are the YAMLs at their defaults, plus ``lrp attention=attnlrp`` and ``transformer_attribution variant=lrp``.
+Weights are random (Linear layers redrawn, since torchvision zero-initialises the ViT head); for
+mobilenet_v3_small and efficientnet_b0 the BatchNorm statistics are calibrated on the two images (``calibrate``),
+since at torchvision's initialisation their logits are 3e-9 and 4e-14 and every absolute stabiliser decides
+their cells (scaling the final layer would not fix that: the activations shrink inside the network).
 Sampling methods run with small sample counts (the contract tests' settings) so the matrix takes minutes
 on a CPU. Usage: ``python scripts/method_matrix.py [--methods gradcam,lrp] [--archs densenet121,vit_b_16]``.
 """
@@ -47,6 +54,9 @@ FAST = {"integrated_gradients": {"n_steps": 8}, "smoothgrad": {"n_samples": 4}, 
         "lime": {"n_samples": 64}, "rise": {"n_masks": 64}, "captum": {"n_steps": 8}, "shapley_sampling": {"n_samples": 1, "patch_size": 16},
         "feature_ablation": {"n_segments": 4}, "ablationcam": {"ratio_channels_to_ablate": 0.1}, "deeplift_shap": {"n_baselines": 2},
         "occlusion": {"patch_size": 16, "stride": 16}, "expected_gradients": {"n_samples": 4}}
+
+
+VARIANTS = {"lrp": ("attention", "attnlrp"), "transformer_attribution": ("variant", "lrp")}  # extra rows: an option != default
 
 
 class FunctionalNet(nn.Module):
@@ -88,6 +98,27 @@ ARCHS = {
 }
 
 
+CALIBRATED = ("mobilenet_v3_small", "efficientnet_b0")  # BatchNorm statistics set from the two images (see calibrate)
+
+
+def calibrate(model, x):
+    """Every BatchNorm's running mean and variance set to those of its input on ``x`` (one forward pass with only the
+    BatchNorms in training mode, momentum 1). At torchvision's initialisation (BatchNorm the identity) the activations
+    of MobileNetV3/EfficientNet shrink about tenfold per block (mean |activation| 6e-9 and 3e-14 at the last block,
+    logits 3e-9 and 4e-14), so every absolute stabiliser (LRP's epsilon, Grad-CAM++'s, the completeness gap's floor)
+    dominated their cells; scaling the final layer alone would not help, since the shrinking happens inside. With the
+    statistics calibrated every BatchNorm output has unit variance on these images and the logits are O(1)."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum, m.training = 1.0, True
+    with torch.no_grad():
+        model(x)
+    for m in norms:
+        m.momentum, m.training = 0.1, False
+    return model
+
+
 def build(name):
     torch.manual_seed(0)
     make, size = ARCHS[name]
@@ -97,7 +128,10 @@ def build(name):
         for m in model.modules():
             if isinstance(m, nn.Linear):
                 m.weight.copy_(torch.randn(m.weight.shape, generator=gen) / math.sqrt(m.weight.shape[1]))
-    return model, torch.randn(2, 3, size, size, generator=gen), torch.tensor([1, 3])
+    x = torch.randn(2, 3, size, size, generator=gen)
+    if name in CALIBRATED:
+        calibrate(model, x)
+    return model, x, torch.tensor([1, 3])
 
 
 def bias_free(model):
@@ -225,11 +259,18 @@ def cell(name, explainer, model, x, t, arch=""):
         ref = GradCAM(relu=False).layer_map(model, x, t) * ours[0, 0].numel()
     elif name == "lrp":  # conservation of LRP-0 on a bias-free copy: |sum R - f_c(x)| / |f_c(x)|, and its distance to g x i
         twin = bias_free(model)
-        relevance = LRP(composite="epsilon", epsilon=0.0, stabilizer=0.0)(twin, x, t)
+        lrp = LRP(composite="epsilon", epsilon=0.0, stabilizer=0.0, attention=explainer.attention)
         logit = twin(x).gather(1, t.view(-1, 1)).squeeze(1).detach()
-        conservation = ((relevance.sum(dim=(1, 2, 3)) - logit).abs() / logit.abs()).max().item()
+        attends = any(isinstance(m, nn.MultiheadAttention) for m in twin.modules())
+        if explainer.attention == "attnlrp" and attends:  # softmax's bias terms absorb a share a: sum R + absorbed = f_c(x)
+            relevance, _, absorbed = lrp.relevance_and_attention(twin, x, t)
+            absorbed = sum(absorbed)
+        else:
+            relevance, absorbed = lrp(twin, x, t), torch.zeros_like(logit)
+        conservation = ((relevance.sum(dim=(1, 2, 3)) + absorbed - logit).abs() / logit.abs()).max().item()
         gxi = rel(relevance, GradientXInput()(twin, x, t))
-        text = f"ok {conservation:.0e} / {gxi:.0e}" if conservation < 1e-3 else f"MISMATCH {conservation:.1e}"
+        share = f" (softmax {(absorbed.abs() / logit.abs()).max().item():.0e})" if absorbed.abs().sum() > 0 else ""
+        text = f"ok {conservation:.0e} / {gxi:.0e}{share}" if conservation < 1e-3 else f"MISMATCH {conservation:.1e}"
         return text, "; ".join(notes)
     elif name == "token_gradcam":
         ref, ours = GradCAM()(model, x, t), maps
@@ -252,24 +293,26 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     paths = sorted((Path(conf.__file__).parent / "method").glob("*.yaml"))
     wanted = set(filter(None, args.methods.split(",")))
-    paths = [p for p in paths if not wanted or p.stem in wanted]
+    rows = [(p.stem, p, {}) for p in paths] + [(f"{stem} {key}={value}", paths_by[stem], {key: value})
+                                               for stem, (key, value) in VARIANTS.items() for paths_by in [{p.stem: p for p in paths}]]
+    rows = [r for r in rows if not wanted or r[1].stem in wanted]
     archs = args.archs.split(",")
-    table = {p.stem: {} for p in paths}
+    table = {row: {} for row, _, _ in rows}
     notes = {}
     start = time.perf_counter()
     for arch in archs:
         model, x, t = build(arch)
-        for path in paths:
+        for row, path, overrides in rows:
             cfg = OmegaConf.load(path)
-            for key, value in FAST.get(path.stem, {}).items():
+            for key, value in {**FAST.get(path.stem, {}), **overrides}.items():
                 cfg[key] = value
             explainer = hydra.utils.instantiate(cfg)
             began = time.perf_counter()
             text, note = cell(path.stem, explainer, model, x, t, arch)
-            print(f"{arch} {path.stem}: {text} ({time.perf_counter() - began:.1f} s)", file=sys.stderr, flush=True)
-            table[path.stem][arch] = text
+            print(f"{arch} {row}: {text} ({time.perf_counter() - began:.1f} s)", file=sys.stderr, flush=True)
+            table[row][arch] = text
             if note:
-                notes.setdefault(note, []).append(f"{path.stem}/{arch}")
+                notes.setdefault(note, []).append(f"{row}/{arch}")
         print(f"# {arch} done ({time.perf_counter() - start:.0f} s)", file=sys.stderr)
         if args.out:
             Path(args.out).write_text(render(table, [a for a in archs if a in next(iter(table.values()), {})], notes))
