@@ -207,10 +207,11 @@ ATTENTION_CONFIGS = [Path(conf.__file__).parent / "method" / f"{n}.yaml" for n i
                                                                                           "token_gradcam")]
 
 
-@pytest.mark.parametrize("path", ATTENTION_CONFIGS, ids=lambda p: p.stem)
-def test_attention_configs_keep_the_contract_and_refuse_cnns(path, vit):
+@pytest.mark.parametrize("path, overrides", [(p, {}) for p in ATTENTION_CONFIGS] + [(ATTENTION_CONFIGS[2], {"variant": "lrp"})],
+                         ids=[p.stem for p in ATTENTION_CONFIGS] + ["transformer_attribution_lrp"])
+def test_attention_configs_keep_the_contract_and_refuse_cnns(path, overrides, vit):
     model, x, t = vit
-    explainer = hydra.utils.instantiate(OmegaConf.load(path))
+    explainer = hydra.utils.instantiate(OmegaConf.merge(OmegaConf.load(path), overrides))
     model.encoder.layers[0].train()
     before = model_snapshot(model)
     first = explainer(model, x, t)
