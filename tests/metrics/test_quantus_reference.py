@@ -127,3 +127,107 @@ def test_monotonicity_correlation_matches_quantus_with_a_deterministic_baseline(
     theirs = q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), device="cpu", softmax=False)
     ours = MonotonicityCorrelation(granularity="pixel")(model, x, y, a).scores
     torch.testing.assert_close(ours, torch.tensor(np.asarray(theirs)).float(), atol=1e-5, rtol=1e-5)
+
+
+# ---- the seeded-random metrics: our draws injected into Quantus ------------------------------------------------
+# Quantus draws its noise (perturb_func) and subsets (np.random.choice) from NumPy's global RNG; ours come from the
+# counter-based streams of metrics._common. Each test below computes our draws with the production code path
+# (MaxSensitivity.perturbed, Removal.random_subsets, ...) and hands exactly those to Quantus through its own hooks
+# (a perturb_func that returns them in Quantus's call order, or np.random.choice patched for the call), so both
+# libraries evaluate the same perturbations and the per-sample values must agree.
+
+
+def gradient(model, inputs, targets):
+    """The input gradient of the target logit (a nonlinear explainer on a ReLU CNN)."""
+    x = torch.as_tensor(inputs).detach().clone().float().requires_grad_(True)
+    t = torch.as_tensor(targets).long().view(-1, 1)
+    (g,) = torch.autograd.grad(model(x).gather(1, t).sum(), x)
+    return g
+
+
+def quantus_explainer(model, inputs, targets, **kwargs):
+    return gradient(model, inputs, targets).numpy()
+
+
+class Replay:
+    """A Quantus ``perturb_func`` returning our precomputed perturbed batches, one per call, in Quantus's order."""
+
+    def __init__(self, xs: torch.Tensor) -> None:
+        self.xs, self.calls = xs.detach().numpy(), 0
+
+    def __call__(self, arr, indices, **kwargs):
+        out = self.xs[self.calls].reshape(arr.shape).astype(arr.dtype)
+        self.calls += 1
+        return out
+
+
+@pytest.fixture(scope="module")
+def cnn_batch():
+    from tests.toy_models import relu_cnn
+
+    model = relu_cnn(channels=1, classes=3, seed=0)
+    x = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(3))
+    y = model(x).argmax(1)
+    return model, x, y, gradient(model, x, y)
+
+
+def robustness_case(metric, quantus_metric, cnn_batch, **call):
+    """Ours, and Quantus fed our perturbations; returns both per-sample vectors."""
+    from metrics._common import sample_ids
+
+    model, x, y, a = cnn_batch
+    ours = metric(model, x, y, a, explainer=gradient)
+    xs = metric.perturbed(model, x, y, sample_ids(len(x), {}, x.device))
+    replay = Replay(xs)
+    quantus_metric.perturb_func = replay
+    theirs = quantus_metric(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), explain_func=quantus_explainer,
+                            device="cpu", **call)
+    assert replay.calls == metric.n_samples                # Quantus used each of our draws exactly once
+    return ours, torch.tensor(np.asarray(theirs, dtype=np.float64))
+
+
+def test_max_and_average_sensitivity_match_quantus_on_our_draws(cnn_batch):
+    from metrics.average_sensitivity import AverageSensitivity
+    from metrics.max_sensitivity import MaxSensitivity
+
+    q = dict(nr_samples=6, abs=False, normalise=False, disable_warnings=True)
+    for cls, qcls in ((MaxSensitivity, quantus.MaxSensitivity), (AverageSensitivity, quantus.AvgSensitivity)):
+        ours, theirs = robustness_case(cls(radius=0.2, n_samples=6, seed=4), qcls(**q), cnn_batch)
+        assert (theirs > 0).all()                          # the perturbations change the gradient: not a trivial 0 = 0
+        torch.testing.assert_close(ours.scores.double(), theirs, atol=1e-5, rtol=1e-5)
+        # Yeh et al.'s unnormalised definition: Quantus with a denominator of 1
+        ours, theirs = robustness_case(cls(radius=0.2, n_samples=6, seed=4, normalise=False),
+                                       qcls(norm_denominator=lambda a: np.ones(a.shape[0]), **q), cnn_batch)
+        torch.testing.assert_close(ours.scores.double(), theirs, atol=1e-5, rtol=1e-5)
+
+
+def test_local_lipschitz_and_continuity_match_quantus_on_our_draws(cnn_batch):
+    """Our continuity (Montavon et al.'s L1 / L2 quotient) is Quantus's LocalLipschitzEstimate with an L1 numerator;
+    Quantus's own Continuity (translations, patch-sum correlation) is a different quantity and is not compared."""
+    from metrics.continuity import Continuity
+    from metrics.local_lipschitz import LocalLipschitz
+
+    q = dict(nr_samples=5, abs=False, normalise=False, disable_warnings=True)
+    ours, theirs = robustness_case(LocalLipschitz(radius=0.2, n_samples=5, seed=2), quantus.LocalLipschitzEstimate(**q), cnn_batch)
+    assert (theirs > 0).all()
+    torch.testing.assert_close(ours.scores.double(), theirs, atol=1e-5, rtol=1e-5)
+    from quantus.functions.similarity_func import distance_manhattan
+    ours, theirs = robustness_case(Continuity(radius=0.2, n_samples=5, seed=2),
+                                   quantus.LocalLipschitzEstimate(norm_numerator=distance_manhattan, **q), cnn_batch)
+    torch.testing.assert_close(ours.scores.double(), theirs, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["input", "representation", "output"])
+def test_relative_stability_matches_quantus_on_our_draws(cnn_batch, kind):
+    """Small radius: no perturbation changes a prediction (Quantus's np.max makes a sample NaN when one does)."""
+    from metrics.relative_stability import RelativeStability
+
+    metric = RelativeStability(kind=kind, radius=0.01, n_samples=4, seed=1, eps=1e-6, eps_min=1e-6)
+    q = dict(nr_samples=4, abs=False, normalise=False, disable_warnings=True, eps_min=1e-6)
+    qm = {"input": lambda: quantus.RelativeInputStability(**q),
+          "output": lambda: quantus.RelativeOutputStability(**q),
+          # our representation is the input of the last nn.Linear = the output of the Flatten (layer "6") before it
+          "representation": lambda: quantus.RelativeRepresentationStability(layer_names=["6"], **q)}[kind]()
+    ours, theirs = robustness_case(metric, qm, cnn_batch, softmax=False)
+    assert (ours.extras["kept"] == 1).all() and (theirs > 0).all()
+    torch.testing.assert_close(ours.scores.double(), theirs, atol=1e-4, rtol=1e-4)
