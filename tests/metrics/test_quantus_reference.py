@@ -231,3 +231,77 @@ def test_relative_stability_matches_quantus_on_our_draws(cnn_batch, kind):
     ours, theirs = robustness_case(metric, qm, cnn_batch, softmax=False)
     assert (ours.extras["kept"] == 1).all() and (theirs > 0).all()
     torch.testing.assert_close(ours.scores.double(), theirs, atol=1e-4, rtol=1e-4)
+
+
+class Subsets:
+    """``np.random.choice`` for Quantus's FaithfulnessCorrelation: returns our subset of draw ``run`` for sample ``b``,
+    in Quantus's call order (for each run, for each sample of the batch)."""
+
+    def __init__(self, removed, n: int, runs: int) -> None:
+        self.removed, self.n, self.runs, self.calls, self.real = removed, n, runs, 0, np.random.choice
+
+    def __call__(self, a, size=None, replace=True, p=None):
+        run, b = divmod(self.calls, self.n)
+        assert run < self.runs and replace is False
+        self.calls += 1
+        mask = self.removed(torch.tensor([b]), torch.tensor([run]))[0]
+        assert int(mask.sum()) == size
+        return mask.nonzero().view(-1).numpy()
+
+
+def quantus_faithfulness_correlation(monkeypatch, metric, model, x, y, a, fraction: float, stream: int) -> torch.Tensor:
+    """Quantus's FaithfulnessCorrelation on our subsets of ``fraction`` of the pixels (baseline 0 = our ``mean``)."""
+    from metrics._common import sample_ids
+
+    n, numel = len(x), x[0, 0].numel()
+    size = max(1, round(fraction * numel))
+    removed = metric.removal.random_subsets(sample_ids(n, {}, x.device), metric.n_perturbations, size, numel, stream)
+    choice = Subsets(removed, n, metric.n_perturbations)
+    monkeypatch.setattr(np.random, "choice", choice)
+    q = quantus.FaithfulnessCorrelation(nr_runs=metric.n_perturbations, subset_size=size, perturb_baseline=0.0, abs=False,
+                                        normalise=False, return_aggregate=False, disable_warnings=True)
+    out = q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), device="cpu", softmax=False)
+    monkeypatch.undo()
+    assert choice.calls == n * metric.n_perturbations
+    return torch.tensor(np.asarray(out, dtype=np.float64))
+
+
+def test_faithfulness_correlation_matches_quantus_on_our_subsets(monkeypatch, cnn_batch):
+    from metrics.faithfulness_correlation import FaithfulnessCorrelation
+
+    model, x, y, a = cnn_batch
+    a = a * x                                     # gradient x input: a map that correlates with the drops, not 0 or 1
+    metric = FaithfulnessCorrelation(subset_size=0.2, n_perturbations=12, seed=5)
+    ours = metric(model, x, y, a).scores
+    theirs = quantus_faithfulness_correlation(monkeypatch, metric, model, x, y, a, 0.2, stream=20)
+    assert theirs.abs().min() > 0.05 and theirs.abs().max() < 0.999
+    torch.testing.assert_close(ours.double(), theirs, atol=1e-5, rtol=1e-5)
+
+
+def test_sensitivity_n_is_faithfulness_correlation_per_size_and_quantus_sensitivity_n_is_another_quantity(monkeypatch):
+    """Each point of our Sensitivity-N curve equals Quantus's FaithfulnessCorrelation on the same subsets of that size
+    (Ancona et al.'s definition: a Pearson correlation over random subsets of N features, per sample).
+
+    Quantus 0.6's SensitivityN computes something else: it removes the *top* features in attribution order
+    cumulatively, correlates, per step n and *across the samples of the batch*, the attribution of the n-th feature
+    alone with the cumulative drop, and keeps only the first batch. Analytic case: on a linear model the exact map
+    x . w is Sensitivity-N for every N (ours: 1 at every size), while Quantus's value is 1 at n = 1 only."""
+    from metrics.sensitivity_n import SensitivityN
+
+    gen = torch.Generator().manual_seed(1)
+    model = LinearModel(channels=1, size=6, bias=False).eval()
+    x = torch.randn(5, 1, 6, 6, generator=gen)
+    y = model(x).argmax(1)
+    exact = x * model.linear.weight[y].view(-1, 1, 6, 6).detach()
+    noisy = exact + 0.3 * torch.randn(x.shape, generator=gen) * exact.abs().mean()
+    metric = SensitivityN(fractions=[0.1, 0.3], n_perturbations=8, seed=2)
+    res = metric(model, x, y, noisy)
+    for k, f in enumerate(metric.fractions):
+        theirs = quantus_faithfulness_correlation(monkeypatch, metric, model, x, y, noisy, f, stream=30 + k)
+        torch.testing.assert_close(res.curves[:, k].double(), theirs, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(SensitivityN(n_perturbations=8, seed=2)(model, x, y, exact).scores, torch.ones(5), atol=1e-5, rtol=0)
+    q = quantus.SensitivityN(features_in_step=1, n_max_percentage=0.5, perturb_baseline=0.0, abs=False, normalise=False,
+                             return_aggregate=False, disable_warnings=True)
+    theirs = np.asarray(q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=exact.numpy(), device="cpu", softmax=False))
+    assert theirs.shape == (18,)                  # one value per step n, not per sample
+    assert abs(theirs[0] - 1) < 1e-5 and (np.abs(theirs[1:] - 1) > 1e-3).all()
