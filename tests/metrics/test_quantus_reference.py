@@ -305,3 +305,119 @@ def test_sensitivity_n_is_faithfulness_correlation_per_size_and_quantus_sensitiv
     theirs = np.asarray(q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=exact.numpy(), device="cpu", softmax=False))
     assert theirs.shape == (18,)                  # one value per step n, not per sample
     assert abs(theirs[0] - 1) < 1e-5 and (np.abs(theirs[1:] - 1) > 1e-3).all()
+
+
+def our_stages(monkeypatch, stages):
+    """Quantus's PyTorchModel.get_random_layer_generator replaced by our seeded re-initialisation (a list of
+    (layer name, randomised model)): Quantus resets layers with their default init under torch.manual_seed, we
+    redraw N(0, std^2) per tensor, so the randomised models are injected rather than re-drawn."""
+    from quantus.helpers.model.pytorch_model import PyTorchModel
+
+    monkeypatch.setattr(PyTorchModel, "get_random_layer_generator", lambda self, order="top_down", seed=42: iter(stages))
+
+
+def test_random_logit_matches_quantus_on_our_other_class(monkeypatch, cnn_batch):
+    """Our other class c' replayed into Quantus's np.random.randint (an index into the other classes, ascending).
+    Spearman of the signed and of the absolute maps agree; SSIM differs by design (Quantus flattens the maps and
+    runs a 1-D SSIM along the raster order; ours is 2-D SSIM of min-max normalised |maps|), so it is not compared."""
+    from quantus.functions.similarity_func import correlation_spearman
+
+    from metrics.random_logit import RandomLogit
+
+    model, x, y, a = cnn_batch
+    res = RandomLogit(seed=3)(model, x, y, a, explainer=gradient)
+    other = res.extras["other_class"].long()
+    assert (other != y).all()
+    index = torch.where(other < y, other, other - 1).numpy()       # position of c' among the other classes
+    monkeypatch.setattr(np.random, "randint", lambda lo, hi, size: index)
+    for key, absolute in (("spearman", False), ("spearman_abs", True)):
+        q = quantus.RandomLogit(num_classes=3, similarity_func=correlation_spearman, abs=absolute, normalise=False, disable_warnings=True)
+        theirs = q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), explain_func=quantus_explainer, device="cpu")
+        torch.testing.assert_close(res.extras[key].double(), torch.tensor(np.asarray(theirs, dtype=np.float64)), atol=1e-5, rtol=1e-5)
+
+
+def test_efficient_mprt_matches_quantus_on_our_randomised_model(monkeypatch, cnn_batch):
+    """Quantus's score is (H_after - H_before) / H_before = ours - 1; its extra scores_fraction_explanation is ours."""
+    from metrics.efficient_mprt import EfficientMPRT
+    from metrics.randomization import Randomization
+
+    model, x, y, a = cnn_batch
+    metric = EfficientMPRT(n_bins=20, seed=7)
+    ours = metric(model, x, y, a, explainer=gradient).scores.double()
+    layers = Randomization.layers(model)
+    randomised = metric.randomised(model)
+    our_stages(monkeypatch, [(name, randomised) for name, _ in layers])
+    q = quantus.EfficientMPRT(complexity_func_kwargs={"n_bins": 20}, compute_extra_scores=True, abs=False, normalise=False,
+                              disable_warnings=True)
+    theirs = q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), explain_func=quantus_explainer, device="cpu")
+    assert (ours - 1).abs().min() > 1e-3                    # the randomisation changes the entropy
+    torch.testing.assert_close(ours - 1, torch.tensor(np.asarray(theirs, dtype=np.float64)), atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(ours, torch.tensor(q.scores_extra["scores_fraction_explanation"], dtype=torch.float64), atol=1e-6, rtol=1e-6)
+
+
+def test_smooth_mprt_matches_quantus_on_our_noise_and_randomised_models(monkeypatch, cnn_batch):
+    """Quantus's smoothing averages nr_samples - 1 noisy copies *and the clean input*; ours n_noise noisy copies.
+    Quantus gets nr_samples = n_noise + 1, our noise through np.random.randn, and an explainer that returns 0 for the
+    clean copy and rescales the others by (n + 1) / n: its average is then ours. Quantus compares every stage with
+    the a_batch passed in (not its own smoothed original), so it gets our smoothed original.
+
+    Quantus 0.6 ignores the explain_func inside the smoothing: it calls ``quantus.explain`` (a vanilla gradient
+    unless explain_func_kwargs name a method), shown below by the zero explainer having no effect; the comparison
+    therefore replaces ``quantus.explain`` in its module."""
+    import copy
+
+    from metrics._common import sample_ids
+    from metrics.randomization import Randomization
+    from metrics.smooth_mprt import NoiseAveraged, SmoothMPRT
+
+    model, x, y, a = cnn_batch
+    n_noise = 3
+    metric = SmoothMPRT(n_noise=n_noise, noise_level=0.1, seed=2)
+    res = metric(model, x, y, a, explainer=gradient)
+    ids = sample_ids(len(x), {}, x.device)
+    smooth = NoiseAveraged(gradient, n_noise, 0.1, metric.seed, ids)
+    smoothed, unit = smooth(model, x, y), smooth.unit_noise(x)
+    stages = [(name, copy.deepcopy(m)) for name, m in metric.stages(model, Randomization.layers(model))]
+    our_stages(monkeypatch, stages)
+    draws = {"k": 0}
+
+    def randn(*shape):                        # Quantus multiplies by its std = 0.1 x (max - min), as ours
+        k = draws["k"] % n_noise
+        draws["k"] += 1
+        return unit[k].double().numpy()
+
+    calls = {"k": 0}
+
+    def explain(model, inputs, targets, **kwargs):
+        k = calls["k"] % (n_noise + 1)
+        calls["k"] += 1
+        g = quantus_explainer(model, inputs, targets)
+        return np.zeros_like(g) if k == n_noise else g * (n_noise + 1) / n_noise
+
+    monkeypatch.setattr(np.random, "randn", randn)
+    zero = lambda model, inputs, targets, **kw: np.zeros(np.shape(inputs), dtype=np.float32)  # noqa: E731
+    q = quantus.SmoothMPRT(nr_samples=2, abs=True, normalise=False, disable_warnings=True)
+    with pytest.warns(UserWarning, match="vanilla 'Gradient'"):
+        q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), explain_func=zero, device="cpu")
+    assert calls["k"] == 0
+    import quantus.metrics.randomisation.smooth_mprt as quantus_smooth_mprt
+    monkeypatch.setattr(quantus_smooth_mprt.quantus, "explain", explain)
+    draws["k"] = 0
+    our_stages(monkeypatch, stages)
+    q = quantus.SmoothMPRT(nr_samples=n_noise + 1, noise_magnitude=0.1, abs=True, normalise=False, disable_warnings=True)
+    theirs = q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=smoothed.numpy(), explain_func=explain, device="cpu")
+    np.testing.assert_allclose(theirs.pop("original"), 1, atol=1e-6)   # Quantus's smoothed original is ours
+    assert list(theirs) == [name for name, _ in stages]
+    curves = torch.tensor(np.array(list(theirs.values()), dtype=np.float64)).T
+    torch.testing.assert_close(res.curves.double(), curves, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(res.scores.double(), curves.mean(1), atol=1e-5, rtol=1e-5)
+    # Quantus's return_average_correlation skips a key "orig" but stores "original": its average includes the
+    # similarity of the original with itself (1 here), so it is (L x ours + 1) / (L + 1), not the stages' mean
+    draws["k"] = calls["k"] = 0
+    our_stages(monkeypatch, stages)
+    q = quantus.SmoothMPRT(nr_samples=n_noise + 1, noise_magnitude=0.1, abs=True, normalise=False, return_average_correlation=True,
+                           disable_warnings=True)
+    average = q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=smoothed.numpy(), explain_func=explain, device="cpu")
+    n_layers = len(stages)
+    torch.testing.assert_close(torch.tensor(average, dtype=torch.float64), (n_layers * curves.mean(1) + 1) / (n_layers + 1),
+                               atol=1e-5, rtol=1e-5)
