@@ -421,3 +421,114 @@ def test_smooth_mprt_matches_quantus_on_our_noise_and_randomised_models(monkeypa
     n_layers = len(stages)
     torch.testing.assert_close(torch.tensor(average, dtype=torch.float64), (n_layers * curves.mean(1) + 1) / (n_layers + 1),
                                atol=1e-5, rtol=1e-5)
+
+
+# ---- the deterministic axioms, IROF and sufficiency ---------------------------------------------------------------
+
+
+def test_non_sensitivity_matches_quantus_where_unused_features_have_exactly_no_effect():
+    """Quantus counts |Z xor U| with absolute thresholds (|a| < eps after normalising by the max, |drop| < eps); ours
+    is the same set difference with thresholds relative to the largest |a| and |drop|, as a fraction of the features.
+    On a linear model whose zero-weight pixels have no effect at all the two sets coincide: ours x F = Quantus's."""
+    from metrics.non_sensitivity import NonSensitivity
+
+    gen = torch.Generator().manual_seed(4)
+    model = LinearModel(channels=1, size=6, bias=False).eval()
+    with torch.no_grad():
+        model.linear.weight[:, ::3] = 0                     # 12 of the 36 pixels are unused by every class
+    x = torch.randn(4, 1, 6, 6, generator=gen)
+    y = model(x).argmax(1)
+    a = x * model.linear.weight[y].view(-1, 1, 6, 6).detach()
+    a[:, :, 0, 1] = 0                                       # the map misses a used pixel ...
+    a[:, :, 2, 0] += 0.5                                    # ... and credits an unused one
+    ours = NonSensitivity(granularity="pixel")(model, x, y, a).scores.double()
+    q = quantus.NonSensitivity(eps=1e-5, features_in_step=1, perturb_baseline=0.0, abs=True, normalise=True, disable_warnings=True)
+    theirs = q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), device="cpu", softmax=False)
+    assert (ours > 0).all()
+    torch.testing.assert_close(ours * 36, torch.tensor(np.asarray(theirs, dtype=np.float64)))
+
+
+def test_irof_matches_quantus_on_our_segments(monkeypatch):
+    """Our feature map (here square patches, one per step) injected as Quantus's superpixels. Quantus's IROF is
+    the area over the curve p_k / p_0, k = 1..S, with unit spacing (S - trapz): in units of segments, so an image with
+    more segments scores more; ours is normalised to [0, 1] with the k = 0 point: Quantus = S x ours + (1 + r_1) / 2."""
+    import quantus.helpers.utils as quantus_utils
+
+    from metrics.irof import IROF
+
+    gen = torch.Generator().manual_seed(2)
+    model = LinearModel(channels=1, size=12).eval()
+    x = torch.randn(4, 1, 12, 12, generator=gen)
+    a = torch.rand(4, 1, 12, 12, generator=gen)
+    y = model(x).argmax(1)
+    metric = IROF(granularity="patch", patch_size=3, steps=1 / 16)
+    res = metric(model, x, y, a)
+    fmap, n_feat = metric.feature_map(x, {})
+    assert (n_feat == 16).all() and res.curves.shape[1] == 17
+    segments = iter(fmap.numpy())
+    monkeypatch.setattr(quantus_utils, "get_superpixel_segments", lambda img, segmentation_method: next(segments))
+    q = quantus.IROF(perturb_baseline=0.0, abs=False, normalise=False, return_aggregate=False, disable_warnings=True)
+    theirs = torch.tensor(np.asarray(q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), device="cpu", softmax=True),
+                                     dtype=np.float64))
+    expected = 16 * res.scores.double() + (1 + res.curves[:, 1].double()) / 2
+    torch.testing.assert_close(expected, theirs, atol=1e-4, rtol=1e-5)
+
+
+def test_sufficiency_matches_quantus_with_the_cosine_distance(monkeypatch):
+    """Quantus with distance_func="cosine" (scipy cdist, once its V=None argument is dropped) on raw maps is ours; a sample with no neighbour scores 0 in
+    Quantus (it divides by inf), which reads as "every neighbour disagrees"; ours is NaN and counted as dropped."""
+    from metrics.sufficiency import Sufficiency
+
+    gen = torch.Generator().manual_seed(3)
+    model = LinearModel(channels=1, size=6).eval()
+    x = torch.randn(8, 1, 6, 6, generator=gen)
+    y = model(x).argmax(1)
+    base = torch.randn(2, 1, 6, 6, generator=gen)
+    a = base[torch.arange(8) % 2] + 0.4 * torch.randn(8, 1, 6, 6, generator=gen)   # two families of similar maps
+    a[7] = torch.randn(1, 6, 6, generator=gen)                                     # one map close to no other
+    res = Sufficiency(threshold=0.3)(model, x, y, a)
+    import quantus.metrics.faithfulness.sufficiency as quantus_sufficiency
+    from scipy.spatial.distance import cdist
+    # Quantus always passes V=None to cdist, which only "seuclidean" accepts: every other distance_func raises
+    with pytest.raises(TypeError):
+        quantus.Sufficiency(distance_func="cosine", disable_warnings=True)(model=model, x_batch=x.numpy(), y_batch=y.numpy(),
+                                                                          a_batch=a.numpy(), device="cpu")
+    monkeypatch.setattr(quantus_sufficiency, "cdist", lambda xa, xb, metric, V=None: cdist(xa, xb, metric))
+    q = quantus.Sufficiency(threshold=0.3, distance_func="cosine", abs=False, normalise=False, disable_warnings=True)
+    theirs = torch.tensor(np.asarray(q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), device="cpu"), dtype=np.float64))
+    lonely = res.extras["neighbours"] == 0
+    assert lonely[7] and lonely.sum() < 8 and res.scores[lonely].isnan().all() and (theirs[lonely] == 0).all()
+    torch.testing.assert_close(res.scores[~lonely].double(), theirs[~lonely])
+
+
+def test_input_invariance_verdicts_match_quantus_on_an_unpadded_convolution():
+    """Same verdict per sample (Quantus: maps equal to atol 1e-4; ours: relative change <= tolerance): the gradient
+    is invariant, gradient x input is not. On a *padded* convolution Quantus's compensation is wrong: it subtracts
+    the smallest response to the shift (a border value) from every output, so its shifted model is another function;
+    ours compensates the border exactly and verifies f'(x + m) = f(x)."""
+    from quantus.helpers.model.pytorch_model import PyTorchModel
+
+    from metrics.input_invariance import InputInvariance
+
+    def net(padding):
+        torch.manual_seed(0)
+        return torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=padding), torch.nn.ReLU(), torch.nn.Flatten(),
+                                   torch.nn.Linear(4 * (8 - 2 + 2 * padding) ** 2, 3)).eval()
+
+    model = net(0)
+    x = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    y = model(x).argmax(1)
+    metric = InputInvariance(shift=-1.0, tolerance=1e-4)
+    for explain, invariant in ((gradient, True), (lambda m, i, t: gradient(m, i, t) * torch.as_tensor(i), False)):
+        a = explain(model, x, y)
+        ours = metric(model, x, y, a, explainer=explain).extras["invariant"]
+        q = quantus.InputInvariance(input_shift=-1.0, abs=False, normalise=False, disable_warnings=True)
+        theirs = q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), device="cpu",
+                   explain_func=lambda model, inputs, targets, **kw: explain(model, torch.as_tensor(inputs), torch.as_tensor(targets)).numpy())
+        assert ours.bool().tolist() == [invariant] * 4 == [bool(v) for v in theirs]
+    padded = net(1)
+    wrapped = PyTorchModel(padded, channel_first=True, softmax=False, device="cpu")
+    shifted = wrapped.add_mean_shift_to_first_layer(-1.0, (1, 1, 8, 8))
+    with torch.no_grad():
+        assert (shifted(x - 1.0) - padded(x)).abs().max() > 1e-2                     # Quantus's f' is not f
+        assert (metric.shifted_model(padded, x)(x - 1.0) - padded(x)).abs().max() < 1e-4   # ours is
