@@ -36,6 +36,12 @@ zeroes Grad-CAM completely, and those are the samples that pass the check most c
 scoring them NaN dropped them from the headline and put a NaN stage into the cascade
 curve. Only a constant *original* map leaves the similarity undefined: NaN at every
 stage, counted in ``MetricResult.dropped`` with a warning.
+
+On the same randomised models the ``spearman_abs`` curve equals Quantus 0.6's MPRT
+(``layer_order="top_down"``) stage by stage (tests/metrics/test_quantus_reference.py).
+Quantus re-initialises with each layer's default init instead of the layer's own scale, and
+its ``return_average_correlation`` skips a key ``"orig"`` while storing ``"original"``, so
+that average includes the original's similarity with itself (1).
 """
 from __future__ import annotations
 

@@ -532,3 +532,41 @@ def test_input_invariance_verdicts_match_quantus_on_an_unpadded_convolution():
     with torch.no_grad():
         assert (shifted(x - 1.0) - padded(x)).abs().max() > 1e-2                     # Quantus's f' is not f
         assert (metric.shifted_model(padded, x)(x - 1.0) - padded(x)).abs().max() < 1e-4   # ours is
+
+
+# ---- the first round's metrics with a Quantus counterpart ------------------------------------------------------
+
+
+def test_sparseness_pointing_game_and_mask_accuracies_match_quantus(batch):
+    """Positive continuous maps (no ties; Quantus's mass accuracy sums signed values, ours the positive part)."""
+    from metrics.pointing_game import PointingGame
+    from metrics.relevance_mass import RelevanceMass
+    from metrics.relevance_rank import RelevanceRank
+    from metrics.sparseness import Sparseness
+
+    model, x, y, a, masks = batch
+    off = dict(abs=False, normalise=False, disable_warnings=True)
+    torch.testing.assert_close(Sparseness()(model, x, y, a).scores, run(quantus.Sparseness(**off), model, x, y, a), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(PointingGame()(model, x, y, a, masks=masks).scores, run(quantus.PointingGame(**off), model, x, y, a, masks))
+    torch.testing.assert_close(RelevanceMass()(model, x, y, a, masks=masks).scores,
+                               run(quantus.RelevanceMassAccuracy(**off), model, x, y, a, masks), atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(RelevanceRank(seed=0)(model, x, y, a, masks=masks).scores,
+                               run(quantus.RelevanceRankAccuracy(**off), model, x, y, a, masks), atol=1e-6, rtol=1e-6)
+
+
+def test_cascading_randomisation_matches_quantus_mprt_on_our_randomised_models(monkeypatch, cnn_batch):
+    """MPRT (top-down cascade, Spearman of |maps|) stage by stage, our re-initialised models injected."""
+    import copy
+
+    from metrics.randomization import Randomization
+
+    model, x, y, a = cnn_batch
+    metric = Randomization(similarity="spearman_abs", seed=3)
+    res = metric(model, x, y, a, explainer=gradient)
+    stages = [(name, copy.deepcopy(m)) for name, m in metric.stages(model, Randomization.layers(model))]
+    our_stages(monkeypatch, stages)
+    q = quantus.MPRT(layer_order="top_down", abs=True, normalise=False, disable_warnings=True)
+    theirs = q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), explain_func=quantus_explainer, device="cpu")
+    np.testing.assert_allclose(theirs.pop("original"), 1, atol=1e-6)
+    assert list(theirs) == [name for name, _ in stages]
+    torch.testing.assert_close(res.curves.double(), torch.tensor(np.array(list(theirs.values()), dtype=np.float64)).T, atol=1e-5, rtol=1e-5)
