@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-if not hasattr(np, "trapz"):
-    np.trapz = np.trapezoid
+from tests.metrics.quantus_replay import Replay, gradient, our_stages, our_subsets, quantus_explainer, stage_copies  # noqa: E402  (np.trapz shim)
+
 quantus = pytest.importorskip("quantus")
 
 from metrics.attribution_localisation import AttributionLocalisation  # noqa: E402
@@ -137,30 +137,6 @@ def test_monotonicity_correlation_matches_quantus_with_a_deterministic_baseline(
 # libraries evaluate the same perturbations and the per-sample values must agree.
 
 
-def gradient(model, inputs, targets):
-    """The input gradient of the target logit (a nonlinear explainer on a ReLU CNN)."""
-    x = torch.as_tensor(inputs).detach().clone().float().requires_grad_(True)
-    t = torch.as_tensor(targets).long().view(-1, 1)
-    (g,) = torch.autograd.grad(model(x).gather(1, t).sum(), x)
-    return g
-
-
-def quantus_explainer(model, inputs, targets, **kwargs):
-    return gradient(model, inputs, targets).numpy()
-
-
-class Replay:
-    """A Quantus ``perturb_func`` returning our precomputed perturbed batches, one per call, in Quantus's order."""
-
-    def __init__(self, xs: torch.Tensor) -> None:
-        self.xs, self.calls = xs.detach().numpy(), 0
-
-    def __call__(self, arr, indices, **kwargs):
-        out = self.xs[self.calls].reshape(arr.shape).astype(arr.dtype)
-        self.calls += 1
-        return out
-
-
 @pytest.fixture(scope="module")
 def cnn_batch():
     from tests.toy_models import relu_cnn
@@ -233,35 +209,14 @@ def test_relative_stability_matches_quantus_on_our_draws(cnn_batch, kind):
     torch.testing.assert_close(ours.scores.double(), theirs, atol=1e-4, rtol=1e-4)
 
 
-class Subsets:
-    """``np.random.choice`` for Quantus's FaithfulnessCorrelation: returns our subset of draw ``run`` for sample ``b``,
-    in Quantus's call order (for each run, for each sample of the batch)."""
-
-    def __init__(self, removed, n: int, runs: int) -> None:
-        self.removed, self.n, self.runs, self.calls, self.real = removed, n, runs, 0, np.random.choice
-
-    def __call__(self, a, size=None, replace=True, p=None):
-        run, b = divmod(self.calls, self.n)
-        assert run < self.runs and replace is False
-        self.calls += 1
-        mask = self.removed(torch.tensor([b]), torch.tensor([run]))[0]
-        assert int(mask.sum()) == size
-        return mask.nonzero().view(-1).numpy()
-
-
-def quantus_faithfulness_correlation(monkeypatch, metric, model, x, y, a, fraction: float, stream: int) -> torch.Tensor:
+def quantus_faithfulness_correlation(metric, model, x, y, a, fraction: float, stream: int) -> torch.Tensor:
     """Quantus's FaithfulnessCorrelation on our subsets of ``fraction`` of the pixels (baseline 0 = our ``mean``)."""
-    from metrics._common import sample_ids
-
     n, numel = len(x), x[0, 0].numel()
     size = max(1, round(fraction * numel))
-    removed = metric.removal.random_subsets(sample_ids(n, {}, x.device), metric.n_perturbations, size, numel, stream)
-    choice = Subsets(removed, n, metric.n_perturbations)
-    monkeypatch.setattr(np.random, "choice", choice)
     q = quantus.FaithfulnessCorrelation(nr_runs=metric.n_perturbations, subset_size=size, perturb_baseline=0.0, abs=False,
                                         normalise=False, return_aggregate=False, disable_warnings=True)
-    out = q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), device="cpu", softmax=False)
-    monkeypatch.undo()
+    with our_subsets(metric, n, numel, size, stream) as choice:
+        out = q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), device="cpu", softmax=False)
     assert choice.calls == n * metric.n_perturbations
     return torch.tensor(np.asarray(out, dtype=np.float64))
 
@@ -273,7 +228,7 @@ def test_faithfulness_correlation_matches_quantus_on_our_subsets(monkeypatch, cn
     a = a * x                                     # gradient x input: a map that correlates with the drops, not 0 or 1
     metric = FaithfulnessCorrelation(subset_size=0.2, n_perturbations=12, seed=5)
     ours = metric(model, x, y, a).scores
-    theirs = quantus_faithfulness_correlation(monkeypatch, metric, model, x, y, a, 0.2, stream=20)
+    theirs = quantus_faithfulness_correlation(metric, model, x, y, a, 0.2, stream=20)
     assert theirs.abs().min() > 0.05 and theirs.abs().max() < 0.999
     torch.testing.assert_close(ours.double(), theirs, atol=1e-5, rtol=1e-5)
 
@@ -297,7 +252,7 @@ def test_sensitivity_n_is_faithfulness_correlation_per_size_and_quantus_sensitiv
     metric = SensitivityN(fractions=[0.1, 0.3], n_perturbations=8, seed=2)
     res = metric(model, x, y, noisy)
     for k, f in enumerate(metric.fractions):
-        theirs = quantus_faithfulness_correlation(monkeypatch, metric, model, x, y, noisy, f, stream=30 + k)
+        theirs = quantus_faithfulness_correlation(metric, model, x, y, noisy, f, stream=30 + k)
         torch.testing.assert_close(res.curves[:, k].double(), theirs, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(SensitivityN(n_perturbations=8, seed=2)(model, x, y, exact).scores, torch.ones(5), atol=1e-5, rtol=0)
     q = quantus.SensitivityN(features_in_step=1, n_max_percentage=0.5, perturb_baseline=0.0, abs=False, normalise=False,
@@ -305,15 +260,6 @@ def test_sensitivity_n_is_faithfulness_correlation_per_size_and_quantus_sensitiv
     theirs = np.asarray(q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=exact.numpy(), device="cpu", softmax=False))
     assert theirs.shape == (18,)                  # one value per step n, not per sample
     assert abs(theirs[0] - 1) < 1e-5 and (np.abs(theirs[1:] - 1) > 1e-3).all()
-
-
-def our_stages(monkeypatch, stages):
-    """Quantus's PyTorchModel.get_random_layer_generator replaced by our seeded re-initialisation (a list of
-    (layer name, randomised model)): Quantus resets layers with their default init under torch.manual_seed, we
-    redraw N(0, std^2) per tensor, so the randomised models are injected rather than re-drawn."""
-    from quantus.helpers.model.pytorch_model import PyTorchModel
-
-    monkeypatch.setattr(PyTorchModel, "get_random_layer_generator", lambda self, order="top_down", seed=42: iter(stages))
 
 
 def test_random_logit_matches_quantus_on_our_other_class(monkeypatch, cnn_batch):
@@ -344,12 +290,11 @@ def test_efficient_mprt_matches_quantus_on_our_randomised_model(monkeypatch, cnn
     model, x, y, a = cnn_batch
     metric = EfficientMPRT(n_bins=20, seed=7)
     ours = metric(model, x, y, a, explainer=gradient).scores.double()
-    layers = Randomization.layers(model)
     randomised = metric.randomised(model)
-    our_stages(monkeypatch, [(name, randomised) for name, _ in layers])
     q = quantus.EfficientMPRT(complexity_func_kwargs={"n_bins": 20}, compute_extra_scores=True, abs=False, normalise=False,
                               disable_warnings=True)
-    theirs = q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), explain_func=quantus_explainer, device="cpu")
+    with our_stages([(name, randomised) for name, _ in Randomization.layers(model)]):
+        theirs = q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), explain_func=quantus_explainer, device="cpu")
     assert (ours - 1).abs().min() > 1e-3                    # the randomisation changes the entropy
     torch.testing.assert_close(ours - 1, torch.tensor(np.asarray(theirs, dtype=np.float64)), atol=1e-6, rtol=1e-6)
     torch.testing.assert_close(ours, torch.tensor(q.scores_extra["scores_fraction_explanation"], dtype=torch.float64), atol=1e-6, rtol=1e-6)
@@ -364,10 +309,8 @@ def test_smooth_mprt_matches_quantus_on_our_noise_and_randomised_models(monkeypa
     Quantus 0.6 ignores the explain_func inside the smoothing: it calls ``quantus.explain`` (a vanilla gradient
     unless explain_func_kwargs name a method), shown below by the zero explainer having no effect; the comparison
     therefore replaces ``quantus.explain`` in its module."""
-    import copy
 
     from metrics._common import sample_ids
-    from metrics.randomization import Randomization
     from metrics.smooth_mprt import NoiseAveraged, SmoothMPRT
 
     model, x, y, a = cnn_batch
@@ -377,8 +320,7 @@ def test_smooth_mprt_matches_quantus_on_our_noise_and_randomised_models(monkeypa
     ids = sample_ids(len(x), {}, x.device)
     smooth = NoiseAveraged(gradient, n_noise, 0.1, metric.seed, ids)
     smoothed, unit = smooth(model, x, y), smooth.unit_noise(x)
-    stages = [(name, copy.deepcopy(m)) for name, m in metric.stages(model, Randomization.layers(model))]
-    our_stages(monkeypatch, stages)
+    stages = stage_copies(metric, model)
     draws = {"k": 0}
 
     def randn(*shape):                        # Quantus multiplies by its std = 0.1 x (max - min), as ours
@@ -403,9 +345,9 @@ def test_smooth_mprt_matches_quantus_on_our_noise_and_randomised_models(monkeypa
     import quantus.metrics.randomisation.smooth_mprt as quantus_smooth_mprt
     monkeypatch.setattr(quantus_smooth_mprt.quantus, "explain", explain)
     draws["k"] = 0
-    our_stages(monkeypatch, stages)
     q = quantus.SmoothMPRT(nr_samples=n_noise + 1, noise_magnitude=0.1, abs=True, normalise=False, disable_warnings=True)
-    theirs = q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=smoothed.numpy(), explain_func=explain, device="cpu")
+    with our_stages(stages):
+        theirs = q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=smoothed.numpy(), explain_func=explain, device="cpu")
     np.testing.assert_allclose(theirs.pop("original"), 1, atol=1e-6)   # Quantus's smoothed original is ours
     assert list(theirs) == [name for name, _ in stages]
     curves = torch.tensor(np.array(list(theirs.values()), dtype=np.float64)).T
@@ -414,10 +356,10 @@ def test_smooth_mprt_matches_quantus_on_our_noise_and_randomised_models(monkeypa
     # Quantus's return_average_correlation skips a key "orig" but stores "original": its average includes the
     # similarity of the original with itself (1 here), so it is (L x ours + 1) / (L + 1), not the stages' mean
     draws["k"] = calls["k"] = 0
-    our_stages(monkeypatch, stages)
     q = quantus.SmoothMPRT(nr_samples=n_noise + 1, noise_magnitude=0.1, abs=True, normalise=False, return_average_correlation=True,
                            disable_warnings=True)
-    average = q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=smoothed.numpy(), explain_func=explain, device="cpu")
+    with our_stages(stages):
+        average = q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=smoothed.numpy(), explain_func=explain, device="cpu")
     n_layers = len(stages)
     torch.testing.assert_close(torch.tensor(average, dtype=torch.float64), (n_layers * curves.mean(1) + 1) / (n_layers + 1),
                                atol=1e-5, rtol=1e-5)
@@ -556,17 +498,16 @@ def test_sparseness_pointing_game_and_mask_accuracies_match_quantus(batch):
 
 def test_cascading_randomisation_matches_quantus_mprt_on_our_randomised_models(monkeypatch, cnn_batch):
     """MPRT (top-down cascade, Spearman of |maps|) stage by stage, our re-initialised models injected."""
-    import copy
 
     from metrics.randomization import Randomization
 
     model, x, y, a = cnn_batch
     metric = Randomization(similarity="spearman_abs", seed=3)
     res = metric(model, x, y, a, explainer=gradient)
-    stages = [(name, copy.deepcopy(m)) for name, m in metric.stages(model, Randomization.layers(model))]
-    our_stages(monkeypatch, stages)
+    stages = stage_copies(metric, model)
     q = quantus.MPRT(layer_order="top_down", abs=True, normalise=False, disable_warnings=True)
-    theirs = q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), explain_func=quantus_explainer, device="cpu")
+    with our_stages(stages):
+        theirs = q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), explain_func=quantus_explainer, device="cpu")
     np.testing.assert_allclose(theirs.pop("original"), 1, atol=1e-6)
     assert list(theirs) == [name for name, _ in stages]
     torch.testing.assert_close(res.curves.double(), torch.tensor(np.array(list(theirs.values()), dtype=np.float64)).T, atol=1e-5, rtol=1e-5)
