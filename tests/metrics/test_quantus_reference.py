@@ -445,7 +445,8 @@ def test_sufficiency_matches_quantus_with_the_cosine_distance(monkeypatch):
 
 def test_input_invariance_verdicts_match_quantus_on_an_unpadded_convolution():
     """Same verdict per sample (Quantus: maps equal to atol 1e-4; ours: relative change <= tolerance): the gradient
-    is invariant, gradient x input is not. On a *padded* convolution Quantus's compensation is wrong: it subtracts
+    is invariant, gradient x input is not (here: Quantus never shifts the first input value, see below, which
+    changes its verdict when that pixel flips a ReLU). On a *padded* convolution Quantus's compensation is wrong: it subtracts
     the smallest response to the shift (a border value) from every output, so its shifted model is another function;
     ours compensates the border exactly and verifies f'(x + m) = f(x)."""
     from quantus.helpers.model.pytorch_model import PyTorchModel
@@ -468,6 +469,14 @@ def test_input_invariance_verdicts_match_quantus_on_an_unpadded_convolution():
         theirs = q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), device="cpu",
                    explain_func=lambda model, inputs, targets, **kw: explain(model, torch.as_tensor(inputs), torch.as_tensor(targets)).numpy())
         assert ours.bool().tolist() == [invariant] * 4 == [bool(v) for v in theirs]
+    # Quantus's perturb_batch passes indices[i][1:]: the first input value of every image is never shifted
+    from functools import partial
+
+    from quantus.functions.perturb_func import baseline_replacement_by_shift, perturb_batch
+    flat = x.reshape(4, -1).numpy()
+    shifted = perturb_batch(perturb_func=partial(baseline_replacement_by_shift, input_shift=-1.0), indices=np.tile(np.arange(flat.shape[1]), (4, 1)),
+                            indexed_axes=np.arange(0, 3), arr=x.numpy().copy()).reshape(4, -1)
+    assert (shifted[:, 0] == flat[:, 0]).all() and np.allclose(shifted[:, 1:], flat[:, 1:] - 1)
     padded = net(1)
     wrapped = PyTorchModel(padded, channel_first=True, softmax=False, device="cpu")
     shifted = wrapped.add_mean_shift_to_first_layer(-1.0, (1, 1, 8, 8))
