@@ -25,7 +25,7 @@ On the same perturbations the three kinds equal Quantus 0.6's RelativeInput / Ou
 RepresentationStability (the last with ``layer_names`` = the layer feeding the last
 ``nn.Linear``) when no perturbation changes a prediction. When one does, Quantus sets that
 draw to NaN and then takes ``np.max``, so the whole sample becomes NaN; ours takes the
-maximum over the draws that keep the prediction.
+maximum over the draws that keep the prediction (both shown in tests/metrics/test_quantus_reference.py).
 """
 from __future__ import annotations
 

@@ -520,3 +520,28 @@ def test_cascading_randomisation_matches_quantus_mprt_on_our_randomised_models(m
     np.testing.assert_allclose(theirs.pop("original"), 1, atol=1e-6)
     assert list(theirs) == [name for name, _ in stages]
     torch.testing.assert_close(res.curves.double(), torch.tensor(np.array(list(theirs.values()), dtype=np.float64)).T, atol=1e-5, rtol=1e-5)
+
+
+def test_quantus_relative_stability_drops_a_whole_sample_when_one_draw_changes_the_prediction():
+    """Some draws change the prediction (a linear model, gradient x input, radius 0.5). Quantus sets those draws NaN
+    and takes np.max, so the whole sample is NaN; ours is the maximum over the draws that keep the prediction
+    (Agarwal et al.'s neighbourhood), and equals Quantus's where every draw keeps it."""
+    from metrics.relative_stability import RelativeStability
+
+    model = LinearModel(channels=1, size=8).eval()
+    x = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(3))
+    y = model(x).argmax(1)
+    gxi = lambda m, i, t: gradient(m, i, t) * torch.as_tensor(i)  # noqa: E731
+    metric = RelativeStability(kind="input", radius=0.5, n_samples=8, seed=1)
+    ours = metric(model, x, y, gxi(model, x, y), explainer=gxi)
+    q = quantus.RelativeInputStability(nr_samples=8, eps_min=1e-6, abs=False, normalise=False, disable_warnings=True)
+    q.perturb_func = Replay(metric.perturbed(model, x, y, torch.arange(4)))
+    theirs = torch.tensor(np.asarray(q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=gxi(model, x, y).numpy(), device="cpu",
+                                       explain_func=lambda model, inputs, targets, **kw: gxi(model, inputs, targets).numpy(), softmax=False),
+                                     dtype=np.float64))
+    kept = ours.extras["kept"]
+    partly = (kept > 0) & (kept < 1)
+    assert partly.any() and theirs[partly].isnan().all() and ours.scores[partly].isfinite().all()
+    whole = kept == 1
+    assert whole.any()
+    torch.testing.assert_close(ours.scores[whole].double(), theirs[whole], atol=1e-4, rtol=1e-4)
