@@ -13,6 +13,10 @@ variant, as Captum's ``normalize``); beta is logged as the extra ``beta``. The k
 All N * n_perturbations perturbed inputs go through the model in batches of ``batch_size``.
 
 ``scores``: INFD per sample; lower is better; headline: mean.
+
+Quantus 0.6's Infidelity estimates the same expectation with its own perturbations (patches
+replaced by a baseline, cumulatively); given our draws as its ``perturb_func`` (one per patch
+position, ``n_perturb_samples=1``) it returns our values (tests/metrics/test_quantus_reference.py).
 """
 from __future__ import annotations
 
@@ -73,6 +77,12 @@ class Infidelity:
         """Images per input through the model in one call (for the sweep's cost estimate): the clean input and each perturbed copy."""
         return 1 + self.n
 
+    def noise(self, inputs: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """(N, n_perturbations, C, H, W) the seeded perturbations I of each sample (id ``ids``)."""
+        n = inputs.shape[0]
+        draw_ids = (ids.view(-1, 1) * self.n + torch.arange(self.n, device=inputs.device).view(1, -1)).flatten()
+        return normal(self.seed, 6, draw_ids, tuple(inputs.shape[1:]), inputs.dtype).view(n, self.n, *inputs.shape[1:]) * self.noise_std
+
     def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor, **context) -> MetricResult:
         maps = check_maps("infidelity", inputs, attributions).double()
         if maps.shape != inputs.shape:
@@ -80,9 +90,7 @@ class Infidelity:
         inputs = inputs.detach()
         n = inputs.shape[0]
         targets = torch.as_tensor(targets, device=inputs.device).long().reshape(-1)
-        ids = sample_ids(n, context, inputs.device)
-        draw_ids = (ids.view(-1, 1) * self.n + torch.arange(self.n, device=inputs.device).view(1, -1)).flatten()
-        noise = normal(self.seed, 6, draw_ids, tuple(inputs.shape[1:]), inputs.dtype).view(n, self.n, *inputs.shape[1:]) * self.noise_std
+        noise = self.noise(inputs, sample_ids(n, context, inputs.device))
         dot = (noise.double() * maps.unsqueeze(1)).flatten(2).sum(2)                          # (N, n)
         pert = (inputs.unsqueeze(1) - noise).flatten(0, 1)
         t_all = targets.repeat_interleave(self.n)

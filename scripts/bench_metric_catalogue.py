@@ -25,8 +25,8 @@ floor counts forward passes only (the explainer's backward pass is not in it), s
 Not here: deletion / insertion against PixelFlipping (scripts/bench_metrics.py --quantus), metrics
 Quantus lacks (energy pointing game, spurious background, background gap, ROAR, insertion), and
 Quantus metrics that compute another quantity or are broken (Completeness: exact float equality;
-Monotonicity: never adds the features; Continuity: translations; Infidelity: its own patch noise;
-ROAD: its own imputation; Focus and Consistency: no counterpart here).
+Monotonicity: never adds the features; Continuity: translations; ROAD: its own imputation; Focus and
+Consistency: no counterpart here).
 """
 from __future__ import annotations
 
@@ -238,6 +238,13 @@ def main() -> None:
          lambda: np.stack([fc_theirs(sn, f, 30 + j) for j, f in enumerate(sn.fractions)]))
 
     # seeded perturbations: ours replayed as Quantus's perturb_func
+    inf = M.Infidelity(n_perturbations=(s // 4) ** 2, seed=0)
+    inf_draws = (x.unsqueeze(1) - inf.noise(x, torch.arange(n))).transpose(0, 1)     # one draw per 4 x 4 patch position
+
+    def inf_theirs():
+        q = quantus.Infidelity(perturb_patch_sizes=[4], n_perturb_samples=1, perturb_func=Replay(inf_draws), **off)
+        return q_call(q, lin, y, noisy, softmax=False)()
+    case("infidelity (our draws as its patch perturbations)", lin, lambda: inf(lin, x, y, noisy).scores, inf_theirs)
     def robust(metric, q, **kw):
         xs = metric.perturbed(cnn, xc, yc, torch.arange(n))      # our draws, made once outside the timing
 

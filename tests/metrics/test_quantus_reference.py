@@ -545,3 +545,22 @@ def test_quantus_relative_stability_drops_a_whole_sample_when_one_draw_changes_t
     whole = kept == 1
     assert whole.any()
     torch.testing.assert_close(ours.scores[whole].double(), theirs[whole], atol=1e-4, rtol=1e-4)
+
+
+def test_infidelity_matches_quantus_with_our_noise_as_its_patch_perturbations(cnn_batch):
+    """Quantus's Infidelity perturbs patch after patch (cumulatively, by a baseline) and takes the MSE between the
+    drops and a . (x - x_perturbed) over the patches. Its perturb_func returning x - I_j for our j-th draw (one draw
+    per patch position: 16 patches of 2 x 2 on 8 x 8) makes each term Yeh et al.'s (I_j . a - (f(x) - f(x - I_j)))^2,
+    and the MSE over the patches our mean over the draws."""
+    from metrics.infidelity import Infidelity
+
+    model, x, y, a = cnn_batch
+    metric = Infidelity(noise_std=0.2, n_perturbations=16, seed=3)
+    ours = metric(model, x, y, a).scores.double()
+    draws = x.unsqueeze(1) - metric.noise(x, torch.arange(len(x)))                      # (N, 16, C, H, W)
+    replay = Replay(draws.transpose(0, 1))
+    q = quantus.Infidelity(perturb_patch_sizes=[2], n_perturb_samples=1, perturb_func=replay, abs=False, normalise=False,
+                           disable_warnings=True)
+    theirs = q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), device="cpu", softmax=False)
+    assert replay.calls == 16 and (ours > 0).all()
+    torch.testing.assert_close(ours, torch.tensor(np.asarray(theirs, dtype=np.float64)), atol=1e-5, rtol=1e-5)
