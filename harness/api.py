@@ -14,8 +14,9 @@ composition, run and MLflow logging; it returns the summary table and the run id
 """
 from __future__ import annotations
 
+import copy
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +37,7 @@ from harness.datasets import ImageDataset, ImageSplit
 from harness.preflight.settings import resolve_device, unmet_needs
 from harness.seeding import seed_everything
 from methods import Explainer
-from metrics import Metric, MetricResult
+from metrics import ROAR, Metric, MetricResult
 
 MethodSpec = str | Explainer | Iterable[str | Explainer] | Mapping[str, Mapping[str, Any] | Explainer | None]
 MetricSpec = str | Metric | Iterable[str | Metric] | Mapping[str, Mapping[str, Any] | Metric | None]
@@ -237,6 +238,8 @@ def evaluate(
     class_names: list[str] | None = None,
     attributions: Mapping[str, torch.Tensor] | None = None,
     indices: torch.Tensor | None = None,
+    train: Inputs | tuple[torch.Tensor, torch.Tensor] | None = None,
+    training: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Explain ``inputs`` with every method, score each method's attributions with every metric.
 
@@ -277,6 +280,15 @@ def evaluate(
         indices (Tensor or None, optional): ``(N,)`` each input's id in its dataset, which seeds the
             metrics' per-sample random draws (the command line passes the test-split indices it
             explains, logged as ``eval_indices.json``); None: 0..N-1. Default: None.
+        train (tuple, Dataset, DataLoader or None, optional): The training split ROAR retrains on:
+            ``(images, labels)`` tensors normalised as ``inputs``, or a Dataset/DataLoader of
+            ``(image, label)``; only ``roar`` uses it, and ``roar`` refuses without it. Per method and
+            fraction a deep copy of ``model`` with every parameter re-initialised (its modules'
+            ``reset_parameters`` under ``seed``) is trained on the images with the method's top pixels
+            removed; not cached (the command line caches). Default: None.
+        training (dict or None, optional): Overrides of the training settings ROAR retrains with
+            (the keys of ``model.training``: ``epochs``, ``batch_size``, ``lr``, ``optimizer``, ...; the
+            default model's values otherwise, e.g. ``{"epochs": 2}``). Default: None.
 
     Returns:
         pandas.DataFrame: one row per (method, metric, sample), columns ``method``, ``metric``,
@@ -296,6 +308,7 @@ def evaluate(
         raise ConfigError(f"batch_size must be a positive integer; got {batch_size!r}")
     run_device = resolve_device(str(device))
     explainers, scorers, nodes = build_components(methods, metrics, seed)
+    retrainer = _retrainer(model, scorers, train, training, seed, run_device)
     images, labels, masks = _collect(inputs, labels, masks)
     if images.dim() != 4:
         raise ConfigError(f"inputs must be images of shape (N, C, H, W); got shape {tuple(images.shape)}")
@@ -339,7 +352,8 @@ def evaluate(
         for name, metric in scorers.items():
             seed_everything(seed)
             start = time.perf_counter()
-            results[name] = metric(model, images, chosen, maps[method], explainer=explainer, **context)
+            extra = {} if retrainer is None else {"retrain": retrainer()}   # ROAR: a fresh retrainer per method
+            results[name] = metric(model, images, chosen, maps[method], explainer=explainer, **context, **extra)
             timings[f"time_{name}_s"] = time.perf_counter() - start
         for name, result in results.items():
             frames.append(pd.DataFrame({
@@ -352,6 +366,60 @@ def evaluate(
     frame = pd.concat(frames, ignore_index=True)
     frame.attrs["run_ids"] = run_ids
     return frame
+
+
+class InMemoryRetrain:
+    """:class:`metrics.types.Retrain` for :func:`evaluate`: ``model``'s architecture trained from scratch on modified training images.
+
+    Each call deep-copies ``model``, re-initialises every parameter (its modules' ``reset_parameters``
+    under ``seed``) and trains it with :func:`harness.training.train` and the ``training`` settings; not
+    cached (the command line's :class:`harness.training.Retrainer` caches by key).
+    """
+
+    def __init__(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor, training: DictConfig, seed: int,
+                 device: torch.device) -> None:
+        self.model, self.train_images, self.train_labels = model, images, labels
+        self.cfg, self.seed, self.device = OmegaConf.create({"training": training}), seed, device
+
+    def __call__(self, images: Callable[[], torch.Tensor], identity: dict) -> nn.Module:
+        from harness.training import train as fit
+
+        modified = images()
+        if modified.shape != self.train_images.shape:
+            raise ValueError(f"retrain: modified training images have shape {tuple(modified.shape)}; expected {tuple(self.train_images.shape)}")
+        fresh = copy.deepcopy(self.model)
+        torch.manual_seed(self.seed)
+        for module in fresh.modules():
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+        fit(fresh, ImageSplit(modified.cpu(), self.train_labels), self.cfg, self.seed, self.device)
+        return fresh.eval()
+
+
+def _retrainer(model: nn.Module, scorers: dict[str, Metric], train: Any, training: Mapping[str, Any] | None, seed: int,
+               device: torch.device) -> Callable[[], InMemoryRetrain] | None:
+    """What ROAR retrains with (a factory, one retrainer per method), None without ROAR; one-line refusals before any work."""
+    roar = next((name for name, metric in scorers.items() if isinstance(metric, ROAR)), None)
+    if roar is None:
+        return None
+    if train is None:
+        raise ConfigError(f"metric {roar} retrains the model on training images with the top pixels removed; pass train=(images, labels) "
+                          f"(or a Dataset/DataLoader of (image, label)) and optionally training={{'epochs': ...}}, or leave {roar} out")
+    from harness.training import check_training
+
+    images, labels, _ = _collect(train[0], train[1], None) if isinstance(train, tuple) and len(train) == 2 else _collect(train, None, None)
+    if images.dim() != 4 or labels is None or tuple(torch.as_tensor(labels).shape) != (images.shape[0],):
+        raise ConfigError(f"train must give images (N, C, H, W) and one label each; got images {tuple(images.shape)} and "
+                          f"{'no labels' if labels is None else f'labels {tuple(torch.as_tensor(labels).shape)}'}")
+    stuck = [name or type(m).__name__ for name, m in model.named_modules()
+             if any(True for _ in m.parameters(recurse=False)) and not hasattr(m, "reset_parameters")]
+    if stuck:
+        raise ConfigError(f"metric {roar} retrains the model from scratch, but module {stuck[0]} has parameters and no reset_parameters(); "
+                          "leave roar out or use the command line with model=custom")
+    node = _with_overrides(compose_config([]).model.training, dict(training or {}), "training")
+    check_training(OmegaConf.create({"training": node}))
+    images, labels = images.float().cpu(), torch.as_tensor(labels, dtype=torch.long).cpu()
+    return lambda: InMemoryRetrain(model, images, labels, node, seed, device)
 
 
 def _log(tracking: str | bool, nodes: DictConfig, method: str, explainer: Explainer, results: dict[str, MetricResult], timings: dict[str, float],

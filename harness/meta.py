@@ -32,7 +32,7 @@ from harness.preflight.settings import check_needs, check_run_settings, resolve_
 from harness.seeding import seed_everything
 from harness.training import trained_model
 from methods import Explainer
-from metrics import Metric
+from metrics import ROAR, Metric
 from metrics.meta_evaluation import MetaEvaluation, meta_evaluate
 
 META_KEYS = ("n_perturbations", "minor_std", "disruptive_std", "space")
@@ -79,6 +79,10 @@ def run(methods: list[str], overrides: list[str], meta: dict[str, float] | None 
     explainers = {m: build(c.method, "method", seed=cfg.seed, contract=Explainer) for m, c in zip(methods, cfgs)}
     metrics = {name: build(node, f"metric.{name}", seed=cfg.seed, contract=Metric) for name, node in cfg.metric.items()}
     check_needs(metrics, dataset)
+    for name, metric in metrics.items():
+        if isinstance(metric, ROAR):   # every perturbed model x method would retrain once per fraction, and no cache key names a perturbed model
+            raise ConfigError(f"metric {name} is not meta-evaluated: each of its perturbed-model evaluations would retrain the model once per "
+                              f"fraction; leave {name} out of metric=[...] here (harness.evaluate(..., train=...) runs it once)")
     uri = tracking.tracking_uri(cfg)
     tracking.check_tracking(uri)
     device = resolve_device(str(cfg.device))

@@ -15,6 +15,8 @@ Known answer: for R(x) = c x the quotient is |c| ||d||_1 / ||d||_2, between |c| 
 |c| sqrt(D) for D input values.
 
 ``scores``: the quotient per sample; lower is better; headline: mean. Extra ``mean_ratio``.
+On the same perturbations it equals Quantus 0.6's LocalLipschitzEstimate with
+``norm_numerator=distance_manhattan`` (tests/metrics/test_quantus_reference.py).
 """
 from __future__ import annotations
 

@@ -5,16 +5,23 @@ perturbations I, here I ~ N(0, sigma^2) per input value (``noise_std``, in norma
 input units), estimated with ``n_perturbations`` draws seeded per (seed, sample id,
 draw), so repeats differ from each other (unlike Quantus's default) and do not depend on
 the batch. f is the target class logit (``score: logit``) or softmax probability.
-``normalize: true`` rescales Phi by the least-squares optimal
+``normalise: true`` rescales Phi by the least-squares optimal
 beta = sum_j (I_j^T Phi)(Delta f_j) / sum_j (I_j^T Phi)^2 first (Yeh et al.'s scale-free
-variant, as Captum's ``normalize``); beta is logged as the extra ``beta``.
+variant, as Captum's ``normalize``); beta is logged as the extra ``beta``. The key is spelled
+``normalise`` as in max-sensitivity; the old ``normalize`` is still accepted, with a
+``DeprecationWarning`` (so existing sweeps keep running), and both at once must agree.
 All N * n_perturbations perturbed inputs go through the model in batches of ``batch_size``.
 
 ``scores``: INFD per sample; lower is better; headline: mean.
+
+Quantus 0.6's Infidelity estimates the same expectation with its own perturbations (patches
+replaced by a baseline, cumulatively); given our draws as its ``perturb_func`` (one per patch
+position, ``n_perturb_samples=1``) it returns our values (tests/metrics/test_quantus_reference.py).
 """
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 from torch import nn
@@ -35,8 +42,10 @@ class Infidelity:
         noise_std (float, optional): Std of the Gaussian perturbations in normalised input units, > 0.
             Default: 0.1.
         n_perturbations (int, optional): Seeded draws per sample (all different), >= 1. Default: 16.
-        normalize (bool, optional): Rescale Phi by the least-squares optimal beta first (the scale-free
+        normalise (bool, optional): Rescale Phi by the least-squares optimal beta first (the scale-free
             variant, as Captum's ``normalize``; beta is logged as ``beta``). Default: False.
+        normalize (bool or None, optional): Deprecated spelling of ``normalise`` (a warning; null: not
+            given). Default: None.
         score (str, optional): f, for the target class: ``logit`` or ``softmax`` (probability).
             Default: ``logit``.
         batch_size (int or None, optional): Perturbed inputs per forward pass, >= 1; null: all at
@@ -47,12 +56,19 @@ class Infidelity:
 
     needs: tuple[str, ...] = ()
 
-    def __init__(self, noise_std: float = 0.1, n_perturbations: int = 16, normalize: bool = False, score: str = "logit",
-                 batch_size: int | None = 1024, seed: int | None = None) -> None:
+    def __init__(self, noise_std: float = 0.1, n_perturbations: int = 16, normalise: bool = False, score: str = "logit",
+                 batch_size: int | None = 1024, seed: int | None = None, normalize: bool | None = None) -> None:
         name = "infidelity"
         self.noise_std = check_positive(name, "noise_std", noise_std)
         self.n = check_int(name, "n_perturbations", n_perturbations)
-        self.normalize = check_bool(name, "normalize", normalize)
+        self.normalise = check_bool(name, "normalise", normalise)
+        if normalize is not None:
+            old = check_bool(name, "normalize", normalize)
+            warnings.warn("infidelity.normalize is deprecated; use infidelity.normalise (the spelling of max_sensitivity)",
+                          DeprecationWarning, stacklevel=2)
+            if normalise and not old:
+                raise ValueError("infidelity: normalise=true and the deprecated normalize=false disagree; give normalise only")
+            self.normalise = old
         self.score = check_choice(name, "score", score, ("logit", "softmax"))
         self.batch_size = check_int(name, "batch_size", batch_size, allow_none=True)
         self.seed = check_seed(name, seed)
@@ -61,6 +77,12 @@ class Infidelity:
         """Images per input through the model in one call (for the sweep's cost estimate): the clean input and each perturbed copy."""
         return 1 + self.n
 
+    def noise(self, inputs: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """(N, n_perturbations, C, H, W) the seeded perturbations I of each sample (id ``ids``)."""
+        n = inputs.shape[0]
+        draw_ids = (ids.view(-1, 1) * self.n + torch.arange(self.n, device=inputs.device).view(1, -1)).flatten()
+        return normal(self.seed, 6, draw_ids, tuple(inputs.shape[1:]), inputs.dtype).view(n, self.n, *inputs.shape[1:]) * self.noise_std
+
     def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor, **context) -> MetricResult:
         maps = check_maps("infidelity", inputs, attributions).double()
         if maps.shape != inputs.shape:
@@ -68,9 +90,7 @@ class Infidelity:
         inputs = inputs.detach()
         n = inputs.shape[0]
         targets = torch.as_tensor(targets, device=inputs.device).long().reshape(-1)
-        ids = sample_ids(n, context, inputs.device)
-        draw_ids = (ids.view(-1, 1) * self.n + torch.arange(self.n, device=inputs.device).view(1, -1)).flatten()
-        noise = normal(self.seed, 6, draw_ids, tuple(inputs.shape[1:]), inputs.dtype).view(n, self.n, *inputs.shape[1:]) * self.noise_std
+        noise = self.noise(inputs, sample_ids(n, context, inputs.device))
         dot = (noise.double() * maps.unsqueeze(1)).flatten(2).sum(2)                          # (N, n)
         pert = (inputs.unsqueeze(1) - noise).flatten(0, 1)
         t_all = targets.repeat_interleave(self.n)
@@ -80,7 +100,7 @@ class Infidelity:
             f_p = torch.cat([self._f(model(x), t) for x, t in zip(pert.split(size), t_all.split(size))]).view(n, self.n)
         delta_f = f_x.view(-1, 1) - f_p
         extras = {}
-        if self.normalize:
+        if self.normalise:
             beta = (dot * delta_f).sum(1) / (dot * dot).sum(1).clamp_min(1e-300)
             dot = dot * beta.view(-1, 1)
             extras["beta"] = beta.float().cpu()

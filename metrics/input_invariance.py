@@ -22,6 +22,13 @@ never gets a number. The model passed in is not changed (a deep copy is shifted)
 
 ``scores``: d per sample; lower is better; headline: mean. Extra ``invariant``: 1 where
 d <= ``tolerance``. NaN where Phi(f, x) = 0 (counted in ``MetricResult.dropped``).
+
+Quantus 0.6's InputInvariance gives the same verdicts on an unpadded first convolution. On a
+padded one its compensation is wrong: it subtracts the smallest response of the layer to
+the shift (a border value) from every output, so its shifted model is another function and
+its verdict is not about the explainer; and it never shifts the first input value of an image
+(its ``perturb_batch`` passes ``indices[i][1:]``), so its x + m is not a constant shift
+(tests/metrics/test_quantus_reference.py).
 """
 from __future__ import annotations
 

@@ -14,6 +14,11 @@ The curve comes from the deletion engine of :mod:`metrics.ablation` with
 probability above the clean one); higher is better; headline: mean. NaN for non-finite
 maps or a clean score <= 0 (possible with ``score: logit``; the ratio needs a positive
 score, so keep the default ``softmax``) (counted in ``MetricResult.dropped``).
+
+On the same segments Quantus 0.6's IROF equals S x ours + (1 + r_1) / 2 (S segments, r_1 the
+curve after the first): Quantus sums the area over the curve with unit spacing from k = 1,
+so its score is in units of segments and grows with the segment count of the image; ours
+is normalised to [0, 1] (tests/metrics/test_quantus_reference.py).
 """
 from __future__ import annotations
 

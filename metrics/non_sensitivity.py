@@ -20,6 +20,11 @@ scores 0; a map that zeroes pixels the model uses scores their fraction.
 ``scores``: the fraction in [0, 1]; lower is better; headline: mean. Extras ``zero_but_used``
 (|Z \\ U| / F) and ``nonzero_but_unused`` (|U \\ Z| / F). NaN for non-finite maps or a
 model that responds to no feature (counted in ``MetricResult.dropped``).
+
+Where the unused features have exactly no effect, ours x F equals Quantus 0.6's
+NonSensitivity (which counts features, with absolute thresholds ``eps`` on the max-normalised
+map and on the raw drop, so its verdict depends on the model's output scale);
+tests/metrics/test_quantus_reference.py.
 """
 from __future__ import annotations
 

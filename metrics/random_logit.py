@@ -15,6 +15,10 @@ similarity 0 to a non-constant original (same convention). The explainer
 ``scores``: the similarity per sample; lower is better; headline: mean. NaN where the
 original map is constant (counted in ``MetricResult.dropped``). Extra
 ``other_class``: c'.
+
+With the same other class, ``spearman`` and ``spearman_abs`` equal Quantus 0.6's RandomLogit
+with ``correlation_spearman`` (signed / ``abs=True``). Its default SSIM is a 1-D SSIM of the
+raster-flattened maps (windows run across row ends), ours the 2-D SSIM of the maps.
 """
 from __future__ import annotations
 

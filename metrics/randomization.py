@@ -36,11 +36,18 @@ zeroes Grad-CAM completely, and those are the samples that pass the check most c
 scoring them NaN dropped them from the headline and put a NaN stage into the cascade
 curve. Only a constant *original* map leaves the similarity undefined: NaN at every
 stage, counted in ``MetricResult.dropped`` with a warning.
+
+On the same randomised models the ``spearman_abs`` curve equals Quantus 0.6's MPRT
+(``layer_order="top_down"``) stage by stage (tests/metrics/test_quantus_reference.py).
+Quantus re-initialises with each layer's default init instead of the layer's own scale, and
+its ``return_average_correlation`` skips a key ``"orig"`` while storing ``"original"``, so
+that average includes the original's similarity with itself (1).
 """
 from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -156,6 +163,20 @@ class Randomization:
                     s = max(float(p.abs().mean()), 0.01)
                 p.copy_((torch.randn(p.shape, generator=gen, dtype=torch.float64) * s).to(p))
 
+    def stages(self, model: nn.Module, layers: list[tuple[str, nn.Module]]) -> Iterator[tuple[str, nn.Module]]:
+        """``(layer name, randomised copy of the model)`` per stage: cumulative from the first of ``layers`` (``cascade``)
+        or that layer alone; the copy is reused (and further randomised) by the next stage. The model is untouched."""
+        gen = torch.Generator().manual_seed(0 if self.seed is None else self.seed)
+        work = copy.deepcopy(model)
+        modules = dict(work.named_modules())
+        pristine = None if self.cascade else copy.deepcopy(model)
+        for name, _ in layers:
+            if not self.cascade:
+                work = copy.deepcopy(pristine)
+                modules = dict(work.named_modules())
+            self._randomise(modules[name], gen)
+            yield name, work
+
     def forward_passes_per_sample(self, shape: tuple[int, int, int]) -> int:
         """Images per input through the model in one call (for the sweep's cost estimate): one re-explanation
         per randomised layer, counted as one pass each; the layer count is ``max_layers`` (the model is not
@@ -170,16 +191,8 @@ class Randomization:
         layers = self.layers(model)[: self.max_layers]
         if not layers:
             raise ValueError("randomization: the model has no parameters to randomise")
-        gen = torch.Generator().manual_seed(0 if self.seed is None else self.seed)
         sims = {k: [] for k in SIMILARITIES}
-        work = copy.deepcopy(model)
-        modules = dict(work.named_modules())
-        pristine = None if self.cascade else copy.deepcopy(model)
-        for name, _ in layers:
-            if not self.cascade:
-                work = copy.deepcopy(pristine)
-                modules = dict(work.named_modules())
-            self._randomise(modules[name], gen)
+        for _, work in self.stages(model, layers):
             maps = explainer(work, inputs, targets)
             pooled = pool_channels(check_maps("randomization", inputs, maps), self.pooling)
             flat_o, flat_r = original.flatten(1), pooled.flatten(1)

@@ -20,6 +20,12 @@ targets.
 mean. NaN where no perturbation keeps the prediction or the map is not finite (counted
 in ``MetricResult.dropped``, with a warning). Extra ``kept``: the fraction of the
 perturbations kept. Logs the ratio itself, not Agarwal's log-scale plots.
+
+On the same perturbations the three kinds equal Quantus 0.6's RelativeInput / Output /
+RepresentationStability (the last with ``layer_names`` = the layer feeding the last
+``nn.Linear``) when no perturbation changes a prediction. When one does, Quantus sets that
+draw to NaN and then takes ``np.max``, so the whole sample becomes NaN; ours takes the
+maximum over the draws that keep the prediction (both shown in tests/metrics/test_quantus_reference.py).
 """
 from __future__ import annotations
 

@@ -15,6 +15,12 @@ every N (correlation 1 at every size).
 
 ``scores``: mean correlation over the sizes, in [-1, 1]; higher is better; headline: mean.
 NaN where a size's correlation is undefined (counted in ``MetricResult.dropped``).
+
+Each point of the curve equals Quantus 0.6's FaithfulnessCorrelation on the same subsets.
+Quantus's own SensitivityN is another quantity: it removes the *top* features cumulatively
+and correlates, per step and *across the samples of a batch*, the n-th feature's attribution
+with the cumulative drop (on a linear model the exact map scores 1 only at n = 1), keeping
+the first batch only; tests/metrics/test_quantus_reference.py shows it.
 """
 from __future__ import annotations
 

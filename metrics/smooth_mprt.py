@@ -13,6 +13,14 @@ The map passed in is only checked for its shape: the smoothed original is recomp
 
 ``scores``: the similarity averaged over the cascade stages; lower is better; headline:
 mean; ``curves`` per stage as :class:`~metrics.randomization.Randomization`.
+
+Quantus 0.6's SmoothMPRT agrees stage by stage when given our noise and randomised models
+(tests/metrics/test_quantus_reference.py), with three differences found there: its
+smoothing averages ``nr_samples - 1`` noisy copies and the clean input (ours: ``n_noise``
+noisy copies); inside the smoothing it ignores the ``explain_func`` passed to it and calls
+``quantus.explain`` (a vanilla gradient unless a method is named); and its
+``return_average_correlation`` skips a key ``"orig"`` while storing ``"original"``, so its
+average includes the original's similarity with itself.
 """
 from __future__ import annotations
 
@@ -31,12 +39,16 @@ class NoiseAveraged:
     def __init__(self, explainer, n_noise: int, noise_level: float, seed: int | None, ids: torch.Tensor) -> None:
         self.explainer, self.n, self.level, self.seed, self.ids = explainer, n_noise, noise_level, seed, ids
 
+    def unit_noise(self, inputs: torch.Tensor) -> torch.Tensor:
+        """(n_noise, N, C, H, W) seeded N(0, 1) draws, copy-major (scaled by ``noise_level`` x each image's range)."""
+        n = inputs.shape[0]
+        draw_ids = (self.ids.view(-1, 1) * self.n + torch.arange(self.n, device=inputs.device).view(1, -1)).flatten()
+        return normal(self.seed, 41, draw_ids, tuple(inputs.shape[1:]), inputs.dtype).view(n, self.n, *inputs.shape[1:]).transpose(0, 1)
+
     def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         n = inputs.shape[0]
-        spread = (inputs.flatten(1).amax(1) - inputs.flatten(1).amin(1)).view(-1, 1, 1, 1, 1)
-        draw_ids = (self.ids.view(-1, 1) * self.n + torch.arange(self.n, device=inputs.device).view(1, -1)).flatten()
-        noise = normal(self.seed, 41, draw_ids, tuple(inputs.shape[1:]), inputs.dtype).view(n, self.n, *inputs.shape[1:])
-        noisy = (inputs.unsqueeze(1) + noise * self.level * spread).transpose(0, 1).flatten(0, 1)   # copy-major
+        spread = (inputs.flatten(1).amax(1) - inputs.flatten(1).amin(1)).view(1, -1, 1, 1, 1)
+        noisy = (inputs.unsqueeze(0) + self.unit_noise(inputs) * self.level * spread).flatten(0, 1)   # copy-major
         maps = self.explainer(model, noisy, targets.repeat(self.n)).detach()
         return maps.view(self.n, n, *maps.shape[1:]).mean(0)
 

@@ -17,6 +17,12 @@ agreement (the fraction of others with the same prediction).
 ``scores``: the fraction in [0, 1]; higher is better; headline: mean. NaN where a sample
 has no neighbour within the threshold, or an all-zero map (counted in
 ``MetricResult.dropped``). Extra ``neighbours``: |N(i)|.
+
+Quantus 0.6's Sufficiency with ``distance_func="cosine"`` gives the same values, once its
+``cdist(..., V=None)`` call is made to work: it always passes ``V``, which only its default
+``seuclidean`` accepts, so every other distance raises. It scores a sample without
+neighbours 0 (the worst score, as if every neighbour disagreed), where ours is NaN and
+counted (tests/metrics/test_quantus_reference.py).
 """
 from __future__ import annotations
 

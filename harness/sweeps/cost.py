@@ -9,7 +9,11 @@ components alone; no data is generated and nothing is trained:
   explainer's ``forward_passes_per_sample(shape)`` (:class:`methods.Explainer`);
 * metrics: ``n_samples * p`` per job and metric, with ``p`` the metric's
   ``forward_passes_per_sample(shape)`` (:class:`metrics.Metric`; for deletion/insertion
-  the curve length ``ceil(F / step) + 1``).
+  the curve length ``ceil(F / step) + 1``);
+* ROAR's retrainings: one training (``epochs * n_train`` passes) per fraction t whose retrained
+  model is not cached (the key is :func:`harness.training.retrained_key`, the one the run uses, so it
+  depends on the method, the model and the data), plus one explanation of every training image when
+  any fraction is retrained (a fully cached ROAR explains nothing).
 
 Keys come from :mod:`harness.cache.keys`, so an entry counts as cached exactly when
 the run would find it.
@@ -31,6 +35,8 @@ from omegaconf import DictConfig
 from harness.cache import attribution_set_key, model_key, store
 from harness.models import weights_source
 from harness.preflight.settings import resolve_device
+from harness.training import retrained_key
+from metrics import ROAR
 
 if TYPE_CHECKING:
     from harness.runner import Components
@@ -48,6 +54,9 @@ class JobCost:
     attribution: int
     metrics: int
     warnings: list[str] = field(default_factory=list)
+    retrain_keys: tuple[str, ...] = ()   # ROAR's retrained models this job needs (cached or not)
+    retrainings: int = 0                 # how many of them are not cached
+    retraining: int = 0                  # their passes: training, and explaining the training images once
 
 
 def count_jobs(value_counts: list[int]) -> int:
@@ -83,7 +92,22 @@ def job_cost(cfg: DictConfig, parts: Components) -> JobCost:
                 f"metric.{name} needs {per_sample} forward passes per image ({setting} on {shape[1]}x{shape[2]} images), "
                 f"{n * per_sample:.2g} per job; use granularity=patch or a larger steps fraction"
             )
-    return JobCost(key, cached, training, attr_key, 0 if attr_cached else n * explainer_per_sample, metrics, warnings)
+    retrain_keys, retrainings, retraining = roar_cost(cfg, parts, key, cache_dir, explainer_per_sample)
+    return JobCost(key, cached, training, attr_key, 0 if attr_cached else n * explainer_per_sample, metrics, warnings,
+                   retrain_keys, retrainings, retraining)
+
+
+def roar_cost(cfg: DictConfig, parts: Components, key: str, cache_dir: Path, explainer_per_sample: int) -> tuple[tuple[str, ...], int, int]:
+    """``(retrained-model keys, how many are not cached, their passes)`` of the job's ROAR metrics (``((), 0, 0)`` without one)."""
+    roars = [m for m in parts.metrics.values() if isinstance(m, ROAR)]
+    if not roars:
+        return (), 0, 0
+    models = store(cache_dir, "models")
+    keys = tuple(dict.fromkeys(retrained_key(cfg, key, m.identity(t)) for m in roars for t in m.fractions))
+    missing = sum(not models.contains(k) for k in keys)
+    n_train = int(parts.dataset.split_size("train") or 0)
+    passes = missing * int(cfg.model.training.epochs) * n_train + (n_train * explainer_per_sample if missing else 0)
+    return keys, missing, passes
 
 
 def estimate(base: JobCost, variations: list[list[JobCost]]) -> tuple[str, list[str]]:
@@ -109,8 +133,13 @@ def estimate(base: JobCost, variations: list[list[JobCost]]) -> tuple[str, list[
         f"sweep estimate: {jobs} jobs; {n_models} distinct models ({cached:.0%} cached, ~{training:.2g} training passes), "
         f"{n_attributions} distinct attribution sets (~{attribution:.2g} passes), metrics ~{metrics:.2g} forward passes"
     )
+    retraining = 0.0
+    if any(j.retrain_keys for j in everything):   # ROAR: one retraining per fraction x method x model, cached ones not counted
+        n_sets = distinct("retrain_keys")
+        retrainings, retraining = n_sets * mean([j.retrainings for j in everything]), n_sets * mean([j.retraining for j in everything])
+        line += f", ROAR {retrainings:.3g} retrainings (~{retraining:.2g} passes)"
     warnings = list(dict.fromkeys(w for j in everything for w in j.warnings))
-    total = training + attribution + metrics
+    total = training + attribution + metrics + retraining
     if total > PASSES_PER_SWEEP_WARNING:
         warnings.append(f"the sweep needs ~{total:.2g} forward passes in all; check n_samples, steps and the number of jobs")
     return line, [f"warning: {w}" for w in warnings]

@@ -6,6 +6,6 @@ Public names: :func:`trained_model`, :class:`TrainedModel` and :class:`Retrainer
 """
 from harness.training.evaluation import accuracy, summarise
 from harness.training.loop import augment, check_training, train
-from harness.training.trained import Retrainer, TrainedModel, trained_model
+from harness.training.trained import Retrainer, TrainedModel, retrained_key, trained_model
 
-__all__ = ["Retrainer", "TrainedModel", "accuracy", "augment", "check_training", "summarise", "train", "trained_model"]
+__all__ = ["Retrainer", "TrainedModel", "accuracy", "augment", "check_training", "retrained_key", "summarise", "train", "trained_model"]

@@ -91,6 +91,15 @@ def describe(cfg: DictConfig, dataset_cfg: DictConfig, seed: int) -> str:
     return f"{cfg.network.get('_target_', '?').rsplit('.', 1)[-1]} on {dataset_cfg.get('_target_', '?').rsplit('.', 1)[-1]}, seed {seed}"
 
 
+def retrained_key(cfg: DictConfig, attribution_model: str, identity: dict) -> str:
+    """The cache key of the run's model retrained after a metric's feature removal (``identity``, e.g. ROAR's
+    :meth:`~metrics.roar.ROAR.identity`): the model's key extended with the removal, the method config and code and
+    the key of the model whose attributions chose the features (shared with the sweep's cost estimate)."""
+    removal = {"metric": identity, "method": plain(cfg.method), "method_code": target_fingerprint(cfg.method),
+               "attribution_model": attribution_model}
+    return model_key(cfg.model, cfg.dataset, cfg.seed, removal=removal)
+
+
 class Retrainer:
     """The run's architecture retrained from scratch on modified training images, cached (:class:`metrics.types.Retrain`).
 
@@ -108,9 +117,7 @@ class Retrainer:
 
     def __call__(self, images: Callable[[], torch.Tensor], identity: dict) -> nn.Module:
         cfg = self.cfg
-        removal = {"metric": identity, "method": plain(cfg.method), "method_code": target_fingerprint(cfg.method),
-                   "attribution_model": self.attribution_model}
-        key = model_key(cfg.model, cfg.dataset, cfg.seed, removal=removal)
+        key = retrained_key(cfg, self.attribution_model, identity)
         model = build_network(cfg.model, self.dataset).to(self.device)
 
         def compute() -> tuple[nn.Module, dict]:

@@ -22,3 +22,12 @@ def test_parse_errors_are_one_line(argv, match):
     with pytest.raises(ConfigError, match=match) as err:
         parse(argv)
     assert "\n" not in str(err.value)
+
+
+def test_meta_refuses_roar_in_one_line_before_training(harness_home):
+    from harness.meta import run
+    from tests.conftest import TINY
+
+    with pytest.raises(ConfigError, match="metric roar is not meta-evaluated") as err:
+        run(["saliency", "random"], [*TINY, "metric=[roar]"])
+    assert "\n" not in str(err.value)

@@ -215,11 +215,25 @@ def test_infidelity_zero_for_gradient_of_linear_model():
     assert torch.equal(inf(model, x, t, noise_map).scores, Infidelity(n_perturbations=8, seed=0)(model, x, t, noise_map).scores)
     assert not torch.allclose(inf(model, x, t, noise_map).scores, Infidelity(n_perturbations=1, seed=0)(model, x, t, noise_map).scores)
     assert not torch.allclose(inf(model, x, t, noise_map).scores, Infidelity(n_perturbations=8, seed=1)(model, x, t, noise_map).scores)
-    scaled = Infidelity(n_perturbations=8, normalize=True, seed=0)(model, x, t, 3 * grad)
+    scaled = Infidelity(n_perturbations=8, normalise=True, seed=0)(model, x, t, 3 * grad)
     assert scaled.scores.max() < 1e-8 and torch.allclose(scaled.extras["beta"], torch.full((5,), 1 / 3))
     a = inf(model, x, t, grad * 0.5).scores
     b = torch.cat([inf(model, x[i:i + 1], t[i:i + 1], grad[i:i + 1] * 0.5, indices=torch.tensor([i])).scores for i in range(5)])
     torch.testing.assert_close(a, b)
+
+
+def test_infidelity_accepts_the_old_normalize_spelling_with_a_deprecation_warning(make_cfg):
+    """normalise is max-sensitivity's spelling; metric.infidelity.normalize=true (older sweeps) still composes and means the same."""
+    from harness.build import build
+
+    with pytest.warns(DeprecationWarning, match="infidelity.normalize is deprecated; use infidelity.normalise"):
+        old = Infidelity(normalize=True)
+    assert old.normalise is True and Infidelity(normalise=True).normalise is True and Infidelity().normalise is False
+    with pytest.raises(ValueError, match="disagree"):
+        Infidelity(normalise=True, normalize=False)
+    cfg = make_cfg("metric=[infidelity]", "metric.infidelity.normalize=true")
+    with pytest.warns(DeprecationWarning):
+        assert build(cfg.metric.infidelity, "metric.infidelity", seed=0).normalise is True
 
 
 # -- every YAML on its own ----------------------------------------------------------------------------
@@ -284,7 +298,7 @@ def test_every_metric_yaml_instantiates_alone(path, yaml_setup):
     (lambda: ROAD(order="both"), "road.order"), (lambda: ROAD(noise=-0.1), "road.noise"),
     (lambda: Randomization(similarity="hog"), "randomization.similarity"), (lambda: Randomization(max_layers=0), "max_layers"),
     (lambda: MaxSensitivity(radius=0), "max_sensitivity.radius"), (lambda: MaxSensitivity(perturbation="pgd"), "perturbation"),
-    (lambda: Infidelity(n_perturbations=0), "infidelity.n_perturbations"), (lambda: Infidelity(normalize=1), "normalize"),
+    (lambda: Infidelity(n_perturbations=0), "infidelity.n_perturbations"), (lambda: Infidelity(normalise=1), "normalise"),
     (lambda: Sparseness(pooling="sum"), "sparseness.pooling"),
 ])
 def test_constructor_validation(factory, match):

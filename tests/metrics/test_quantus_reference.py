@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-if not hasattr(np, "trapz"):
-    np.trapz = np.trapezoid
+from tests.metrics.quantus_replay import Replay, gradient, our_stages, our_subsets, quantus_explainer, stage_copies  # noqa: E402  (np.trapz shim)
+
 quantus = pytest.importorskip("quantus")
 
 from metrics.attribution_localisation import AttributionLocalisation  # noqa: E402
@@ -127,3 +127,440 @@ def test_monotonicity_correlation_matches_quantus_with_a_deterministic_baseline(
     theirs = q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), device="cpu", softmax=False)
     ours = MonotonicityCorrelation(granularity="pixel")(model, x, y, a).scores
     torch.testing.assert_close(ours, torch.tensor(np.asarray(theirs)).float(), atol=1e-5, rtol=1e-5)
+
+
+# ---- the seeded-random metrics: our draws injected into Quantus ------------------------------------------------
+# Quantus draws its noise (perturb_func) and subsets (np.random.choice) from NumPy's global RNG; ours come from the
+# counter-based streams of metrics._common. Each test below computes our draws with the production code path
+# (MaxSensitivity.perturbed, Removal.random_subsets, ...) and hands exactly those to Quantus through its own hooks
+# (a perturb_func that returns them in Quantus's call order, or np.random.choice patched for the call), so both
+# libraries evaluate the same perturbations and the per-sample values must agree.
+
+
+@pytest.fixture(scope="module")
+def cnn_batch():
+    from tests.toy_models import relu_cnn
+
+    model = relu_cnn(channels=1, classes=3, seed=0)
+    x = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(3))
+    y = model(x).argmax(1)
+    return model, x, y, gradient(model, x, y)
+
+
+def robustness_case(metric, quantus_metric, cnn_batch, **call):
+    """Ours, and Quantus fed our perturbations; returns both per-sample vectors."""
+    from metrics._common import sample_ids
+
+    model, x, y, a = cnn_batch
+    ours = metric(model, x, y, a, explainer=gradient)
+    xs = metric.perturbed(model, x, y, sample_ids(len(x), {}, x.device))
+    replay = Replay(xs)
+    quantus_metric.perturb_func = replay
+    theirs = quantus_metric(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), explain_func=quantus_explainer,
+                            device="cpu", **call)
+    assert replay.calls == metric.n_samples                # Quantus used each of our draws exactly once
+    return ours, torch.tensor(np.asarray(theirs, dtype=np.float64))
+
+
+def test_max_and_average_sensitivity_match_quantus_on_our_draws(cnn_batch):
+    from metrics.average_sensitivity import AverageSensitivity
+    from metrics.max_sensitivity import MaxSensitivity
+
+    q = dict(nr_samples=6, abs=False, normalise=False, disable_warnings=True)
+    for cls, qcls in ((MaxSensitivity, quantus.MaxSensitivity), (AverageSensitivity, quantus.AvgSensitivity)):
+        ours, theirs = robustness_case(cls(radius=0.2, n_samples=6, seed=4), qcls(**q), cnn_batch)
+        assert (theirs > 0).all()                          # the perturbations change the gradient: not a trivial 0 = 0
+        torch.testing.assert_close(ours.scores.double(), theirs, atol=1e-5, rtol=1e-5)
+        # Yeh et al.'s unnormalised definition: Quantus with a denominator of 1
+        ours, theirs = robustness_case(cls(radius=0.2, n_samples=6, seed=4, normalise=False),
+                                       qcls(norm_denominator=lambda a: np.ones(a.shape[0]), **q), cnn_batch)
+        torch.testing.assert_close(ours.scores.double(), theirs, atol=1e-5, rtol=1e-5)
+
+
+def test_local_lipschitz_and_continuity_match_quantus_on_our_draws(cnn_batch):
+    """Our continuity (Montavon et al.'s L1 / L2 quotient) is Quantus's LocalLipschitzEstimate with an L1 numerator;
+    Quantus's own Continuity (translations, patch-sum correlation) is a different quantity and is not compared."""
+    from metrics.continuity import Continuity
+    from metrics.local_lipschitz import LocalLipschitz
+
+    q = dict(nr_samples=5, abs=False, normalise=False, disable_warnings=True)
+    ours, theirs = robustness_case(LocalLipschitz(radius=0.2, n_samples=5, seed=2), quantus.LocalLipschitzEstimate(**q), cnn_batch)
+    assert (theirs > 0).all()
+    torch.testing.assert_close(ours.scores.double(), theirs, atol=1e-5, rtol=1e-5)
+    from quantus.functions.similarity_func import distance_manhattan
+    ours, theirs = robustness_case(Continuity(radius=0.2, n_samples=5, seed=2),
+                                   quantus.LocalLipschitzEstimate(norm_numerator=distance_manhattan, **q), cnn_batch)
+    torch.testing.assert_close(ours.scores.double(), theirs, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["input", "representation", "output"])
+def test_relative_stability_matches_quantus_on_our_draws(cnn_batch, kind):
+    """Small radius: no perturbation changes a prediction (Quantus's np.max makes a sample NaN when one does)."""
+    from metrics.relative_stability import RelativeStability
+
+    metric = RelativeStability(kind=kind, radius=0.01, n_samples=4, seed=1, eps=1e-6, eps_min=1e-6)
+    q = dict(nr_samples=4, abs=False, normalise=False, disable_warnings=True, eps_min=1e-6)
+    qm = {"input": lambda: quantus.RelativeInputStability(**q),
+          "output": lambda: quantus.RelativeOutputStability(**q),
+          # our representation is the input of the last nn.Linear = the output of the Flatten (layer "6") before it
+          "representation": lambda: quantus.RelativeRepresentationStability(layer_names=["6"], **q)}[kind]()
+    ours, theirs = robustness_case(metric, qm, cnn_batch, softmax=False)
+    assert (ours.extras["kept"] == 1).all() and (theirs > 0).all()
+    torch.testing.assert_close(ours.scores.double(), theirs, atol=1e-4, rtol=1e-4)
+
+
+def quantus_faithfulness_correlation(metric, model, x, y, a, fraction: float, stream: int) -> torch.Tensor:
+    """Quantus's FaithfulnessCorrelation on our subsets of ``fraction`` of the pixels (baseline 0 = our ``mean``)."""
+    n, numel = len(x), x[0, 0].numel()
+    size = max(1, round(fraction * numel))
+    q = quantus.FaithfulnessCorrelation(nr_runs=metric.n_perturbations, subset_size=size, perturb_baseline=0.0, abs=False,
+                                        normalise=False, return_aggregate=False, disable_warnings=True)
+    with our_subsets(metric, n, numel, size, stream) as choice:
+        out = q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), device="cpu", softmax=False)
+    assert choice.calls == n * metric.n_perturbations
+    return torch.tensor(np.asarray(out, dtype=np.float64))
+
+
+def test_faithfulness_correlation_matches_quantus_on_our_subsets(monkeypatch, cnn_batch):
+    from metrics.faithfulness_correlation import FaithfulnessCorrelation
+
+    model, x, y, a = cnn_batch
+    a = a * x                                     # gradient x input: a map that correlates with the drops, not 0 or 1
+    metric = FaithfulnessCorrelation(subset_size=0.2, n_perturbations=12, seed=5)
+    ours = metric(model, x, y, a).scores
+    theirs = quantus_faithfulness_correlation(metric, model, x, y, a, 0.2, stream=20)
+    assert theirs.abs().min() > 0.05 and theirs.abs().max() < 0.999
+    torch.testing.assert_close(ours.double(), theirs, atol=1e-5, rtol=1e-5)
+
+
+def test_sensitivity_n_is_faithfulness_correlation_per_size_and_quantus_sensitivity_n_is_another_quantity(monkeypatch):
+    """Each point of our Sensitivity-N curve equals Quantus's FaithfulnessCorrelation on the same subsets of that size
+    (Ancona et al.'s definition: a Pearson correlation over random subsets of N features, per sample).
+
+    Quantus 0.6's SensitivityN computes something else: it removes the *top* features in attribution order
+    cumulatively, correlates, per step n and *across the samples of the batch*, the attribution of the n-th feature
+    alone with the cumulative drop, and keeps only the first batch. Analytic case: on a linear model the exact map
+    x . w is Sensitivity-N for every N (ours: 1 at every size), while Quantus's value is 1 at n = 1 only."""
+    from metrics.sensitivity_n import SensitivityN
+
+    gen = torch.Generator().manual_seed(1)
+    model = LinearModel(channels=1, size=6, bias=False).eval()
+    x = torch.randn(5, 1, 6, 6, generator=gen)
+    y = model(x).argmax(1)
+    exact = x * model.linear.weight[y].view(-1, 1, 6, 6).detach()
+    noisy = exact + 0.3 * torch.randn(x.shape, generator=gen) * exact.abs().mean()
+    metric = SensitivityN(fractions=[0.1, 0.3], n_perturbations=8, seed=2)
+    res = metric(model, x, y, noisy)
+    for k, f in enumerate(metric.fractions):
+        theirs = quantus_faithfulness_correlation(metric, model, x, y, noisy, f, stream=30 + k)
+        torch.testing.assert_close(res.curves[:, k].double(), theirs, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(SensitivityN(n_perturbations=8, seed=2)(model, x, y, exact).scores, torch.ones(5), atol=1e-5, rtol=0)
+    q = quantus.SensitivityN(features_in_step=1, n_max_percentage=0.5, perturb_baseline=0.0, abs=False, normalise=False,
+                             return_aggregate=False, disable_warnings=True)
+    theirs = np.asarray(q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=exact.numpy(), device="cpu", softmax=False))
+    assert theirs.shape == (18,)                  # one value per step n, not per sample
+    assert abs(theirs[0] - 1) < 1e-5 and (np.abs(theirs[1:] - 1) > 1e-3).all()
+
+
+def test_random_logit_matches_quantus_on_our_other_class(monkeypatch, cnn_batch):
+    """Our other class c' replayed into Quantus's np.random.randint (an index into the other classes, ascending).
+    Spearman of the signed and of the absolute maps agree; SSIM differs by design (Quantus flattens the maps and
+    runs a 1-D SSIM along the raster order; ours is 2-D SSIM of min-max normalised |maps|), so it is not compared."""
+    from quantus.functions.similarity_func import correlation_spearman
+
+    from metrics.random_logit import RandomLogit
+
+    model, x, y, a = cnn_batch
+    res = RandomLogit(seed=3)(model, x, y, a, explainer=gradient)
+    other = res.extras["other_class"].long()
+    assert (other != y).all()
+    index = torch.where(other < y, other, other - 1).numpy()       # position of c' among the other classes
+    monkeypatch.setattr(np.random, "randint", lambda lo, hi, size: index)
+    for key, absolute in (("spearman", False), ("spearman_abs", True)):
+        q = quantus.RandomLogit(num_classes=3, similarity_func=correlation_spearman, abs=absolute, normalise=False, disable_warnings=True)
+        theirs = q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), explain_func=quantus_explainer, device="cpu")
+        torch.testing.assert_close(res.extras[key].double(), torch.tensor(np.asarray(theirs, dtype=np.float64)), atol=1e-5, rtol=1e-5)
+
+
+def test_efficient_mprt_matches_quantus_on_our_randomised_model(monkeypatch, cnn_batch):
+    """Quantus's score is (H_after - H_before) / H_before = ours - 1; its extra scores_fraction_explanation is ours."""
+    from metrics.efficient_mprt import EfficientMPRT
+    from metrics.randomization import Randomization
+
+    model, x, y, a = cnn_batch
+    metric = EfficientMPRT(n_bins=20, seed=7)
+    ours = metric(model, x, y, a, explainer=gradient).scores.double()
+    randomised = metric.randomised(model)
+    q = quantus.EfficientMPRT(complexity_func_kwargs={"n_bins": 20}, compute_extra_scores=True, abs=False, normalise=False,
+                              disable_warnings=True)
+    with our_stages([(name, randomised) for name, _ in Randomization.layers(model)]):
+        theirs = q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), explain_func=quantus_explainer, device="cpu")
+    assert (ours - 1).abs().min() > 1e-3                    # the randomisation changes the entropy
+    torch.testing.assert_close(ours - 1, torch.tensor(np.asarray(theirs, dtype=np.float64)), atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(ours, torch.tensor(q.scores_extra["scores_fraction_explanation"], dtype=torch.float64), atol=1e-6, rtol=1e-6)
+
+
+def test_smooth_mprt_matches_quantus_on_our_noise_and_randomised_models(monkeypatch, cnn_batch):
+    """Quantus's smoothing averages nr_samples - 1 noisy copies *and the clean input*; ours n_noise noisy copies.
+    Quantus gets nr_samples = n_noise + 1, our noise through np.random.randn, and an explainer that returns 0 for the
+    clean copy and rescales the others by (n + 1) / n: its average is then ours. Quantus compares every stage with
+    the a_batch passed in (not its own smoothed original), so it gets our smoothed original.
+
+    Quantus 0.6 ignores the explain_func inside the smoothing: it calls ``quantus.explain`` (a vanilla gradient
+    unless explain_func_kwargs name a method), shown below by the zero explainer having no effect; the comparison
+    therefore replaces ``quantus.explain`` in its module."""
+
+    from metrics._common import sample_ids
+    from metrics.smooth_mprt import NoiseAveraged, SmoothMPRT
+
+    model, x, y, a = cnn_batch
+    n_noise = 3
+    metric = SmoothMPRT(n_noise=n_noise, noise_level=0.1, seed=2)
+    res = metric(model, x, y, a, explainer=gradient)
+    ids = sample_ids(len(x), {}, x.device)
+    smooth = NoiseAveraged(gradient, n_noise, 0.1, metric.seed, ids)
+    smoothed, unit = smooth(model, x, y), smooth.unit_noise(x)
+    stages = stage_copies(metric, model)
+    draws = {"k": 0}
+
+    def randn(*shape):                        # Quantus multiplies by its std = 0.1 x (max - min), as ours
+        k = draws["k"] % n_noise
+        draws["k"] += 1
+        return unit[k].double().numpy()
+
+    calls = {"k": 0}
+
+    def explain(model, inputs, targets, **kwargs):
+        k = calls["k"] % (n_noise + 1)
+        calls["k"] += 1
+        g = quantus_explainer(model, inputs, targets)
+        return np.zeros_like(g) if k == n_noise else g * (n_noise + 1) / n_noise
+
+    monkeypatch.setattr(np.random, "randn", randn)
+    zero = lambda model, inputs, targets, **kw: np.zeros(np.shape(inputs), dtype=np.float32)  # noqa: E731
+    q = quantus.SmoothMPRT(nr_samples=2, abs=True, normalise=False, disable_warnings=True)
+    with pytest.warns(UserWarning, match="vanilla 'Gradient'"):
+        q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), explain_func=zero, device="cpu")
+    assert calls["k"] == 0
+    import quantus.metrics.randomisation.smooth_mprt as quantus_smooth_mprt
+    monkeypatch.setattr(quantus_smooth_mprt.quantus, "explain", explain)
+    draws["k"] = 0
+    q = quantus.SmoothMPRT(nr_samples=n_noise + 1, noise_magnitude=0.1, abs=True, normalise=False, disable_warnings=True)
+    with our_stages(stages):
+        theirs = q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=smoothed.numpy(), explain_func=explain, device="cpu")
+    np.testing.assert_allclose(theirs.pop("original"), 1, atol=1e-6)   # Quantus's smoothed original is ours
+    assert list(theirs) == [name for name, _ in stages]
+    curves = torch.tensor(np.array(list(theirs.values()), dtype=np.float64)).T
+    torch.testing.assert_close(res.curves.double(), curves, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(res.scores.double(), curves.mean(1), atol=1e-5, rtol=1e-5)
+    # Quantus's return_average_correlation skips a key "orig" but stores "original": its average includes the
+    # similarity of the original with itself (1 here), so it is (L x ours + 1) / (L + 1), not the stages' mean
+    draws["k"] = calls["k"] = 0
+    q = quantus.SmoothMPRT(nr_samples=n_noise + 1, noise_magnitude=0.1, abs=True, normalise=False, return_average_correlation=True,
+                           disable_warnings=True)
+    with our_stages(stages):
+        average = q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=smoothed.numpy(), explain_func=explain, device="cpu")
+    n_layers = len(stages)
+    torch.testing.assert_close(torch.tensor(average, dtype=torch.float64), (n_layers * curves.mean(1) + 1) / (n_layers + 1),
+                               atol=1e-5, rtol=1e-5)
+
+
+# ---- the deterministic axioms, IROF and sufficiency ---------------------------------------------------------------
+
+
+def test_non_sensitivity_matches_quantus_where_unused_features_have_exactly_no_effect():
+    """Quantus counts |Z xor U| with absolute thresholds (|a| < eps after normalising by the max, |drop| < eps); ours
+    is the same set difference with thresholds relative to the largest |a| and |drop|, as a fraction of the features.
+    On a linear model whose zero-weight pixels have no effect at all the two sets coincide: ours x F = Quantus's."""
+    from metrics.non_sensitivity import NonSensitivity
+
+    gen = torch.Generator().manual_seed(4)
+    model = LinearModel(channels=1, size=6, bias=False).eval()
+    with torch.no_grad():
+        model.linear.weight[:, ::3] = 0                     # 12 of the 36 pixels are unused by every class
+    x = torch.randn(4, 1, 6, 6, generator=gen)
+    y = model(x).argmax(1)
+    a = x * model.linear.weight[y].view(-1, 1, 6, 6).detach()
+    a[:, :, 0, 1] = 0                                       # the map misses a used pixel ...
+    a[:, :, 2, 0] += 0.5                                    # ... and credits an unused one
+    ours = NonSensitivity(granularity="pixel")(model, x, y, a).scores.double()
+    q = quantus.NonSensitivity(eps=1e-5, features_in_step=1, perturb_baseline=0.0, abs=True, normalise=True, disable_warnings=True)
+    theirs = q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), device="cpu", softmax=False)
+    assert (ours > 0).all()
+    torch.testing.assert_close(ours * 36, torch.tensor(np.asarray(theirs, dtype=np.float64)))
+
+
+def test_irof_matches_quantus_on_our_segments(monkeypatch):
+    """Our feature map (here square patches, one per step) injected as Quantus's superpixels. Quantus's IROF is
+    the area over the curve p_k / p_0, k = 1..S, with unit spacing (S - trapz): in units of segments, so an image with
+    more segments scores more; ours is normalised to [0, 1] with the k = 0 point: Quantus = S x ours + (1 + r_1) / 2."""
+    import quantus.helpers.utils as quantus_utils
+
+    from metrics.irof import IROF
+
+    gen = torch.Generator().manual_seed(2)
+    model = LinearModel(channels=1, size=12).eval()
+    x = torch.randn(4, 1, 12, 12, generator=gen)
+    a = torch.rand(4, 1, 12, 12, generator=gen)
+    y = model(x).argmax(1)
+    metric = IROF(granularity="patch", patch_size=3, steps=1 / 16)
+    res = metric(model, x, y, a)
+    fmap, n_feat = metric.feature_map(x, {})
+    assert (n_feat == 16).all() and res.curves.shape[1] == 17
+    segments = iter(fmap.numpy())
+    monkeypatch.setattr(quantus_utils, "get_superpixel_segments", lambda img, segmentation_method: next(segments))
+    q = quantus.IROF(perturb_baseline=0.0, abs=False, normalise=False, return_aggregate=False, disable_warnings=True)
+    theirs = torch.tensor(np.asarray(q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), device="cpu", softmax=True),
+                                     dtype=np.float64))
+    expected = 16 * res.scores.double() + (1 + res.curves[:, 1].double()) / 2
+    torch.testing.assert_close(expected, theirs, atol=1e-4, rtol=1e-5)
+
+
+def test_sufficiency_matches_quantus_with_the_cosine_distance(monkeypatch):
+    """Quantus with distance_func="cosine" (scipy cdist, once its V=None argument is dropped) on raw maps is ours; a sample with no neighbour scores 0 in
+    Quantus (it divides by inf), which reads as "every neighbour disagrees"; ours is NaN and counted as dropped."""
+    from metrics.sufficiency import Sufficiency
+
+    gen = torch.Generator().manual_seed(3)
+    model = LinearModel(channels=1, size=6).eval()
+    x = torch.randn(8, 1, 6, 6, generator=gen)
+    y = model(x).argmax(1)
+    base = torch.randn(2, 1, 6, 6, generator=gen)
+    a = base[torch.arange(8) % 2] + 0.4 * torch.randn(8, 1, 6, 6, generator=gen)   # two families of similar maps
+    a[7] = torch.randn(1, 6, 6, generator=gen)                                     # one map close to no other
+    res = Sufficiency(threshold=0.3)(model, x, y, a)
+    import quantus.metrics.faithfulness.sufficiency as quantus_sufficiency
+    from scipy.spatial.distance import cdist
+    # Quantus always passes V=None to cdist, which only "seuclidean" accepts: every other distance_func raises
+    with pytest.raises(TypeError):
+        quantus.Sufficiency(distance_func="cosine", disable_warnings=True)(model=model, x_batch=x.numpy(), y_batch=y.numpy(),
+                                                                          a_batch=a.numpy(), device="cpu")
+    monkeypatch.setattr(quantus_sufficiency, "cdist", lambda xa, xb, metric, V=None: cdist(xa, xb, metric))
+    q = quantus.Sufficiency(threshold=0.3, distance_func="cosine", abs=False, normalise=False, disable_warnings=True)
+    theirs = torch.tensor(np.asarray(q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), device="cpu"), dtype=np.float64))
+    lonely = res.extras["neighbours"] == 0
+    assert lonely[7] and lonely.sum() < 8 and res.scores[lonely].isnan().all() and (theirs[lonely] == 0).all()
+    torch.testing.assert_close(res.scores[~lonely].double(), theirs[~lonely])
+
+
+def test_input_invariance_verdicts_match_quantus_on_an_unpadded_convolution():
+    """Same verdict per sample (Quantus: maps equal to atol 1e-4; ours: relative change <= tolerance): the gradient
+    is invariant, gradient x input is not (here: Quantus never shifts the first input value, see below, which
+    changes its verdict when that pixel flips a ReLU). On a *padded* convolution Quantus's compensation is wrong: it subtracts
+    the smallest response to the shift (a border value) from every output, so its shifted model is another function;
+    ours compensates the border exactly and verifies f'(x + m) = f(x)."""
+    from quantus.helpers.model.pytorch_model import PyTorchModel
+
+    from metrics.input_invariance import InputInvariance
+
+    def net(padding):
+        torch.manual_seed(0)
+        return torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=padding), torch.nn.ReLU(), torch.nn.Flatten(),
+                                   torch.nn.Linear(4 * (8 - 2 + 2 * padding) ** 2, 3)).eval()
+
+    model = net(0)
+    x = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    y = model(x).argmax(1)
+    metric = InputInvariance(shift=-1.0, tolerance=1e-4)
+    for explain, invariant in ((gradient, True), (lambda m, i, t: gradient(m, i, t) * torch.as_tensor(i), False)):
+        a = explain(model, x, y)
+        ours = metric(model, x, y, a, explainer=explain).extras["invariant"]
+        q = quantus.InputInvariance(input_shift=-1.0, abs=False, normalise=False, disable_warnings=True)
+        theirs = q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), device="cpu",
+                   explain_func=lambda model, inputs, targets, **kw: explain(model, torch.as_tensor(inputs), torch.as_tensor(targets)).numpy())
+        assert ours.bool().tolist() == [invariant] * 4 == [bool(v) for v in theirs]
+    # Quantus's perturb_batch passes indices[i][1:]: the first input value of every image is never shifted
+    from functools import partial
+
+    from quantus.functions.perturb_func import baseline_replacement_by_shift, perturb_batch
+    flat = x.reshape(4, -1).numpy()
+    shifted = perturb_batch(perturb_func=partial(baseline_replacement_by_shift, input_shift=-1.0), indices=np.tile(np.arange(flat.shape[1]), (4, 1)),
+                            indexed_axes=np.arange(0, 3), arr=x.numpy().copy()).reshape(4, -1)
+    assert (shifted[:, 0] == flat[:, 0]).all() and np.allclose(shifted[:, 1:], flat[:, 1:] - 1)
+    padded = net(1)
+    wrapped = PyTorchModel(padded, channel_first=True, softmax=False, device="cpu")
+    shifted = wrapped.add_mean_shift_to_first_layer(-1.0, (1, 1, 8, 8))
+    with torch.no_grad():
+        assert (shifted(x - 1.0) - padded(x)).abs().max() > 1e-2                     # Quantus's f' is not f
+        assert (metric.shifted_model(padded, x)(x - 1.0) - padded(x)).abs().max() < 1e-4   # ours is
+
+
+# ---- the first round's metrics with a Quantus counterpart ------------------------------------------------------
+
+
+def test_sparseness_pointing_game_and_mask_accuracies_match_quantus(batch):
+    """Positive continuous maps (no ties; Quantus's mass accuracy sums signed values, ours the positive part)."""
+    from metrics.pointing_game import PointingGame
+    from metrics.relevance_mass import RelevanceMass
+    from metrics.relevance_rank import RelevanceRank
+    from metrics.sparseness import Sparseness
+
+    model, x, y, a, masks = batch
+    off = dict(abs=False, normalise=False, disable_warnings=True)
+    torch.testing.assert_close(Sparseness()(model, x, y, a).scores, run(quantus.Sparseness(**off), model, x, y, a), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(PointingGame()(model, x, y, a, masks=masks).scores, run(quantus.PointingGame(**off), model, x, y, a, masks))
+    torch.testing.assert_close(RelevanceMass()(model, x, y, a, masks=masks).scores,
+                               run(quantus.RelevanceMassAccuracy(**off), model, x, y, a, masks), atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(RelevanceRank(seed=0)(model, x, y, a, masks=masks).scores,
+                               run(quantus.RelevanceRankAccuracy(**off), model, x, y, a, masks), atol=1e-6, rtol=1e-6)
+
+
+def test_cascading_randomisation_matches_quantus_mprt_on_our_randomised_models(monkeypatch, cnn_batch):
+    """MPRT (top-down cascade, Spearman of |maps|) stage by stage, our re-initialised models injected."""
+
+    from metrics.randomization import Randomization
+
+    model, x, y, a = cnn_batch
+    metric = Randomization(similarity="spearman_abs", seed=3)
+    res = metric(model, x, y, a, explainer=gradient)
+    stages = stage_copies(metric, model)
+    q = quantus.MPRT(layer_order="top_down", abs=True, normalise=False, disable_warnings=True)
+    with our_stages(stages):
+        theirs = q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), explain_func=quantus_explainer, device="cpu")
+    np.testing.assert_allclose(theirs.pop("original"), 1, atol=1e-6)
+    assert list(theirs) == [name for name, _ in stages]
+    torch.testing.assert_close(res.curves.double(), torch.tensor(np.array(list(theirs.values()), dtype=np.float64)).T, atol=1e-5, rtol=1e-5)
+
+
+def test_quantus_relative_stability_drops_a_whole_sample_when_one_draw_changes_the_prediction():
+    """Some draws change the prediction (a linear model, gradient x input, radius 0.5). Quantus sets those draws NaN
+    and takes np.max, so the whole sample is NaN; ours is the maximum over the draws that keep the prediction
+    (Agarwal et al.'s neighbourhood), and equals Quantus's where every draw keeps it."""
+    from metrics.relative_stability import RelativeStability
+
+    model = LinearModel(channels=1, size=8).eval()
+    x = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(3))
+    y = model(x).argmax(1)
+    gxi = lambda m, i, t: gradient(m, i, t) * torch.as_tensor(i)  # noqa: E731
+    metric = RelativeStability(kind="input", radius=0.5, n_samples=8, seed=1)
+    ours = metric(model, x, y, gxi(model, x, y), explainer=gxi)
+    q = quantus.RelativeInputStability(nr_samples=8, eps_min=1e-6, abs=False, normalise=False, disable_warnings=True)
+    q.perturb_func = Replay(metric.perturbed(model, x, y, torch.arange(4)))
+    theirs = torch.tensor(np.asarray(q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=gxi(model, x, y).numpy(), device="cpu",
+                                       explain_func=lambda model, inputs, targets, **kw: gxi(model, inputs, targets).numpy(), softmax=False),
+                                     dtype=np.float64))
+    kept = ours.extras["kept"]
+    partly = (kept > 0) & (kept < 1)
+    assert partly.any() and theirs[partly].isnan().all() and ours.scores[partly].isfinite().all()
+    whole = kept == 1
+    assert whole.any()
+    torch.testing.assert_close(ours.scores[whole].double(), theirs[whole], atol=1e-4, rtol=1e-4)
+
+
+def test_infidelity_matches_quantus_with_our_noise_as_its_patch_perturbations(cnn_batch):
+    """Quantus's Infidelity perturbs patch after patch (cumulatively, by a baseline) and takes the MSE between the
+    drops and a . (x - x_perturbed) over the patches. Its perturb_func returning x - I_j for our j-th draw (one draw
+    per patch position: 16 patches of 2 x 2 on 8 x 8) makes each term Yeh et al.'s (I_j . a - (f(x) - f(x - I_j)))^2,
+    and the MSE over the patches our mean over the draws."""
+    from metrics.infidelity import Infidelity
+
+    model, x, y, a = cnn_batch
+    metric = Infidelity(noise_std=0.2, n_perturbations=16, seed=3)
+    ours = metric(model, x, y, a).scores.double()
+    draws = x.unsqueeze(1) - metric.noise(x, torch.arange(len(x)))                      # (N, 16, C, H, W)
+    replay = Replay(draws.transpose(0, 1))
+    q = quantus.Infidelity(perturb_patch_sizes=[2], n_perturb_samples=1, perturb_func=replay, abs=False, normalise=False,
+                           disable_warnings=True)
+    theirs = q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), device="cpu", softmax=False)
+    assert replay.calls == 16 and (ours > 0).all()
+    torch.testing.assert_close(ours, torch.tensor(np.asarray(theirs, dtype=np.float64)), atol=1e-5, rtol=1e-5)
