@@ -18,8 +18,8 @@ steps (the finding does not depend on the step count), guided backprop, the ``ra
 Measured on seeds 0, 1 and 2 (mean paired difference 1.0 minus 0.5 over the 16 images):
 IG +1.01 / +0.69 / +1.23; random +0.00 / +0.00 / +0.00 (|diff| < 0.005); guided backprop -0.25 /
 -0.11 / +0.00, i.e. it does not show the shortcut, as in the experiment. The margins are IG > 0.35
-(half the smallest rise), |random| < 0.05 and guided backprop < 0.15. The test runs seed 0 (about 10 s on
-one core: two trainings; 5.6 s measured at load average 8).
+(half the smallest rise), |random| < 0.05 and guided backprop < 0.15. The test runs seed 0 (two trainings on
+one thread: 5.6 s measured at load average 8).
 """
 from __future__ import annotations
 
