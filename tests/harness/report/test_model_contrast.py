@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from harness.report import contrast
+from harness.report.leaderboard import model_header
 from harness.report.load import Collection
 
 KEY = contrast.KEY
@@ -22,7 +23,8 @@ def collection(share: dict, bg_gap: dict, worst: dict) -> Collection:
             for method, f in share.items():
                 run = f"{method}-{level}-{seed}"
                 runs.append({"run": run, "method": method, "model": "small_cnn", "dataset": "spurious_shapes", "seed": seed,
-                             KEY: level, "bg_gap": bg_gap[level], "worst_group_accuracy": worst[level], "test_accuracy": 0.9})
+                             KEY: level, "bg_gap": bg_gap[level], "worst_group_accuracy": worst[level], "test_accuracy": 0.9,
+                             "n_classes": 4, "n_test": 128})
                 for sample in range(SAMPLES):
                     rows.append({"run": run, "method": method, "model": "small_cnn", "dataset": "spurious_shapes", "seed": seed,
                                  KEY: level, "sample": sample, "metric": contrast.METRIC, "score": f(float(level), seed, sample)})
@@ -76,3 +78,9 @@ def test_a_control_that_moves_is_named_and_no_sweep_gives_no_section():
     table, _ = contrast.model_contrast(data, n_resamples=200)
     assert table.set_index("method").loc["random", "flagged"]
     assert contrast.model_contrast(Collection("t", "sweep", "", data.runs, data.scores, [], {}, {}, pd.DataFrame())) is None
+
+
+def test_the_report_header_has_one_row_per_swept_correlation():
+    header = model_header(collection({"random": lambda c, s, i: 0.0}, GAP, WORST), [])
+    assert list(header["dataset"]) == [f"spurious_shapes ({KEY}={level})" for level in LEVELS]
+    assert list(header["bg_gap"]) == [GAP[level] for level in LEVELS] and (header["seeds"] == len(SEEDS)).all()
