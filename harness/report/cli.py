@@ -10,6 +10,9 @@ SOURCE is a sweep's parent run id, a run id, an MLflow experiment name or a filt
   ``agreement.csv`` (Kendall's tau and verdicts), ``models.csv`` (the header);
 * ``leaderboard.md`` (README-ready), ``report.md`` (everything, with the figures), ``leaderboard.tex``;
 * the figures of :mod:`harness.report.plots`, PNG and PDF;
+* ``contrast.csv`` and ``contrast_levels.csv`` where the runs sweep ``dataset.spurious_correlation`` and score
+  ``spurious_background``: the BAM-style model contrast per method (:mod:`harness.report.contrast`; also in ``report.md``,
+  and each method that fails to show the shortcut is a warning line);
 * ``dropped.csv`` and, where the experiment holds a meta-evaluation, ``meta_evaluation.csv``
   (:mod:`harness.report.trust`; both also in ``report.md``).
 * with ``--prototypes``: ``prototypes.png``/``.pdf``/``.npz``, each model's class prototypes
@@ -28,7 +31,7 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from harness.report import plots, prototypes, render, trust
+from harness.report import contrast, plots, prototypes, render, trust
 from harness.report.leaderboard import Report, analyse
 from harness.report.load import collect
 
@@ -58,7 +61,14 @@ def write(report: Report, folder: Path, with_prototypes: bool = False) -> list[P
         figures = prototypes.save(found, folder) + figures
     (folder / "leaderboard.md").write_text(render.markdown_leaderboard(report) + "\n")
     trust_md = trust.trust_section(report.collection, report.metrics, folder)  # dropped samples, meta-evaluation
-    (folder / "report.md").write_text(render.markdown_report(report, figures) + "\n" + trust_md)
+    contrast_md = ""
+    found = contrast.model_contrast(report.collection)  # a sweep over dataset.spurious_correlation: the BAM model contrast
+    if found is not None:
+        found[0].to_csv(folder / "contrast.csv", index=False)
+        found[1].to_csv(folder / "contrast_levels.csv", index=False)
+        report.warnings += contrast.warnings_of(found[0])
+        contrast_md = "\n" + contrast.markdown(*found)
+    (folder / "report.md").write_text(render.markdown_report(report, figures) + "\n" + trust_md + contrast_md)
     (folder / "leaderboard.tex").write_text(render.latex_leaderboard(report))
     return sorted(folder.iterdir())
 

@@ -205,6 +205,7 @@ def model_header(collection: Collection, model_level: list[str]) -> pd.DataFrame
     runs = collection.runs
     if runs.empty:
         return pd.DataFrame()
+    runs = with_data_keys(runs, collection)
     one = runs.drop_duplicates(["model", "dataset", "seed"])
     header = one.groupby(["model", "dataset"]).agg(
         seeds=("seed", "nunique"), test_accuracy=("test_accuracy", "mean"), test_accuracy_min=("test_accuracy", "min"),
@@ -213,7 +214,7 @@ def model_header(collection: Collection, model_level: list[str]) -> pd.DataFrame
         bg_gap=("bg_gap", "mean"), bg_gap_min=("bg_gap", "min"), bg_gap_max=("bg_gap", "max"),
         n_classes=("n_classes", "max"), n_test=("n_test", "max")).reset_index()
     header["chance"] = 1.0 / header["n_classes"].where(header["n_classes"] > 0)
-    scores = collection.scores
+    scores = with_data_keys(collection.scores, collection)
     first = scores[scores["method"] == scores["method"].iloc[0]]
     for metric in model_level:
         part = first[first["metric"] == metric].groupby(["model", "dataset"])["score"]
@@ -221,6 +222,16 @@ def model_header(collection: Collection, model_level: list[str]) -> pd.DataFrame
         counts = part.count().rename(f"{metric}_n (eval)").reset_index()
         header = header.merge(values, on=["model", "dataset"], how="left").merge(counts, on=["model", "dataset"], how="left")
     return header
+
+
+def with_data_keys(frame: pd.DataFrame, collection: Collection) -> pd.DataFrame:
+    """``frame`` with each swept key that is not a method's appended to its ``dataset`` label (``spurious_shapes
+    (dataset.spurious_correlation=0.95)``), so the header has one row per model trained, not one per seed."""
+    keys = [k for k in collection.swept if not k.startswith(METHOD_KEYS) and k in frame]
+    if not keys or frame.empty:
+        return frame
+    suffix = frame[keys].astype(str).apply(lambda row: ", ".join(f"{k}={v}" for k, v in zip(keys, row)), axis=1)
+    return frame.assign(dataset=frame["dataset"] + " (" + suffix + ")")
 
 
 def warn(report: Report) -> list[str]:

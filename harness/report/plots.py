@@ -116,7 +116,8 @@ def sbr_vs_bg_gap(report: Report):
     left.set_title("attribution on the background", fontsize=9)
     header = report.header
     right.bar(range(len(header)), header["bg_gap"].fillna(0), color="C3")
-    right.set_xticks(range(len(header)), header["model"], rotation=30, fontsize=7)
+    swept = header["dataset"].str.extract(r"\((.*)\)$")[0].str.replace(r"[^=, ]+=", "", regex=True)  # swept data keys' values
+    right.set_xticks(range(len(header)), [m if k != k else f"{m} {k}" for m, k in zip(header["model"], swept)], rotation=30, fontsize=7)
     right.set_ylabel("BG-gap (accuracy same - other background)", fontsize=7)
     right.set_title("model's BG-gap", fontsize=9)
     fig.tight_layout()
