@@ -8,6 +8,9 @@ in memory at once: the pairs go through the model ``batch_size`` at a time.
 
 The score is the target logit (``score: logit``) or its softmax probability
 (``score: probability``).
+
+``weighted_mask_sum`` sums masks shared by all images (occlusion's windows);
+``weighted_pair_sum`` sums masks drawn per image (RISE's, seeded per sample).
 """
 from __future__ import annotations
 
@@ -68,4 +71,19 @@ def weighted_mask_sum(weights: torch.Tensor, mask_fn: MaskFn, chunk: int) -> tor
         masks = mask_fn(torch.zeros_like(mask), mask)[:, :1]  # (B, 1, H, W)
         part = torch.einsum("nb,bchw->nchw", weights[:, start:start + mask.numel()], masks.to(weights.dtype))
         total = part if total is None else total + part
+    return total
+
+
+def weighted_pair_sum(weights: torch.Tensor, mask_fn: MaskFn, chunk: int) -> torch.Tensor:
+    """sum_p weights[n, p] * mask_{n, p} for masks of each image's own (made per (image, mask) pair); (N, 1, H, W)."""
+    n, p = weights.shape
+    total = None
+    flat = weights.reshape(-1)
+    for start in range(0, n * p, chunk):
+        idx = torch.arange(start, min(start + chunk, n * p), device=weights.device)
+        image, mask = idx // p, idx % p
+        masks = mask_fn(image, mask)[:, :1].to(weights.dtype)  # (B, 1, H, W)
+        if total is None:
+            total = weights.new_zeros((n, *masks.shape[1:]))
+        total.index_add_(0, image, flat[idx].view(-1, 1, 1, 1) * masks)
     return total
