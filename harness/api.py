@@ -35,7 +35,7 @@ from harness.build import ConfigError, build, missing_members
 from harness.datasets import ImageDataset, ImageSplit
 from harness.preflight.settings import resolve_device, unmet_needs
 from harness.seeding import seed_everything
-from methods import Explainer
+from methods import Explainer, explain_samples
 from metrics import Metric, MetricResult
 
 MethodSpec = str | Explainer | Iterable[str | Explainer] | Mapping[str, Mapping[str, Any] | Explainer | None]
@@ -209,13 +209,19 @@ def explain(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | int 
 
 
 def _explain(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, explainers: Mapping[str, Explainer], *,
-             seed: int = 0, batch_size: int = 64) -> dict[str, torch.Tensor]:
-    """Each explainer's attributions, computed once, batch by batch, seeded as the runner seeds them."""
+             seed: int = 0, batch_size: int = 64, ids: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Each explainer's attributions, computed once, batch by batch, seeded as the runner seeds them.
+
+    ``ids`` (default 0..N-1: the inputs' positions) seed the per-sample draws of the stochastic explainers
+    (:class:`methods.PerSampleSeeded`), so their maps do not depend on ``batch_size``.
+    """
     maps = {}
+    ids = torch.arange(len(inputs), device=inputs.device) if ids is None else ids.to(inputs.device)
     for name, explainer in explainers.items():
         seed_everything(seed)
-        batches = list(zip(inputs.split(batch_size), targets.split(batch_size)))
-        maps[name] = torch.cat([explainer(model, x, t).detach() for x, t in progress.bar(batches, desc=f"{name} attributions", unit="batch")])
+        batches = list(zip(inputs.split(batch_size), targets.split(batch_size), ids.split(batch_size)))
+        maps[name] = torch.cat([explain_samples(explainer, model, x, t, i).detach()
+                                for x, t, i in progress.bar(batches, desc=f"{name} attributions", unit="batch")])
     return maps
 
 
@@ -275,7 +281,7 @@ def evaluate(
         attributions (dict or None, optional): Precomputed maps ``{method name: (N, C|1, H, W)}``
             (e.g. from :func:`explain`), used instead of computing them. Default: None.
         indices (Tensor or None, optional): ``(N,)`` each input's id in its dataset, which seeds the
-            metrics' per-sample random draws (the command line passes the test-split indices it
+            metrics' and the stochastic explainers' per-sample random draws (the command line passes the test-split indices it
             explains, logged as ``eval_indices.json``); None: 0..N-1. Default: None.
 
     Returns:
@@ -329,7 +335,7 @@ def evaluate(
         if name not in explainers:
             raise ConfigError(f"attributions: {name!r} is not one of the methods ({', '.join(explainers)})")
     todo = {k: v for k, v in explainers.items() if k not in given}
-    maps = {k: v.to(run_device) for k, v in given.items()} | _explain(model, images, chosen, todo, seed=seed, batch_size=batch_size)
+    maps = {k: v.to(run_device) for k, v in given.items()} | _explain(model, images, chosen, todo, seed=seed, batch_size=batch_size, ids=ids)
     context = {"labels": labels, "masks": masks, "groups": None, "mean": mean_t.to(run_device), "std": std_t.to(run_device),
                "dataset": dataset, "indices": ids, "progress": progress.counter}
     frames, run_ids = [], {}

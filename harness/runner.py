@@ -52,7 +52,7 @@ from harness.preflight.settings import check_against_dataset, check_needs, check
 from harness.seeding import seed_everything
 from harness.sweeps import resume
 from harness.training import Retrainer, check_training, trained_model
-from methods import Explainer, HasTargetLayer
+from methods import Explainer, HasTargetLayer, UsesTrainingImages
 from metrics import ROAR, Metric, MetricResult
 from metrics.result import concatenate
 
@@ -376,6 +376,10 @@ def execute(cfg: DictConfig, parts: Components, device: torch.device, run_id: st
     # ROAR retrains on modified training images (metrics.types.Retrain); without it the training split is dropped here
     retrain = (Retrainer(cfg, parts.dataset, train_split, trained.key, cache_dir, device)
                if any(isinstance(metric, ROAR) for metric in parts.metrics.values()) else None)
+    if isinstance(parts.explainer, UsesTrainingImages):  # e.g. expected_gradients.background=train: only the images it names are kept
+        wanted = parts.explainer.training_indices(len(train_split.labels))
+        if wanted is not None:
+            parts.explainer.use_training_images(train_split.select(wanted).images.to(device))
     del train_split
 
     drawn = evaluation_indices(test_split.labels, cfg.eval.n_samples, cfg.seed, str(cfg.eval.get("sample", "stratified")))

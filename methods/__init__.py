@@ -3,7 +3,7 @@
 Public names:
 
 * the contract: :class:`Explainer` and the optional :class:`HasBaseline`, :class:`HasTargetLayer`, :class:`PerSampleSeeded`,
-  :class:`UsesTrainingImages` (:mod:`methods.types`; :func:`explain` calls an explainer with the samples' ids where it takes them);
+  :class:`UsesTrainingImages` (:mod:`methods.types`; :func:`explain_samples` calls an explainer with the samples' ids where it takes them);
 * gradients: :class:`Gradient`, :class:`Saliency`, :class:`Sensitivity`, :class:`GradientXInput`,
   :class:`IntegratedGradients`, :class:`ExpectedGradients`, :class:`SmoothGrad`, :class:`GuidedBackprop`, :class:`Deconvnet`;
 * class activation maps: :class:`CAM`, :class:`GradCAM`, :class:`GradCAMpp`, :class:`TokenGradCAM`;
@@ -32,11 +32,11 @@ from methods.occlusion import Occlusion
 from methods.rise import RISE
 from methods.saliency import Saliency
 from methods.smoothgrad import SmoothGrad
-from methods.types import Explainer, HasBaseline, HasTargetLayer, PerSampleSeeded, UsesTrainingImages, explain
+from methods.types import Explainer, HasBaseline, HasTargetLayer, PerSampleSeeded, UsesTrainingImages, explain_samples
 
 __all__ = [
     "CAM", "LIME", "LRP", "RISE", "Deconvnet", "ExpectedGradients", "Explainer", "GradCAM", "GradCAMpp", "Gradient", "GradientXInput",
     "GuidedBackprop", "HasBaseline", "HasTargetLayer", "IntegratedGradients", "KernelSHAP", "Occlusion", "Random", "Saliency",
     "Sensitivity", "SmoothGrad", "Sobel", "TokenGradCAM", "AttentionRollout", "Constant", "RawAttention", "TransformerAttribution",
-    "PerSampleSeeded", "UsesTrainingImages", "explain",
+    "PerSampleSeeded", "UsesTrainingImages", "explain_samples",
 ]

@@ -23,7 +23,7 @@ from torch import nn
 from methods._autograd import check_batch
 from methods.gradient import Gradient
 from methods.randomness import call_ids, normal_at
-from methods.types import explain
+from methods.types import explain_samples
 from methods.validation import check_int, check_seed
 
 VARIANTS = ("mean", "squared", "vargrad")
@@ -102,7 +102,7 @@ class SmoothGrad:
             idx = torch.arange(start, min(start + chunk, total), device=inputs.device)
             sample = idx % n
             noise = self._noise(ids[sample], idx // n, inputs)
-            maps = explain(self.explainer, model, inputs[sample] + sigma[sample] * noise, targets[sample], ids[sample])
+            maps = explain_samples(self.explainer, model, inputs[sample] + sigma[sample] * noise, targets[sample], ids[sample])
             if sums is None:
                 sums = maps.new_zeros((n, *maps.shape[1:]))
                 squares = torch.zeros_like(sums)

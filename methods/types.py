@@ -22,7 +22,7 @@ coalitions, references) are made per sample from (seed, sample id) (:mod:`method
 they accept ``ids=`` (one id per input), so a sample's map depends only on the seed and its id,
 never on the batch or shard it is explained in. The harness passes the evaluation samples'
 test-split indices; called without ids they use the positions 0..N-1 of the call (so from Python
-the same image at another position of the batch gets other draws). :func:`explain` is the one
+the same image at another position of the batch gets other draws). :func:`explain_samples` is the one
 call site for "explain these samples": it gives the ids to the explainers that take them.
 
 :class:`UsesTrainingImages` is for explainers whose references come from the training split
@@ -54,7 +54,7 @@ class PerSampleSeeded(Protocol):
     def forward_passes_per_sample(self, shape: tuple[int, int, int]) -> int: ...
 
 
-def explain(explainer: Explainer, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
+def explain_samples(explainer: Explainer, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
             ids: torch.Tensor | None = None) -> torch.Tensor:
     """``explainer(model, inputs, targets)``, with the samples' ``ids`` for a :class:`PerSampleSeeded` explainer."""
     if ids is not None and isinstance(explainer, PerSampleSeeded):

@@ -26,6 +26,7 @@ import math
 import torch
 from torch import nn
 
+from methods.types import explain_samples
 from methods.validation import check_choice, check_int, check_seed
 from metrics._common import POOLINGS, check_maps, pool_channels
 from metrics.randomization import Randomization
@@ -80,7 +81,8 @@ class EfficientMPRT:
         gen = torch.Generator().manual_seed(0 if self.seed is None else self.seed)
         for name, _ in layers:
             randomiser._randomise(modules[name], gen)
-        after = pool_channels(check_maps("efficient_mprt", inputs, explainer(work, inputs.detach(), targets)), self.pooling)
+        after = explain_samples(explainer, work, inputs.detach(), targets, context.get("indices"))
+        after = pool_channels(check_maps("efficient_mprt", inputs, after), self.pooling)
         h0, h1 = histogram_entropy(before, self.n_bins), histogram_entropy(after, self.n_bins)
         finite = torch.isfinite(before.flatten(1)).all(1) & torch.isfinite(after.flatten(1)).all(1)
         const = h0 == 0

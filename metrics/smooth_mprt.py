@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from methods.types import explain_samples
 from methods.validation import check_int, check_positive
 from metrics._common import check_maps, normal, sample_ids
 from metrics.randomization import Randomization
@@ -37,7 +38,7 @@ class NoiseAveraged:
         draw_ids = (self.ids.view(-1, 1) * self.n + torch.arange(self.n, device=inputs.device).view(1, -1)).flatten()
         noise = normal(self.seed, 41, draw_ids, tuple(inputs.shape[1:]), inputs.dtype).view(n, self.n, *inputs.shape[1:])
         noisy = (inputs.unsqueeze(1) + noise * self.level * spread).transpose(0, 1).flatten(0, 1)   # copy-major
-        maps = self.explainer(model, noisy, targets.repeat(self.n)).detach()
+        maps = explain_samples(self.explainer, model, noisy, targets.repeat(self.n), self.ids.repeat(self.n)).detach()  # each copy keeps its sample's id
         return maps.view(self.n, n, *maps.shape[1:]).mean(0)
 
 
