@@ -11,7 +11,8 @@ cost estimate before any work.
 :class:`HasBaseline` is the optional part: explainers that explain f(x) - f(baseline)
 (gradient x input, Integrated Gradients) give the baseline, so the conservation metric
 (completeness) compares the map's sum with the right quantity; ``baseline`` returns
-None when there is none (LRP: the sum is compared with f(x) itself).
+None when there is none (LRP: the sum is compared with f(x) itself); a :class:`PerSampleSeeded`
+explainer's ``baseline(inputs, ids)`` takes the samples' ids too (``baseline=uniform`` noise is drawn per sample).
 
 :class:`HasTargetLayer` is another optional part: explainers that read one layer (the
 class activation maps, Grad-CAM on a ViT's tokens) name it for inputs of a shape, so

@@ -7,8 +7,9 @@ background is checked against its closed form on a linear model.
 import pytest
 import torch
 
-from methods import LIME, RISE, ExpectedGradients, KernelSHAP, PerSampleSeeded, Random, SmoothGrad, UsesTrainingImages
+from methods import LIME, RISE, ExpectedGradients, IntegratedGradients, KernelSHAP, Occlusion, PerSampleSeeded, Random, SmoothGrad, UsesTrainingImages
 from methods.randomness import keys_at, normal, random_keys, uniform, uniform_at
+from metrics import Conservation
 from tests.toy_models import LinearModel, relu_cnn
 
 N = 8
@@ -25,6 +26,8 @@ def explainers():
         "kernel_shap_slic": KernelSHAP(n_samples=12, segmentation="slic", n_segments=6, batch_size=10, seed=1),  # counts differ per image
         "random": Random(seed=1),
         "expected_gradients": ExpectedGradients(n_samples=4, background=BACKGROUND, internal_batch_size=7, seed=1),
+        "integrated_gradients_uniform": IntegratedGradients(n_steps=4, baseline="uniform", seed=1),  # only the baseline draws
+        "occlusion_uniform": Occlusion(patch_size=4, stride=4, baseline="uniform", seed=1),
     }
 
 
@@ -88,3 +91,13 @@ def test_expected_gradients_with_a_training_background_is_linear_models_closed_f
     assert ExpectedGradients().training_indices(50) is None  # background=batch reads no training images
     with pytest.raises(ValueError, match="background must be one of batch, train"):
         ExpectedGradients(background="test")
+
+
+def test_conservation_compares_with_the_uniform_baseline_the_map_was_drawn_with():
+    model = LinearModel(size=8, bias=False).eval()
+    x, t, ids = torch.randn(3, 3, 8, 8, generator=torch.Generator().manual_seed(1)), torch.tensor([0, 1, 2]), torch.tensor([4, 9, 2])
+    ig = IntegratedGradients(n_steps=2, baseline="uniform", seed=3)  # exact on a linear model
+    maps = ig(model, x, t, ids=ids)
+    torch.testing.assert_close(maps, model.linear.weight[t].view(-1, 3, 8, 8) * (x - ig.baseline(x, ids)))
+    result = Conservation(bias_share=False)(model, x, t, maps, explainer=ig, indices=ids)
+    assert float(result.scores.max()) < 1e-4
