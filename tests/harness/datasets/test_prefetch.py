@@ -23,3 +23,10 @@ def test_prefetched_batches_come_in_order_and_equal_the_sequential_ones(lazy):
     assert _same(plain[1][1], split.select(batches[1]))
     with pytest.raises(ValueError, match="num_workers must be an integer >= 0"):
         next(prefetched(split, batches, num_workers=-1))
+
+
+def test_the_worker_count_is_not_part_of_a_runs_identity(make_cfg):
+    from harness.cache import config_hash
+
+    assert config_hash(make_cfg("eval.num_workers=2")) == config_hash(make_cfg())  # resume and shard grouping ignore it
+    assert config_hash(make_cfg("eval.batch_size=2")) != config_hash(make_cfg())
