@@ -28,7 +28,6 @@ from methods.validation import check_int, check_positive, check_seed
 
 SEGMENTATIONS = ("patches", "slic", "quickshift", "felzenszwalb")
 SPREADS = ("feature", "area")
-FEATURE_SLOTS = 2**24  # counters of coalition p's feature j: p * FEATURE_SLOTS + j (independent of the batch's padding M)
 
 
 def check_features(owner: str, segmentation: str, n_segments: int, patch_size: int, spread: str) -> None:
@@ -74,10 +73,13 @@ def coalition_scores(model: nn.Module, inputs, targets, base, seg, coalitions, b
     return masked_scores(model, inputs, targets, base, coalitions.shape[1], mask_fn, batch_size, score)
 
 
-def coalition_uniform(seed: int | None, stream: int, ids: torch.Tensor, n_coalitions: int, m: int, dtype=torch.float64) -> torch.Tensor:
-    """U(0, 1) values (N, P, M): coalition p, feature j of image ``ids[n]``; the same whatever the batch's padding M."""
-    at = torch.arange(n_coalitions, device=ids.device).view(-1, 1) * FEATURE_SLOTS + torch.arange(m, device=ids.device)
-    return uniform_at(seed, stream, ids, at.flatten(), dtype).view(len(ids), n_coalitions, m)
+def coalition_uniform(seed: int | None, stream: int, ids: torch.Tensor, counts: torch.Tensor, n_coalitions: int, m: int,
+                      dtype=torch.float64) -> torch.Tensor:
+    """U(0, 1) values (N, P, M): coalition p, feature j < M_n of image ``ids[n]`` at counter p * M_n + j, so the same
+    whatever the batch's padding M (the padded features j >= M_n get values that are never used)."""
+    p = torch.arange(n_coalitions, device=ids.device).view(1, -1, 1)
+    at = p * counts.to(ids.device).long().view(-1, 1, 1) + torch.arange(m, device=ids.device)  # (N, P, M)
+    return uniform_at(seed, stream, ids, at.flatten(1), dtype).view(len(ids), n_coalitions, m)
 
 
 def to_pixels(values: torch.Tensor, seg: torch.Tensor, spread: str) -> torch.Tensor:

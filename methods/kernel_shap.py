@@ -48,7 +48,7 @@ class KernelSHAP(CoalitionExplainer):
         cdf = torch.where(sizes >= counts[:, None] - 1, 1.0, cdf)  # exactly 1 from the largest size M_n - 1 on: never beyond it
         u = uniform(self.seed, SIZE_STREAM, ids, (self.n_samples,), torch.float64)
         size = torch.searchsorted(cdf, u).clamp(max=cdf.shape[1] - 1) + 1  # (N, P): inverse-CDF draw of the size
-        noise = coalition_uniform(self.seed, SUBSET_STREAM, ids, self.n_samples, m)
+        noise = coalition_uniform(self.seed, SUBSET_STREAM, ids, counts, self.n_samples, m)
         noise = noise.masked_fill(torch.arange(m, device=ids.device) >= counts[:, None, None], 2.0)  # padding is never chosen
         rank = noise.argsort(dim=2).argsort(dim=2)
         return rank < size[..., None]

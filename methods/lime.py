@@ -58,7 +58,7 @@ class LIME(CoalitionExplainer):
         seg, counts = self.features(inputs)
         n, m = inputs.shape[0], int(counts.max())
         real = (torch.arange(m, device=inputs.device) < counts[:, None])[:, None, :]  # (N, 1, M)
-        z = coalition_uniform(self.seed, COALITION_STREAM, ids, self.n_samples, m) < 0.5
+        z = coalition_uniform(self.seed, COALITION_STREAM, ids, counts, self.n_samples, m) < 0.5
         z[:, 0] = True
         z = z & real
         base = self.baseline(inputs, ids)

@@ -79,10 +79,9 @@ class SmoothGrad:
     seeded_per_sample = True
 
     def _noise(self, ids: torch.Tensor, draws: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
-        """N(0, 1) noise (B, C, H, W) of draw ``draws[b]`` of the sample with id ``ids[b]``."""
-        numel = inputs[0].numel()
-        counters = draws.view(-1, 1) * numel + torch.arange(numel, device=inputs.device)
-        return normal_at(self.seed, NOISE_STREAM, ids, counters, inputs.dtype).view(-1, *inputs.shape[1:])
+        """N(0, 1) noise (B, C, H, W) of draw ``draws[b]`` of the sample with id ``ids[b]`` (random id ids * n_samples + draw)."""
+        counters = torch.arange(inputs[0].numel(), device=inputs.device)
+        return normal_at(self.seed, NOISE_STREAM, ids * self.n_samples + draws, counters, inputs.dtype).view(-1, *inputs.shape[1:])
 
     def forward_passes_per_sample(self, shape: tuple[int, int, int]) -> int:
         """Images per input through the model (for the sweep's cost estimate): the inner explainer's passes for each noisy copy."""
