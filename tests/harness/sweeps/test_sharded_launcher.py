@@ -11,7 +11,9 @@ import os
 import subprocess
 import sys
 
+import mlflow
 import pytest
+from mlflow.tracking import MlflowClient
 
 from harness.report.load import collect
 from harness.runner import run
@@ -44,8 +46,13 @@ def test_a_joblib_sweep_over_three_shards_merges_into_the_unsharded_run(server, 
     home = tmp_path / "home"
     _harness(["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "eval.shards=3", "eval.shard=0,1,2"],
              home, server.uri, "sharded", tmp_path)
-    outcome = run(make_cfg(*SETTINGS, f"paths.root={home}", f"tracking.uri={server.uri}", "tracking.experiment=whole"))
-    assert outcome.model_summary  # the model the sweep cached
+    before = mlflow.get_tracking_uri()
+    try:
+        outcome = run(make_cfg(*SETTINGS, f"paths.root={home}", f"tracking.uri={server.uri}", "tracking.experiment=whole"))
+    finally:  # mlflow.set_tracking_uri also sets MLFLOW_TRACKING_URI: leave the other tests their own store
+        mlflow.set_tracking_uri(before)
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    assert MlflowClient(server.uri).get_run(outcome.run_id).data.tags["harness.model_cache"] == "hit"  # the model the sweep cached
     whole, merged = collect("whole", uri=server.uri).scores, collect("sharded", uri=server.uri)
     assert len(merged.runs) == 1 and not merged.skipped  # three shard runs reported as one
     assert merged.scores["sample"].tolist() == whole["sample"].tolist() and len(whole) == 8
