@@ -18,8 +18,8 @@ explainer's ``baseline(inputs, ids)`` takes the samples' ids too (``baseline=uni
 class activation maps, Grad-CAM on a ViT's tokens) name it for inputs of a shape, so
 the runner logs the layer actually used as the run parameter ``method_layer``.
 
-:class:`PerSampleSeeded` marks the stochastic explainers whose random draws (noise, masks,
-coalitions, references) are made per sample from (seed, sample id) (:mod:`methods.randomness`):
+:class:`PerSampleSeeded` marks the explainers whose random draws (noise, masks, coalitions,
+references, ``baseline=uniform`` noise) are made per sample from (seed, sample id) (:mod:`methods.randomness`):
 they accept ``ids=`` (one id per input), so a sample's map depends only on the seed and its id,
 never on the batch or shard it is explained in. The harness passes the evaluation samples'
 test-split indices; called without ids they use the positions 0..N-1 of the call (so from Python
@@ -56,7 +56,7 @@ class PerSampleSeeded(Protocol):
 
 
 def explain_samples(explainer: Explainer, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
-            ids: torch.Tensor | None = None) -> torch.Tensor:
+                    ids: torch.Tensor | None = None) -> torch.Tensor:
     """``explainer(model, inputs, targets)``, with the samples' ``ids`` for a :class:`PerSampleSeeded` explainer."""
     if ids is not None and isinstance(explainer, PerSampleSeeded):
         return explainer(model, inputs, targets, ids=ids)
