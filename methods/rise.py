@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from methods._autograd import check_batch
-from methods._perturbation import check_score, masked_scores, weighted_pair_sum
+from methods._perturbation import check_score, masked_scores
 from methods.baselines import Baseline
 from methods.model_state import frozen
 from methods.randomness import call_ids, uniform_at
@@ -111,5 +111,5 @@ class RISE:
         mask_fn = self.masks(*inputs.shape[-2:], ids)
         base = self.baseline(inputs, ids)
         with frozen(model):
-            scores = masked_scores(model, inputs, targets, base, self.n_masks, mask_fn, self.batch_size, self.score)
-        return weighted_pair_sum(scores, mask_fn, self.batch_size or scores.numel()) / (self.n_masks * self.p)
+            _, total = masked_scores(model, inputs, targets, base, self.n_masks, mask_fn, self.batch_size, self.score, weighted_sum=True)
+        return total / (self.n_masks * self.p)
