@@ -15,8 +15,10 @@ composition, run and MLflow logging; it returns the summary table and the run id
 from __future__ import annotations
 
 import copy
+import itertools
+import json
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,8 +38,9 @@ from harness.build import ConfigError, build, missing_members
 from harness.datasets import ImageDataset, ImageSplit
 from harness.preflight.settings import resolve_device, unmet_needs
 from harness.seeding import seed_everything
-from methods import Explainer
+from methods import Explainer, explain_samples
 from metrics import ROAR, Metric, MetricResult
+from metrics.result import concatenate
 
 MethodSpec = str | Explainer | Iterable[str | Explainer] | Mapping[str, Mapping[str, Any] | Explainer | None]
 MetricSpec = str | Metric | Iterable[str | Metric] | Mapping[str, Mapping[str, Any] | Metric | None]
@@ -148,30 +151,86 @@ class InMemory(ImageDataset):
         self.class_names, self.has_masks = class_names, data.masks is not None
         self.n = {"train": 0, "test": len(data)}
 
+    def set_classes(self, class_names: list[str], n_test: int) -> None:
+        """The class names and the number of samples, known once the streamed inputs have all been read."""
+        self.class_names, self.num_classes, self.n = class_names, len(class_names), {"train": 0, "test": n_test}
+
     def split(self, name: str, variant: str = "original") -> ImageSplit:
         self.check_split(name, variant)
         return self.data
 
 
-def _collect(inputs: Inputs, labels: torch.Tensor | None, masks: torch.Tensor | None) -> tuple[torch.Tensor, Any, Any]:
-    """Images, labels and masks from tensors, or from a Dataset/DataLoader of ``image``, ``(image, label)`` or ``(image, label, mask)``."""
+def _rows(value: Any, n: int, what: str, shape: str) -> torch.Tensor | None:
+    """``value`` as a tensor with ``n`` rows (None stays None); one line if it has another number."""
+    if value is None:
+        return None
+    value = torch.as_tensor(value)
+    if value.dim() == 0 or value.shape[0] != n:
+        raise ConfigError(f"{what} must hold one entry per input ({n}): {shape}; got shape {tuple(value.shape)}")
+    return value
+
+
+def _batches(inputs: Inputs, labels: Any, masks: Any, targets: Any, indices: Any, attributions: Mapping[str, torch.Tensor] | None,
+             explainers: Mapping[str, Explainer], batch_size: int) -> Iterator[tuple]:
+    """``(images, labels, masks, targets, ids, {method: given maps})`` batch by batch, checked as they come.
+
+    A tensor is cut into batches of ``batch_size`` (every argument checked against its N at the first batch, before
+    any work); a ``DataLoader`` is read batch by batch as it yields them (a ``Dataset``: in batches of ``batch_size``),
+    so its images are never all in memory; ``labels``/``masks``/``targets``/``indices``/``attributions`` given as
+    tensors are cut alike, and a dataset's own labels and masks (items ``(image, label[, mask])``) are used otherwise.
+    """
+    given = dict(attributions or {})
+    for name in given:
+        if name not in explainers:
+            raise ConfigError(f"attributions: {name!r} is not one of the methods ({', '.join(explainers)})")
+    per_input = targets if isinstance(targets, torch.Tensor) and targets.dim() > 0 else None
     if isinstance(inputs, torch.Tensor):
-        return inputs, labels, masks
-    if not isinstance(inputs, (DataLoader, TorchDataset)):
+        if inputs.dim() != 4:
+            raise ConfigError(f"inputs must be images of shape (N, C, H, W); got shape {tuple(inputs.shape)}")
+        n, h, w = inputs.shape[0], inputs.shape[2], inputs.shape[3]
+        labels = _rows(labels, n, "labels", f"({n},)")
+        masks = _rows(masks, n, "masks", f"({n}, 1, {h}, {w})")
+        if masks is not None and tuple(masks.shape[1:]) != (1, h, w):
+            raise ConfigError(f"masks must have shape ({n}, 1, {h}, {w}); got {tuple(masks.shape)}")
+        if per_input is not None and tuple(per_input.shape) != (n,):
+            raise ConfigError(f"targets must hold one class per input ({n}); got shape {tuple(per_input.shape)}")
+        ids = torch.arange(n) if indices is None else torch.as_tensor(indices, dtype=torch.long).flatten()
+        if ids.shape != (n,):
+            raise ConfigError(f"indices must hold one id per input ({n}); got shape {tuple(ids.shape)}")
+        for name, maps in given.items():
+            _rows(maps, n, f"attributions[{name!r}]", f"({n}, C|1, {h}, {w})")
+        batches: Iterator[tuple] = ((inputs[k:k + batch_size], None, None) for k in range(0, n, batch_size))
+    elif isinstance(inputs, (DataLoader, TorchDataset)):
+        loader = inputs if isinstance(inputs, DataLoader) else DataLoader(inputs, batch_size=batch_size)
+        ids = None if indices is None else torch.as_tensor(indices, dtype=torch.long).flatten()
+        batches = (_items(batch) for batch in loader)
+    else:
         raise ConfigError(f"inputs must be a tensor (N, C, H, W), a torch Dataset or a DataLoader; got {type(inputs).__name__}")
-    loader = inputs if isinstance(inputs, DataLoader) else DataLoader(inputs, batch_size=64)
-    fields: list[list[torch.Tensor]] = [[], [], []]
-    for batch in loader:
-        if isinstance(batch, Mapping):
-            raise ConfigError(f"inputs: dataset items must be image, (image, label) or (image, label, mask); got a dict with keys {', '.join(map(str, batch))}")
-        parts = [batch] if isinstance(batch, torch.Tensor) else list(batch)[:3]
-        for store, part in zip(fields, parts):
-            store.append(torch.as_tensor(part))
-    if not fields[0]:
+    start = 0
+    for images, own_labels, own_masks in batches:
+        if images.dim() != 4:
+            raise ConfigError(f"inputs must be images of shape (N, C, H, W); got a batch of shape {tuple(images.shape)}")
+        stop = start + len(images)
+        cut = lambda t: None if t is None else t[start:stop]  # noqa: E731
+        batch_ids = torch.arange(start, stop) if ids is None else ids[start:stop]
+        if len(batch_ids) != len(images) or (per_input is not None and len(per_input[start:stop]) != len(images)):
+            raise ConfigError(f"indices and targets must hold one entry per input; they end before input {stop}")
+        batch_labels = cut(labels) if labels is not None else own_labels
+        batch_masks = cut(masks) if masks is not None else own_masks
+        yield (images, None if batch_labels is None else torch.as_tensor(batch_labels, dtype=torch.long), batch_masks,
+               targets if per_input is None else per_input[start:stop], batch_ids, {k: v[start:stop] for k, v in given.items()})
+        start = stop
+    if start == 0:
         raise ConfigError("inputs: the dataset is empty")
-    images = torch.cat(fields[0])
-    return (images, torch.cat(fields[1]) if labels is None and fields[1] else labels,
-            torch.cat(fields[2]) if masks is None and fields[2] else masks)
+
+
+def _items(batch: Any) -> tuple[torch.Tensor, Any, Any]:
+    """A DataLoader batch of ``image``, ``(image, label)`` or ``(image, label, mask)`` as (images, labels or None, masks or None)."""
+    if isinstance(batch, Mapping):
+        raise ConfigError(f"inputs: dataset items must be image, (image, label) or (image, label, mask); got a dict with keys {', '.join(map(str, batch))}")
+    parts = [batch] if isinstance(batch, torch.Tensor) else list(batch)[:3]
+    parts = [torch.as_tensor(p) for p in parts] + [None] * (3 - len(parts))
+    return parts[0], parts[1], parts[2]
 
 
 def _targets(model: nn.Module, images: torch.Tensor, targets: Any, labels: torch.Tensor | None, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -210,13 +269,19 @@ def explain(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | int 
 
 
 def _explain(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, explainers: Mapping[str, Explainer], *,
-             seed: int = 0, batch_size: int = 64) -> dict[str, torch.Tensor]:
-    """Each explainer's attributions, computed once, batch by batch, seeded as the runner seeds them."""
+             seed: int = 0, batch_size: int = 64, ids: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Each explainer's attributions, computed once, batch by batch, seeded as the runner seeds them.
+
+    ``ids`` (default 0..N-1: the inputs' positions) seed the per-sample draws of the stochastic explainers
+    (:class:`methods.PerSampleSeeded`), so their maps do not depend on ``batch_size``.
+    """
     maps = {}
+    ids = torch.arange(len(inputs), device=inputs.device) if ids is None else ids.to(inputs.device)
     for name, explainer in explainers.items():
         seed_everything(seed)
-        batches = list(zip(inputs.split(batch_size), targets.split(batch_size)))
-        maps[name] = torch.cat([explainer(model, x, t).detach() for x, t in progress.bar(batches, desc=f"{name} attributions", unit="batch")])
+        batches = list(zip(inputs.split(batch_size), targets.split(batch_size), ids.split(batch_size)))
+        maps[name] = torch.cat([explain_samples(explainer, model, x, t, i).detach()
+                                for x, t, i in progress.bar(batches, desc=f"{name} attributions", unit="batch")])
     return maps
 
 
@@ -247,7 +312,9 @@ def evaluate(
         model (nn.Module): The classifier to explain; it is moved to ``device`` and put in eval mode.
         inputs (Tensor, Dataset or DataLoader): Images ``(N, C, H, W)`` as the model takes them
             (normalised with ``mean``/``std``), or a torch ``Dataset``/``DataLoader`` whose items are
-            ``image``, ``(image, label)`` or ``(image, label, mask)``; all are held in memory.
+            ``image``, ``(image, label)`` or ``(image, label, mask)``. Streamed: each batch (``batch_size`` images
+            of a tensor or a Dataset, a DataLoader's own batches) is explained, scored and dropped, so only the
+            per-sample results are kept (and the first ``tracking.heatmaps`` images when ``tracking`` is set).
         targets (Tensor, int, str or None, optional): The class explained per input: ``None`` or
             ``"predicted"`` (the model's argmax, the command line's ``eval.target=predicted``),
             ``"label"`` (the labels), an int for all inputs, or ``(N,)`` class indices. Default: None.
@@ -278,7 +345,7 @@ def evaluate(
         attributions (dict or None, optional): Precomputed maps ``{method name: (N, C|1, H, W)}``
             (e.g. from :func:`explain`), used instead of computing them. Default: None.
         indices (Tensor or None, optional): ``(N,)`` each input's id in its dataset, which seeds the
-            metrics' per-sample random draws (the command line passes the test-split indices it
+            metrics' and the stochastic explainers' per-sample random draws (the command line passes the test-split indices it
             explains, logged as ``eval_indices.json``); None: 0..N-1. Default: None.
         train (tuple, Dataset, DataLoader or None, optional): The training split ROAR retrains on:
             ``(images, labels)`` tensors normalised as ``inputs``, or a Dataset/DataLoader of
@@ -306,63 +373,84 @@ def evaluate(
         raise ConfigError(f"seed must be a non-negative integer; got {seed!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"batch_size must be a positive integer; got {batch_size!r}")
-    run_device = resolve_device(str(device))
     explainers, scorers, nodes = build_components(methods, metrics, seed)
+    run_device = resolve_device(str(device))
     retrainer = _retrainer(model, scorers, train, training, seed, run_device)
-    images, labels, masks = _collect(inputs, labels, masks)
-    if images.dim() != 4:
-        raise ConfigError(f"inputs must be images of shape (N, C, H, W); got shape {tuple(images.shape)}")
-    n, channels = images.shape[0], images.shape[1]
-    if labels is not None and tuple(torch.as_tensor(labels).shape) != (n,):
-        raise ConfigError(f"labels must have shape ({n},); got {tuple(torch.as_tensor(labels).shape)}")
-    if masks is not None and (masks.dim() != 4 or masks.shape[0] != n or masks.shape[1] != 1 or masks.shape[2:] != images.shape[2:]):
-        raise ConfigError(f"masks must have shape ({n}, 1, {images.shape[2]}, {images.shape[3]}); got {tuple(masks.shape)}")
+    stream = _batches(inputs, labels, masks, targets, indices, attributions, explainers, batch_size)
+    first = next(stream)  # the first batch: the data's shape and fields, checked before any work
+    images0, labels0, masks0 = first[0], first[1], first[2]
+    channels = images0.shape[1]
     mean_t, std_t = ImageDataset.check_stats("evaluate", [0.0] * channels if mean is None else torch.as_tensor(mean).tolist(),
                                              [1.0] * channels if std is None else torch.as_tensor(std).tolist(), channels)
-    model = model.to(run_device).eval()
-    images = images.to(run_device)
-    labels = None if labels is None else torch.as_tensor(labels, dtype=torch.long).to(run_device)
-    masks = None if masks is None else masks.to(run_device).bool()
-    chosen, predicted = _targets(model, images, targets, labels, batch_size)
-    n_classes = max(int(predicted.max()), int(chosen.max())) + 1
-    names = class_names or [str(c) for c in range(n_classes)]
-    data = ImageSplit(images.cpu(), (chosen if labels is None else labels).cpu(), None if masks is None else masks.cpu())
-    dataset = InMemory(data, mean_t, std_t, names)
+    dataset = InMemory(ImageSplit(images0[:0], torch.zeros(0, dtype=torch.long), None if masks0 is None else masks0[:0]),
+                       mean_t, std_t, class_names or [])
     for name, metric in scorers.items():
         lacking = unmet_needs(metric, dataset)
         if lacking:
             hint = "pass masks=... (N, 1, H, W)" if lacking == "foreground masks" else "use the command line with a dataset that has them (spurious_shapes)"
             raise ConfigError(f"metric {name} needs {lacking}, which the given data does not have; {hint}, or leave {name} out")
-    ids = torch.arange(n) if indices is None else torch.as_tensor(indices, dtype=torch.long).flatten()
-    if ids.shape != (n,):
-        raise ConfigError(f"indices must hold one id per input ({n}); got shape {tuple(ids.shape)}")
-    ids = ids.to(run_device)
-    given = dict(attributions or {})
-    for name in given:
-        if name not in explainers:
-            raise ConfigError(f"attributions: {name!r} is not one of the methods ({', '.join(explainers)})")
-    todo = {k: v for k, v in explainers.items() if k not in given}
-    maps = {k: v.to(run_device) for k, v in given.items()} | _explain(model, images, chosen, todo, seed=seed, batch_size=batch_size)
-    context = {"labels": labels, "masks": masks, "groups": None, "mean": mean_t.to(run_device), "std": std_t.to(run_device),
-               "dataset": dataset, "indices": ids, "progress": progress.counter}
+    if targets == "label" and labels0 is None:
+        raise ConfigError("targets='label' needs labels; pass labels=... or a dataset of (image, label) pairs")
+    model = model.to(run_device).eval()
+    context = {"groups": None, "mean": mean_t.to(run_device), "std": std_t.to(run_device), "dataset": dataset, "progress": progress.counter}
+    per_batch: dict[str, dict[str, list[MetricResult]]] = {m: {k: [] for k in scorers} for m in explainers}
+    timings: dict[str, dict[str, float]] = {m: {f"time_{k}_s": 0.0 for k in scorers} for m in explainers}
+    kept: dict[str, list[torch.Tensor]] = {"ids": [], "labels": [], "targets": [], "predicted": []}
+    shown = max(int(nodes.tracking.heatmaps), 0) if tracking else 0
+    figure: dict[str, list[torch.Tensor]] = {"images": [], "masks": []} | {f"maps/{m}": [] for m in explainers}
+    n_shown = 0
+    retrain = {m: {} if retrainer is None else {"retrain": retrainer()} for m in explainers}   # ROAR: one retrainer per method, kept across batches
+    # Streamed: each batch is explained by every method and scored by every metric, then dropped (issue 17);
+    # only the per-sample results, and the first tracking.heatmaps images and maps for the figure, are kept.
+    for images, batch_labels, batch_masks, batch_targets, ids, given in itertools.chain([first], stream):
+        images = images.to(run_device)
+        batch_labels = None if batch_labels is None else batch_labels.to(run_device)
+        batch_masks = None if batch_masks is None else batch_masks.to(run_device).bool()
+        chosen, predicted = _targets(model, images, batch_targets, batch_labels, batch_size)
+        ids = ids.to(run_device)
+        context |= {"labels": batch_labels, "masks": batch_masks, "indices": ids}
+        for method, explainer in explainers.items():
+            if method in given:
+                maps = given[method].to(run_device)
+            else:
+                seed_everything(seed)
+                maps = explain_samples(explainer, model, images, chosen, ids).detach()
+            for name, metric in scorers.items():
+                seed_everything(seed)
+                start = time.perf_counter()
+                per_batch[method][name].append(metric(model, images, chosen, maps, explainer=explainer, **context, **retrain[method]))
+                timings[method][f"time_{name}_s"] += time.perf_counter() - start
+            if n_shown < shown:
+                figure[f"maps/{method}"].append(maps[:shown - n_shown].cpu())
+        if n_shown < shown:
+            figure["images"].append(images[:shown - n_shown].cpu())
+            if batch_masks is not None:
+                figure["masks"].append(batch_masks[:shown - n_shown].cpu())
+            n_shown += min(len(images), shown - n_shown)
+        kept["ids"].append(ids.cpu())
+        kept["labels"].append(torch.full_like(chosen, -1).cpu() if batch_labels is None else batch_labels.cpu())
+        kept["targets"].append(chosen.cpu())
+        kept["predicted"].append(predicted.cpu())
+    ids, all_labels, chosen, predicted = (torch.cat(kept[k]) for k in ("ids", "labels", "targets", "predicted"))
+    if class_names is None:
+        class_names = [str(c) for c in range(max(int(predicted.max()), int(chosen.max())) + 1)]
+    dataset.set_classes(class_names, len(ids))
     frames, run_ids = [], {}
     for method, explainer in explainers.items():
-        results: dict[str, MetricResult] = {}
-        timings: dict[str, float] = {}
-        for name, metric in scorers.items():
-            seed_everything(seed)
-            start = time.perf_counter()
-            extra = {} if retrainer is None else {"retrain": retrainer()}   # ROAR: a fresh retrainer per method
-            results[name] = metric(model, images, chosen, maps[method], explainer=explainer, **context, **extra)
-            timings[f"time_{name}_s"] = time.perf_counter() - start
+        results = {name: concatenate(parts) for name, parts in per_batch[method].items()}
         for name, result in results.items():
             frames.append(pd.DataFrame({
-                "method": method, "metric": name, "sample": ids.cpu().numpy(), "score": result.scores.detach().double().cpu().numpy(),
-                "label": -1 if labels is None else labels.cpu().numpy(), "target": chosen.cpu().numpy(),
-                "predicted": predicted.cpu().numpy(), "higher_is_better": bool(result.higher_is_better),
+                "method": method, "metric": name, "sample": ids.numpy(), "score": result.scores.detach().double().cpu().numpy(),
+                "label": all_labels.numpy(), "target": chosen.numpy(),
+                "predicted": predicted.numpy(), "higher_is_better": bool(result.higher_is_better),
             }))
         if tracking:
-            run_ids[method] = _log(tracking, nodes, method, explainer, results, timings, data, predicted, chosen, maps[method], dataset, seed)
+            joined = lambda key: torch.cat(figure[key]) if figure[key] else None  # noqa: E731  (None: no heat maps asked for)
+            data = ImageSplit(joined("images") if shown else torch.empty(0), chosen if labels0 is None else all_labels,  # the targets without labels
+                              joined("masks"))
+            maps = joined(f"maps/{method}")
+            run_ids[method] = _log(tracking, nodes, method, explainer, results, timings[method], data, predicted, chosen,
+                                   torch.empty(0) if maps is None else maps, dataset, seed, ids)
     frame = pd.concat(frames, ignore_index=True)
     frame.attrs["run_ids"] = run_ids
     return frame
@@ -372,19 +460,26 @@ class InMemoryRetrain:
     """:class:`metrics.types.Retrain` for :func:`evaluate`: ``model``'s architecture trained from scratch on modified training images.
 
     Each call deep-copies ``model``, re-initialises every parameter (its modules' ``reset_parameters``
-    under ``seed``) and trains it with :func:`harness.training.train` and the ``training`` settings; not
-    cached (the command line's :class:`harness.training.Retrainer` caches by key).
+    under ``seed``) and trains it with :func:`harness.training.train` and the ``training`` settings. A model is
+    kept per identity for the rest of the call (the streamed evaluation's later batches reuse it), but not cached
+    on disk (the command line's :class:`harness.training.Retrainer` caches by key).
     """
 
     def __init__(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor, training: DictConfig, seed: int,
                  device: torch.device) -> None:
         self.model, self.train_images, self.train_labels = model, images, labels
         self.cfg, self.seed, self.device = OmegaConf.create({"training": training}), seed, device
+        self.trained: dict[str, nn.Module] = {}   # by identity: the evaluation's later batches reuse the models of its first
 
     def __call__(self, images: Callable[[], torch.Tensor], identity: dict) -> nn.Module:
+        key = json.dumps(identity, sort_keys=True, default=str)
+        if key not in self.trained:
+            self.trained[key] = self.fit(images())
+        return self.trained[key]
+
+    def fit(self, modified: torch.Tensor) -> nn.Module:
         from harness.training import train as fit
 
-        modified = images()
         if modified.shape != self.train_images.shape:
             raise ValueError(f"retrain: modified training images have shape {tuple(modified.shape)}; expected {tuple(self.train_images.shape)}")
         fresh = copy.deepcopy(self.model)
@@ -407,7 +502,11 @@ def _retrainer(model: nn.Module, scorers: dict[str, Metric], train: Any, trainin
                           f"(or a Dataset/DataLoader of (image, label)) and optionally training={{'epochs': ...}}, or leave {roar} out")
     from harness.training import check_training
 
-    images, labels, _ = _collect(train[0], train[1], None) if isinstance(train, tuple) and len(train) == 2 else _collect(train, None, None)
+    pairs = _batches(train[0], train[1], None, None, None, None, {}, 256) if isinstance(train, tuple) and len(train) == 2 \
+        else _batches(train, None, None, None, None, None, {}, 256)
+    parts = list(pairs)
+    images = torch.cat([p[0] for p in parts])
+    labels = None if any(p[1] is None for p in parts) else torch.cat([p[1] for p in parts])
     if images.dim() != 4 or labels is None or tuple(torch.as_tensor(labels).shape) != (images.shape[0],):
         raise ConfigError(f"train must give images (N, C, H, W) and one label each; got images {tuple(images.shape)} and "
                           f"{'no labels' if labels is None else f'labels {tuple(torch.as_tensor(labels).shape)}'}")
@@ -423,7 +522,8 @@ def _retrainer(model: nn.Module, scorers: dict[str, Metric], train: Any, trainin
 
 
 def _log(tracking: str | bool, nodes: DictConfig, method: str, explainer: Explainer, results: dict[str, MetricResult], timings: dict[str, float],
-         data: ImageSplit, predicted: torch.Tensor, targets: torch.Tensor, maps: torch.Tensor, dataset: InMemory, seed: int) -> str:
+         data: ImageSplit, predicted: torch.Tensor, targets: torch.Tensor, maps: torch.Tensor, dataset: InMemory, seed: int,
+         indices: torch.Tensor | None = None) -> str:
     """One MLflow run for ``method``'s results, logged as a command-line run logs them."""
     import mlflow
 
@@ -443,7 +543,7 @@ def _log(tracking: str | bool, nodes: DictConfig, method: str, explainer: Explai
     summary = reports.summary(results, seed=seed)
     with mlflow.start_run(experiment_id=experiment, run_name=f"{method}-evaluate", tags=tags) as active:
         mlflow.log_params(store.flat_params(OmegaConf.masked_copy(cfg, ["method", "metric", "seed"])))
-        store.log_results(cfg, active.info.run_id, summary, results, {}, timings, data, predicted, targets, maps.cpu(), dataset)
+        store.log_results(cfg, active.info.run_id, summary, results, {}, timings, data, predicted, targets, maps.cpu(), dataset, indices=indices)
     return active.info.run_id
 
 

@@ -46,13 +46,13 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from harness import progress, reports, tracking
 from harness.build import build
 from harness.cache import cached_attribution_batch, cached_split, code_version, config_hash, content_key, mark_attributions_cached, store
-from harness.datasets import Dataset, FitsNormalisation, ImageSplit, Streams, evaluation_indices
+from harness.datasets import Dataset, FitsNormalisation, ImageSplit, Streams, evaluation_indices, prefetched
 from harness.models import build_network
 from harness.preflight.settings import check_against_dataset, check_needs, check_run_settings, resolve_device, unmet_needs
 from harness.seeding import seed_everything
 from harness.sweeps import resume
 from harness.training import Retrainer, check_training, trained_model
-from methods import Explainer, HasTargetLayer
+from methods import Explainer, HasTargetLayer, UsesTrainingImages
 from metrics import ROAR, Metric, MetricResult
 from metrics.result import concatenate
 
@@ -350,7 +350,8 @@ class PartialScores:
 def execute(cfg: DictConfig, parts: Components, device: torch.device, run_id: str) -> Outcome:
     """Data, model, then the evaluation streamed batch by batch, the summary, and everything logged to the open run.
 
-    Each batch of ``eval.batch_size`` evaluation samples is loaded, explained (attributions cached per
+    Each batch of ``eval.batch_size`` evaluation samples is loaded (``eval.num_workers`` worker processes
+    ahead, in the seeded order: :func:`harness.datasets.prefetched`), explained (attributions cached per
     batch), scored by every metric and its per-sample scores appended to ``partial/scores.csv``
     (uploaded at least every minute and when the run stops, tag ``harness.progress``), then dropped:
     only the per-sample scores, and the first ``tracking.heatmaps`` images and maps for the figures,
@@ -376,6 +377,10 @@ def execute(cfg: DictConfig, parts: Components, device: torch.device, run_id: st
     # ROAR retrains on modified training images (metrics.types.Retrain); without it the training split is dropped here
     retrain = (Retrainer(cfg, parts.dataset, train_split, trained.key, cache_dir, device)
                if any(isinstance(metric, ROAR) for metric in parts.metrics.values()) else None)
+    if isinstance(parts.explainer, UsesTrainingImages):  # e.g. expected_gradients.background=train: only the images it names are kept
+        wanted = parts.explainer.training_indices(len(train_split.labels))
+        if wanted is not None:
+            parts.explainer.use_training_images(train_split.select(wanted).images.to(device))
     del train_split
 
     drawn = evaluation_indices(test_split.labels, cfg.eval.n_samples, cfg.seed, str(cfg.eval.get("sample", "stratified")))
@@ -403,8 +408,8 @@ def execute(cfg: DictConfig, parts: Components, device: torch.device, run_id: st
     with tempfile.TemporaryDirectory() as folder:
         partial = PartialScores(Path(folder), len(picked))
         try:
-            for number, idx in enumerate(progress.bar(batches, desc="evaluation", unit="batch")):
-                data = test_split.select(idx)
+            loading = prefetched(test_split, batches, int(cfg.eval.get("num_workers", 0)), cfg.seed)  # in the seeded order
+            for number, (idx, data) in enumerate(progress.bar(loading, desc="evaluation", total=len(batches), unit="batch")):
                 inputs, labels = data.images.to(device), data.labels.to(device)
                 masks = None if data.masks is None else data.masks.to(device)
                 with torch.no_grad():

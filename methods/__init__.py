@@ -2,7 +2,8 @@
 
 Public names:
 
-* the contract: :class:`Explainer` and the optional :class:`HasBaseline`, :class:`HasTargetLayer` (:mod:`methods.types`);
+* the contract: :class:`Explainer` and the optional :class:`HasBaseline`, :class:`HasTargetLayer`, :class:`PerSampleSeeded`,
+  :class:`UsesTrainingImages` (:mod:`methods.types`; :func:`explain_samples` calls an explainer with the samples' ids where it takes them);
 * gradients: :class:`Gradient`, :class:`Saliency`, :class:`Sensitivity`, :class:`GradientXInput`,
   :class:`IntegratedGradients`, :class:`ExpectedGradients`, :class:`SmoothGrad`, :class:`GuidedBackprop`, :class:`Deconvnet`;
 * class activation maps: :class:`CAM`, :class:`GradCAM`, :class:`GradCAMpp`, :class:`TokenGradCAM`;
@@ -13,7 +14,7 @@ Public names:
 * adapters to other libraries (optional dependencies, imported when built): :mod:`methods.captum_adapter`,
   :mod:`methods.gradcam_library`, :mod:`methods.zennit_adapter`.
 
-Helpers the metrics share: :mod:`methods.validation` (argument checks), :mod:`methods.model_state`
+Helpers the metrics share: :mod:`methods.validation` (argument checks), :mod:`methods.randomness` (per-sample random numbers), :mod:`methods.model_state`
 (``untouched``/``frozen``), :mod:`methods.layer_types` (module-type groups). Modules whose
 names start with ``_`` are private.
 """
@@ -31,10 +32,11 @@ from methods.occlusion import Occlusion
 from methods.rise import RISE
 from methods.saliency import Saliency
 from methods.smoothgrad import SmoothGrad
-from methods.types import Explainer, HasBaseline, HasTargetLayer
+from methods.types import Explainer, HasBaseline, HasTargetLayer, PerSampleSeeded, UsesTrainingImages, explain_samples
 
 __all__ = [
     "CAM", "LIME", "LRP", "RISE", "Deconvnet", "ExpectedGradients", "Explainer", "GradCAM", "GradCAMpp", "Gradient", "GradientXInput",
     "GuidedBackprop", "HasBaseline", "HasTargetLayer", "IntegratedGradients", "KernelSHAP", "Occlusion", "Random", "Saliency",
     "Sensitivity", "SmoothGrad", "Sobel", "TokenGradCAM", "AttentionRollout", "Constant", "RawAttention", "TransformerAttribution",
+    "PerSampleSeeded", "UsesTrainingImages", "explain_samples",
 ]

@@ -8,6 +8,9 @@ in memory at once: the pairs go through the model ``batch_size`` at a time.
 
 The score is the target logit (``score: logit``) or its softmax probability
 (``score: probability``).
+
+``weighted_mask_sum`` sums masks shared by all images (occlusion's windows); ``masked_scores(...,
+weighted_sum=True)`` sums masks drawn per image (RISE's, seeded per sample) in the same pass.
 """
 from __future__ import annotations
 
@@ -43,11 +46,16 @@ def masked_scores(
     mask_fn: MaskFn,
     batch_size: int | None,
     score: str = "logit",
-) -> torch.Tensor:
-    """Scores (N, P) of every image under every mask; call inside ``frozen``."""
+    weighted_sum: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """Scores (N, P) of every image under every mask; call inside ``frozen``.
+
+    With ``weighted_sum``, also sum_p score[n, p] * mask_{n, p} (N, 1, H, W), from the same masks (each made once).
+    """
     n = inputs.shape[0]
     total = n * n_masks
     scores = inputs.new_empty(total)
+    sums = inputs.new_zeros((n, 1, *inputs.shape[-2:])) if weighted_sum else None
     chunk = batch_size or total
     # Flattened (image, mask) pairs: index i is image i // P with mask i % P.
     for start in range(0, total, chunk):
@@ -55,8 +63,11 @@ def masked_scores(
         image, mask = idx // n_masks, idx % n_masks
         m = mask_fn(image, mask).to(inputs.dtype)
         x = base[image] + m * (inputs[image] - base[image])
-        scores[start:start + idx.numel()] = target_scores(model, x, targets[image], score)
-    return scores.view(n, n_masks)
+        part = target_scores(model, x, targets[image], score)
+        scores[start:start + idx.numel()] = part
+        if sums is not None:
+            sums.index_add_(0, image, part.view(-1, 1, 1, 1) * m[:, :1])
+    return scores.view(n, n_masks) if sums is None else (scores.view(n, n_masks), sums)
 
 
 def weighted_mask_sum(weights: torch.Tensor, mask_fn: MaskFn, chunk: int) -> torch.Tensor:

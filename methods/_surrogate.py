@@ -9,7 +9,8 @@ different M_n, padded to M = max M_n (padded features never appear in an image).
 A coalition z in {0, 1}^M keeps the features with z_j = 1 and replaces the others
 by the baseline; ``coalition_scores`` evaluates P coalitions per image through
 ``methods._perturbation.masked_scores`` (batched, memory-bounded). ``CoalitionExplainer``
-holds the settings and checks that KernelSHAP and LIME share.
+holds the settings and checks that KernelSHAP and LIME share. Their coalitions are drawn per image from
+(``seed``, sample id) (:func:`coalition_uniform`), so an image's map does not depend on its batch.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from torch import nn
 
 from methods._perturbation import check_score, masked_scores
 from methods.baselines import Baseline
+from methods.randomness import uniform_at
 from methods.validation import check_int, check_positive, check_seed
 
 SEGMENTATIONS = ("patches", "slic", "quickshift", "felzenszwalb")
@@ -71,6 +73,15 @@ def coalition_scores(model: nn.Module, inputs, targets, base, seg, coalitions, b
     return masked_scores(model, inputs, targets, base, coalitions.shape[1], mask_fn, batch_size, score)
 
 
+def coalition_uniform(seed: int | None, stream: int, ids: torch.Tensor, counts: torch.Tensor, n_coalitions: int, m: int,
+                      dtype=torch.float64) -> torch.Tensor:
+    """U(0, 1) values (N, P, M): coalition p, feature j < M_n of image ``ids[n]`` at counter p * M_n + j, so the same
+    whatever the batch's padding M (the padded features j >= M_n get values that are never used)."""
+    p = torch.arange(n_coalitions, device=ids.device).view(1, -1, 1)
+    at = p * counts.to(ids.device).long().view(-1, 1, 1) + torch.arange(m, device=ids.device)  # (N, P, M)
+    return uniform_at(seed, stream, ids, at.flatten(1), dtype).view(len(ids), n_coalitions, m)
+
+
 def to_pixels(values: torch.Tensor, seg: torch.Tensor, spread: str) -> torch.Tensor:
     """Feature values (N, M) -> map (N, 1, H, W); ``area`` divides by each feature's pixel count."""
     flat = seg.flatten(1)
@@ -109,12 +120,14 @@ class CoalitionExplainer:
             ``probability``. Default: ``logit``.
         batch_size (int or None, optional): Perturbed images per forward pass, an integer >= 1; None: all at
             once. Default: 256.
-        seed (int or None, optional): Seed of the coalitions (and of ``baseline=uniform``'s noise); None takes
-            the run's seed (the harness fills it in; 0 when called directly). Default: None.
+        seed (int or None, optional): Seed of the coalitions (and of ``baseline=uniform``'s noise), drawn per
+            image from the seed and its id (``ids=``; 0..N-1 when called without); None takes the run's seed
+            (the harness fills it in; 0 when called directly). Default: None.
     """
 
     name = "coalition"
     min_samples = 1
+    seeded_per_sample = True
 
     def __init__(
         self,

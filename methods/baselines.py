@@ -10,8 +10,8 @@ A baseline spec is one of
 - a number: that constant everywhere;
 - a tensor (Python API) or nested list (YAML) broadcastable to (N, C, H, W).
 
-The noise is drawn from a CPU generator seeded with ``seed`` (null -> 0) and moved
-to the inputs' device, so it is identical on CPU and CUDA.
+The noise is drawn per sample from (``seed``, sample id) (:mod:`methods.randomness`; null seed -> 0),
+the same on every device; the ids are the explainer's (0..N-1 when called without).
 """
 from __future__ import annotations
 
@@ -20,10 +20,11 @@ import math
 import torch
 from torchvision.transforms.functional import gaussian_blur
 
-from methods._autograd import cpu_generator
+from methods.randomness import call_ids, uniform
 from methods.validation import check_seed
 
 KINDS = ("zero", "mean", "blur", "uniform")
+UNIFORM_STREAM = 101  # methods.randomness stream of baseline=uniform
 
 
 class Baseline:
@@ -50,7 +51,8 @@ class Baseline:
             spec = torch.tensor(spec, dtype=torch.float32)
         self.spec, self.seed, self.blur_sigma = spec, seed, float(blur_sigma)
 
-    def __call__(self, inputs: torch.Tensor) -> torch.Tensor:
+    def __call__(self, inputs: torch.Tensor, ids: torch.Tensor | None = None) -> torch.Tensor:
+        """The reference for ``inputs``; ``ids`` (one per input, default 0..N-1) seed ``uniform``'s noise per sample."""
         spec = self.spec
         if isinstance(spec, torch.Tensor):
             return spec.to(inputs.device, inputs.dtype).expand_as(inputs).clone()
@@ -63,8 +65,7 @@ class Baseline:
         if spec == "blur":
             radius = min(math.ceil(3 * self.blur_sigma), min(inputs.shape[-2:]) - 1)  # reflect padding needs radius < size
             return gaussian_blur(inputs, [2 * radius + 1] * 2, [self.blur_sigma] * 2)
-        gen = cpu_generator(self.seed)
-        u = torch.rand(inputs.shape, generator=gen, dtype=inputs.dtype).to(inputs.device)
+        u = uniform(self.seed, UNIFORM_STREAM, call_ids(inputs, ids), tuple(inputs.shape[1:]), inputs.dtype)
         low = inputs.amin(dim=(1, 2, 3), keepdim=True)
         high = inputs.amax(dim=(1, 2, 3), keepdim=True)
         return low + u * (high - low)

@@ -1,7 +1,9 @@
 """Control "explanations" that every comparison table should include.
 
-- ``Random``: i.i.d. uniform U[0, 1) noise of shape (N, 1, H, W), from a CPU
-  generator seeded with ``seed`` (null -> 0), independent of model and input.
+- ``Random``: i.i.d. uniform U(0, 1) noise of shape (N, 1, H, W), drawn per sample from
+  (``seed``, sample id) (:mod:`methods.randomness`; null seed -> 0), independent of model and
+  input: every sample of a run gets its own map, whatever the batch (the harness gives the
+  test-split index as id; called without ids, the positions 0..N-1 of the call).
   A metric that cannot tell a method from this map says little about the method.
 - ``Constant``: ``value`` at every pixel, shape (N, 1, H, W): the map with no
   information at all; ranking metrics see only ties (their tie-breaking), so its scores
@@ -21,19 +23,25 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from methods._autograd import check_batch, cpu_generator
+from methods._autograd import check_batch
+from methods.randomness import call_ids, uniform
 from methods.validation import check_seed
+
+NOISE_STREAM = 108  # methods.randomness stream of the random map
 
 
 class Random:
-    """Control map: seeded uniform noise U[0, 1), independent of the model and the input.
+    """Control map: seeded uniform noise U(0, 1), independent of the model and the input.
 
-    Shape (N, 1, H, W). A metric that cannot tell a method from this map says little about the method.
+    Shape (N, 1, H, W); each sample's map is drawn from the seed and its id (``ids=``; 0..N-1 when called without).
+    A metric that cannot tell a method from this map says little about the method.
 
     Args:
         seed (int or None, optional): Seed of the noise; None takes the run's seed (the harness fills it in;
             0 when called directly). Default: None.
     """
+
+    seeded_per_sample = True
 
     def __init__(self, seed: int | None = None) -> None:
         check_seed("random", seed)
@@ -43,11 +51,9 @@ class Random:
         """Images per input through the model (for the sweep's cost estimate): none, a control map never runs the model."""
         return 0
 
-    def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, ids: torch.Tensor | None = None) -> torch.Tensor:
         check_batch(inputs, targets)
-        n, _, h, w = inputs.shape
-        gen = cpu_generator(self.seed)
-        return torch.rand((n, 1, h, w), generator=gen, dtype=inputs.dtype).to(inputs.device)
+        return uniform(self.seed, NOISE_STREAM, call_ids(inputs, ids), (1, *inputs.shape[-2:]), inputs.dtype)
 
 
 class Constant:

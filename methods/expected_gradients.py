@@ -7,15 +7,20 @@ Completeness holds in expectation: E[sum_i EG_i] = f_c(x) - E_{x'}[f_c(x')]; for
 f = w . x + b it is exact whenever each reference is drawn equally often: EG = w * (x - mean of the references).
 
 Estimator (one sample = one (reference, a) pair, ``n_samples`` per image, averaged):
-- the references are the data: with ``background=None`` the *other* images of the explained batch (an image is
-  never its own reference, which would contribute nothing); or a tensor ``background`` (M, C, H, W) of images from
-  the data set (Python API, e.g. a seeded sample of the training set, the paper's choice);
-- image i's k-th sample takes reference (o_i + k) mod M over its M candidates, from a seeded random offset o_i,
-  so every reference is used equally often when ``n_samples`` is a multiple of M (the estimate is then exact for a
-  linear model); a ~ U(0, 1) is drawn per sample from the seeded CPU generator (identical on CPU and CUDA).
+- the references are the data: ``background: batch`` (the default) the *other* images of the explained batch
+  (an image is never its own reference, which would contribute nothing); ``background: train`` a pool of
+  ``n_background`` training images drawn without replacement by seeded index (the paper's choice; the harness
+  gives them, :class:`methods.types.UsesTrainingImages`, so only the pool is in memory); or, from Python, a tensor
+  (M, C, H, W) of reference images;
+- image i's k-th sample takes reference (o_i + k) mod M over its M candidates, from a random offset o_i, so every
+  reference is used equally often when ``n_samples`` is a multiple of M (the estimate is then exact for a linear
+  model); o_i and a ~ U(0, 1) are drawn per sample from (seed, sample id) (:mod:`methods.randomness`, the same on
+  every device), so with a training or tensor background a map depends neither on the batch nor on the shard (the
+  harness gives the test-split index as id; called without ids, the positions 0..N-1 of the call).
 
-With ``background=None`` an image's map depends on the other images of its batch (a batch of one is refused in one
-line). All N * n_samples points go through the model in chunks of ``internal_batch_size``.
+With ``background: batch`` an image's map depends on the other images of its batch (a batch of one is refused in
+one line), so on ``eval.batch_size``; ``train`` does not. All N * n_samples points go through the model in chunks of
+``internal_batch_size``.
 """
 from __future__ import annotations
 
@@ -24,7 +29,11 @@ from torch import nn
 
 from methods._autograd import check_batch, cpu_generator, target_gradients
 from methods.model_state import frozen
+from methods.randomness import call_ids, random_keys, uniform
 from methods.validation import check_int, check_seed
+
+SOURCES = ("batch", "train")
+OFFSET_STREAM, ALPHA_STREAM = 109, 110  # methods.randomness streams of the reference offsets and of a
 
 
 class ExpectedGradients:
@@ -36,48 +45,79 @@ class ExpectedGradients:
     Args:
         n_samples (int, optional): (reference, a) pairs per image, one forward and backward pass each, >= 1.
             Default: 16.
-        background (Tensor or None, optional): Reference images (M, C, H, W) from the data set (Python API only);
-            None: the other images of the explained batch (the batch needs >= 2 images). Default: None.
+        background (str or Tensor, optional): The references: ``batch`` (the other images of the explained batch;
+            it needs >= 2 images and the map depends on the batch), ``train`` (``n_background`` training images
+            drawn by seeded index; the harness gives them, from Python call :meth:`use_training_images`), or a
+            tensor of reference images (M, C, H, W) (Python API only). None means ``batch``. Default: ``batch``.
+        n_background (int, optional): Size of the ``background: train`` pool, >= 1 (all of the training split
+            if it is smaller); its images are on the device during the run. Unused by the others. Default: 128.
         internal_batch_size (int or None, optional): Points per forward and backward pass, >= 1; None: all
             N * n_samples at once. Default: 512.
-        seed (int or None, optional): Seed of the reference offsets and of a; None: the run's seed (0 when
-            called directly). Default: None.
+        seed (int or None, optional): Seed of the pool, of the per-sample reference offsets and of a; None: the
+            run's seed (0 when called directly). Default: None.
     """
 
-    def __init__(self, n_samples: int = 16, background: torch.Tensor | None = None, internal_batch_size: int | None = 512,
-                 seed: int | None = None) -> None:
+    seeded_per_sample = True
+
+    def __init__(self, n_samples: int = 16, background: str | torch.Tensor | None = "batch", n_background: int = 128,
+                 internal_batch_size: int | None = 512, seed: int | None = None) -> None:
         self.n_samples = check_int("expected_gradients", "n_samples", n_samples)
+        self.n_background = check_int("expected_gradients", "n_background", n_background)
         self.internal_batch_size = check_int("expected_gradients", "internal_batch_size", internal_batch_size, allow_none=True)
         check_seed("expected_gradients", seed)
-        if background is not None and (not isinstance(background, torch.Tensor) or background.dim() != 4 or background.shape[0] < 1):
-            shape = tuple(background.shape) if isinstance(background, torch.Tensor) else type(background).__name__
-            raise ValueError(f"expected_gradients.background must be a tensor of reference images (M, C, H, W) or None; got {shape}")
-        self.background, self.seed = background, seed
+        background = "batch" if background is None else background
+        if isinstance(background, str):
+            if background not in SOURCES:
+                raise ValueError(f"expected_gradients.background must be one of {', '.join(SOURCES)} or a tensor (M, C, H, W); got {background!r}")
+            self.source, self.background = background, None
+        elif isinstance(background, torch.Tensor) and background.dim() == 4 and background.shape[0] >= 1:
+            self.source, self.background = "tensor", background
+        else:
+            shape = tuple(background.shape) if isinstance(background, torch.Tensor) else repr(background)
+            raise ValueError(f"expected_gradients.background must be one of {', '.join(SOURCES)} or a tensor (M, C, H, W); got {shape}")
+        self.seed = seed
+
+    def training_indices(self, n_train: int) -> torch.Tensor | None:
+        """The training images ``background: train`` uses (``n_background`` drawn from the seed), or None for the others."""
+        if self.source != "train":
+            return None
+        return torch.randperm(n_train, generator=cpu_generator(self.seed))[:self.n_background].sort().values
+
+    def use_training_images(self, images: torch.Tensor) -> None:
+        """Take the images at :meth:`training_indices` as the references of ``background: train``."""
+        if self.source != "train":
+            raise ValueError(f"expected_gradients.background is {self.source!r}, not 'train': it uses no training images")
+        if images.dim() != 4 or images.shape[0] < 1:
+            raise ValueError(f"expected_gradients training images must have shape (M, C, H, W); got {tuple(images.shape)}")
+        self.background = images
 
     def forward_passes_per_sample(self, shape: tuple[int, int, int]) -> int:
         """Images per input through the model (for the sweep's cost estimate): one forward and backward pass per sample."""
         return self.n_samples
 
-    def draws(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Reference indices (N, n_samples), into ``background`` or into the batch (never the image itself), and a."""
+    def draws(self, inputs: torch.Tensor, ids: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reference indices (N, n_samples), into the background or into the batch (never the image itself), and a."""
         n, k = inputs.shape[0], self.n_samples
+        ids = call_ids(inputs, ids)
+        if self.source == "train" and self.background is None:
+            raise ValueError("expected_gradients.background=train needs the training images: the harness gives them; "
+                             "from Python call use_training_images(images) or pass background=<tensor>")
         if self.background is None and n < 2:
-            raise ValueError("expected_gradients needs >= 2 images in the batch when background is None "
+            raise ValueError("expected_gradients needs >= 2 images in the batch when background is batch "
                              f"(the other images are the references); got {n}")
         if self.background is not None and self.background.shape[1:] != inputs.shape[1:]:
             raise ValueError(f"expected_gradients.background images have shape {tuple(self.background.shape[1:])}; "
                              f"the inputs {tuple(inputs.shape[1:])}")
         m = self.background.shape[0] if self.background is not None else n - 1
-        gen = cpu_generator(self.seed)
-        offset = torch.randint(m, (n, 1), generator=gen)
-        index = (offset + torch.arange(k)) % m
+        offset = random_keys(self.seed, OFFSET_STREAM, ids, 1) % m
+        index = (offset + torch.arange(k, device=inputs.device)) % m
         if self.background is None:  # the other images: skip the image itself
-            index = index + (index >= torch.arange(n).view(-1, 1)).long()
-        return index.to(inputs.device), torch.rand(index.shape, generator=gen, dtype=inputs.dtype).to(inputs.device)
+            index = index + (index >= torch.arange(n, device=inputs.device).view(-1, 1)).long()
+        return index, uniform(self.seed, ALPHA_STREAM, ids, (k,), inputs.dtype)
 
-    def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, ids: torch.Tensor | None = None) -> torch.Tensor:
         targets = check_batch(inputs, targets)
-        index, alpha = self.draws(inputs)
+        index, alpha = self.draws(inputs, ids)
         pool = (self.background.to(inputs.device, inputs.dtype) if self.background is not None else inputs).detach()
         n, k = index.shape
         total = torch.zeros_like(inputs)

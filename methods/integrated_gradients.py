@@ -94,9 +94,11 @@ class IntegratedGradients:
         """Images per input through the model (for the sweep's cost estimate): one forward and backward pass per quadrature node."""
         return self.n_steps
 
-    def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    seeded_per_sample = True  # baseline=uniform's noise is drawn from (seed, sample id)
+
+    def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, ids: torch.Tensor | None = None) -> torch.Tensor:
         targets = check_batch(inputs, targets)
-        base = self.baseline(inputs)
+        base = self.baseline(inputs, ids)
         with frozen(model):
             total = path_gradients(model, inputs, targets, base, self.nodes, self.weights, self.internal_batch_size)
         return total * (inputs - base)

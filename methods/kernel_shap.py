@@ -18,10 +18,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from methods._autograd import check_batch, cpu_generator
+from methods._autograd import check_batch
 from methods._perturbation import target_scores
-from methods._surrogate import CoalitionExplainer, to_pixels
+from methods._surrogate import CoalitionExplainer, coalition_uniform, to_pixels
 from methods.model_state import frozen
+from methods.randomness import call_ids, uniform
+
+SIZE_STREAM, SUBSET_STREAM = 106, 107  # methods.randomness streams of the coalition sizes and subsets
 
 
 class KernelSHAP(CoalitionExplainer):
@@ -34,27 +37,30 @@ class KernelSHAP(CoalitionExplainer):
 
     name = "kernel_shap"
 
-    def _coalitions(self, counts: torch.Tensor, m: int) -> torch.Tensor:
-        """(N, P, M) bool coalitions sampled from the Shapley kernel of each image's feature count."""
-        gen = cpu_generator(self.seed)
-        counts = counts.cpu()
-        sizes = torch.arange(1, max(m, 2), dtype=torch.float64)
+    def _coalitions(self, counts: torch.Tensor, m: int, ids: torch.Tensor) -> torch.Tensor:
+        """(N, P, M) bool coalitions sampled from the Shapley kernel of each image's feature count, per image from (seed, id)."""
+        counts = counts.to(ids.device)
+        sizes = torch.arange(1, max(m, 2), dtype=torch.float64, device=ids.device)
         weights = (counts[:, None] - 1) / (sizes * (counts[:, None] - sizes))
         weights = torch.where((sizes < counts[:, None]) & (weights > 0), weights, torch.zeros_like(weights))
         weights[weights.sum(1) == 0, 0] = 1.0  # a single feature: any coalition size is degenerate
-        size = torch.multinomial(weights, self.n_samples, replacement=True, generator=gen) + 1  # (N, P)
-        noise = torch.rand((len(counts), self.n_samples, m), generator=gen)
-        noise = noise.masked_fill(torch.arange(m) >= counts[:, None, None], 2.0)  # padding is never chosen
+        cdf = weights.cumsum(1) / weights.sum(1, keepdim=True)
+        cdf = torch.where(sizes >= counts[:, None] - 1, 1.0, cdf)  # exactly 1 from the largest size M_n - 1 on: never beyond it
+        u = uniform(self.seed, SIZE_STREAM, ids, (self.n_samples,), torch.float64)
+        size = torch.searchsorted(cdf, u).clamp(max=cdf.shape[1] - 1) + 1  # (N, P): inverse-CDF draw of the size
+        noise = coalition_uniform(self.seed, SUBSET_STREAM, ids, counts, self.n_samples, m)
+        noise = noise.masked_fill(torch.arange(m, device=ids.device) >= counts[:, None, None], 2.0)  # padding is never chosen
         rank = noise.argsort(dim=2).argsort(dim=2)
         return rank < size[..., None]
 
-    def attributions(self, model, inputs, targets):
-        """Shapley values (N, M), feature ids (N, H, W) and feature counts (N,)."""
+    def attributions(self, model, inputs, targets, ids=None):
+        """Shapley values (N, M), feature ids (N, H, W) and feature counts (N,); ``ids`` seed each image's coalitions."""
         targets = check_batch(inputs, targets)
+        ids = call_ids(inputs, ids)
         seg, counts = self.features(inputs)
         m = int(counts.max())
-        z = self._coalitions(counts, m).to(inputs.device)
-        base = self.baseline(inputs)
+        z = self._coalitions(counts, m, ids)
+        base = self.baseline(inputs, ids)
         with frozen(model):
             y = self.coalition_scores(model, inputs, targets, base, seg, z)
             full = target_scores(model, inputs, targets, self.score)
@@ -75,6 +81,6 @@ class KernelSHAP(CoalitionExplainer):
         phi = (torch.linalg.pinv(gram) @ (design.transpose(1, 2) @ target[..., None])).squeeze(2) * free
         return phi.scatter(1, (counts - 1).view(n, 1), total - phi.sum(1, keepdim=True))
 
-    def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        phi, seg, _ = self.attributions(model, inputs, targets)
+    def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, ids: torch.Tensor | None = None) -> torch.Tensor:
+        phi, seg, _ = self.attributions(model, inputs, targets, ids)
         return to_pixels(phi, seg, self.spread)

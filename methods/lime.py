@@ -16,9 +16,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from methods._autograd import check_batch, cpu_generator
-from methods._surrogate import CoalitionExplainer, to_pixels
+from methods._autograd import check_batch
+from methods._surrogate import CoalitionExplainer, coalition_uniform, to_pixels
 from methods.model_state import frozen
+from methods.randomness import call_ids
+
+COALITION_STREAM = 105  # methods.randomness stream of the coalitions
 
 
 class LIME(CoalitionExplainer):
@@ -49,22 +52,23 @@ class LIME(CoalitionExplainer):
         super().__init__(n_samples=n_samples, **settings)
         self.kernel_width, self.alpha = float(kernel_width), float(alpha)
 
-    def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, ids: torch.Tensor | None = None) -> torch.Tensor:
         targets = check_batch(inputs, targets)
+        ids = call_ids(inputs, ids)
         seg, counts = self.features(inputs)
         n, m = inputs.shape[0], int(counts.max())
-        real = (torch.arange(m) < counts.cpu()[:, None])[:, None, :]  # (N, 1, M)
-        z = torch.rand((n, self.n_samples, m), generator=cpu_generator(self.seed)) < 0.5
+        real = (torch.arange(m, device=inputs.device) < counts[:, None])[:, None, :]  # (N, 1, M)
+        z = coalition_uniform(self.seed, COALITION_STREAM, ids, counts, self.n_samples, m) < 0.5
         z[:, 0] = True
-        z = (z & real).to(inputs.device)
-        base = self.baseline(inputs)
+        z = z & real
+        base = self.baseline(inputs, ids)
         with frozen(model):
             y = self.coalition_scores(model, inputs, targets, base, seg, z)
         zf = z.to(inputs.dtype)
         distance = 1 - (zf.sum(2) / counts[:, None].to(inputs.dtype)).sqrt()
         weight = torch.exp(-distance.square() / self.kernel_width**2)  # (N, P)
         design = torch.cat([zf, torch.ones_like(zf[..., :1])], dim=2)  # intercept last
-        penalty = torch.cat([real.squeeze(1).to(inputs.device, inputs.dtype) * self.alpha + (~real.squeeze(1)).to(inputs.device, inputs.dtype),
+        penalty = torch.cat([real.squeeze(1).to(inputs.dtype) * self.alpha + (~real.squeeze(1)).to(inputs.dtype),
                              torch.zeros(n, 1, device=inputs.device, dtype=inputs.dtype)], dim=1)
         gram = design.transpose(1, 2) @ (weight[..., None] * design) + torch.diag_embed(penalty)
         coef = torch.linalg.solve(gram, design.transpose(1, 2) @ (weight * y)[..., None]).squeeze(2)[:, :m]

@@ -85,11 +85,13 @@ class Occlusion:
         _, height, width = shape
         return 1 + len(_window_starts(height, self.patch_size, self.stride)) * len(_window_starts(width, self.patch_size, self.stride))
 
-    def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    seeded_per_sample = True  # baseline=uniform's noise is drawn from (seed, sample id)
+
+    def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, ids: torch.Tensor | None = None) -> torch.Tensor:
         targets = check_batch(inputs, targets)
         windows = self.windows(*inputs.shape[-2:], inputs.device)
         keep = lambda image, mask: ~windows[mask]  # noqa: E731 - 1 keeps the input
-        base = self.baseline(inputs)
+        base = self.baseline(inputs, ids)
         with frozen(model):
             full = target_scores(model, inputs, targets, self.score)
             occluded = masked_scores(model, inputs, targets, base, len(windows), keep, self.batch_size, self.score)

@@ -8,9 +8,11 @@ S(u) = 1 / (n_masks * p) * sum_i f_c(x masked by M_i) * M_i(u), with the masked-
 part replaced by the baseline (zero, as in RISE, by default) and the score the
 softmax probability of the target (``score: probability``, as in the paper).
 
-Masks are drawn from a CPU generator seeded with ``seed`` (null -> 0); they are
-made chunk by chunk on the device, so neither the masks nor the masked images are
-all in memory at once. Output (N, 1, H, W).
+Each image draws its own masks from (``seed``, sample id, mask index) (:mod:`methods.randomness`;
+null seed -> 0), so its map depends neither on the batch nor on ``batch_size`` (the harness gives
+the test-split index as id; called without ids, the image's position 0..N-1 in the call). They are
+made chunk by chunk on the device, so neither the masks nor the masked images are all in memory at
+once. Output (N, 1, H, W).
 """
 from __future__ import annotations
 
@@ -20,11 +22,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from methods._autograd import check_batch, cpu_generator
-from methods._perturbation import check_score, masked_scores, weighted_mask_sum
+from methods._autograd import check_batch
+from methods._perturbation import check_score, masked_scores
 from methods.baselines import Baseline
 from methods.model_state import frozen
+from methods.randomness import call_ids, uniform_at
 from methods.validation import check_int, check_seed
+
+GRID_STREAM, SHIFT_STREAM = 103, 104  # methods.randomness streams of the mask grids and shifts
 
 
 class RISE:
@@ -33,8 +38,8 @@ class RISE:
     Petsiuk et al.'s masks and normalisation (module docstring). Shape (N, 1, H, W).
 
     Args:
-        n_masks (int, optional): Number of random masks, shared by all images of a call; one forward pass
-            per image and mask. An integer >= 1. Default: 2000.
+        n_masks (int, optional): Number of random masks per image (each image draws its own from the seed
+            and its id); one forward pass per image and mask. An integer >= 1. Default: 2000.
         cell_size (int, optional): Pixels per grid cell before upsampling, an integer >= 1 (the paper:
             224 px / 7 cells = 32). Default: 8.
         p (float, optional): Probability of keeping a cell, in (0, 1]. Default: 0.5.
@@ -72,21 +77,26 @@ class RISE:
         self.batch_size, self.seed = batch_size, seed
         self.baseline = Baseline(baseline, "rise", seed, blur_sigma)
 
-    def masks(self, height: int, width: int, device):
-        """``mask_fn(image_idx, mask_idx) -> (B, 1, H, W)`` for this call's seeded masks."""
-        c = self.cell_size
+    seeded_per_sample = True
+
+    def masks(self, height: int, width: int, ids: torch.Tensor):
+        """``mask_fn(image_idx, mask_idx) -> (B, 1, H, W)``: mask ``mask_idx`` of the image with id ``ids[image_idx]``."""
+        c, device = self.cell_size, ids.device
         rows, cols = math.ceil(height / c), math.ceil(width / c)
-        gen = cpu_generator(self.seed)
-        grids = (torch.rand((self.n_masks, 1, rows, cols), generator=gen) < self.p).float().to(device)
-        shifts = torch.randint(0, c, (self.n_masks, 2), generator=gen).to(device)
+        cells = rows * cols
         r = torch.arange(height, device=device)
         q = torch.arange(width, device=device)
 
         def mask_fn(image, mask):
-            up = F.interpolate(grids[mask], size=((rows + 1) * c, (cols + 1) * c), mode="bilinear", align_corners=False)
-            row_idx = (shifts[mask, 0, None] + r).view(-1, 1, height, 1).expand(-1, 1, height, up.shape[-1])
+            sample = ids[image]
+            grid_at = mask.view(-1, 1) * cells + torch.arange(cells, device=device)
+            grids = (uniform_at(self.seed, GRID_STREAM, sample, grid_at) < self.p).float().view(-1, 1, rows, cols)
+            shift_at = mask.view(-1, 1) * 2 + torch.arange(2, device=device)
+            shifts = (uniform_at(self.seed, SHIFT_STREAM, sample, shift_at, torch.float64) * c).long()  # (B, 2) in [0, c)
+            up = F.interpolate(grids, size=((rows + 1) * c, (cols + 1) * c), mode="bilinear", align_corners=False)
+            row_idx = (shifts[:, 0, None] + r).view(-1, 1, height, 1).expand(-1, 1, height, up.shape[-1])
             up = up.gather(2, row_idx)
-            col_idx = (shifts[mask, 1, None] + q).view(-1, 1, 1, width).expand(-1, 1, height, width)
+            col_idx = (shifts[:, 1, None] + q).view(-1, 1, 1, width).expand(-1, 1, height, width)
             return up.gather(3, col_idx)
 
         return mask_fn
@@ -95,10 +105,11 @@ class RISE:
         """Images per input through the model (for the sweep's cost estimate): one per mask."""
         return self.n_masks
 
-    def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, ids: torch.Tensor | None = None) -> torch.Tensor:
         targets = check_batch(inputs, targets)
-        mask_fn = self.masks(*inputs.shape[-2:], inputs.device)
-        base = self.baseline(inputs)
+        ids = call_ids(inputs, ids)
+        mask_fn = self.masks(*inputs.shape[-2:], ids)
+        base = self.baseline(inputs, ids)
         with frozen(model):
-            scores = masked_scores(model, inputs, targets, base, self.n_masks, mask_fn, self.batch_size, self.score)
-        return weighted_mask_sum(scores, mask_fn, self.batch_size or self.n_masks) / (self.n_masks * self.p)
+            _, total = masked_scores(model, inputs, targets, base, self.n_masks, mask_fn, self.batch_size, self.score, weighted_sum=True)
+        return total / (self.n_masks * self.p)

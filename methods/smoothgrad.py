@@ -9,19 +9,25 @@ matching Captum's ``NoiseTunnel`` variants smoothgrad / smoothgrad_sq / vargrad.
 
 The wrapped explainer is any explainer of this package (in YAML a nested node with
 its own ``_target_``; default: the signed gradient). All N * ``n_samples`` noisy
-images go to it in chunks of ``batch_size`` (all at once when null). The noise comes
-from a CPU generator seeded with ``seed`` (null -> 0) and is moved to the device.
+images go to it in chunks of ``batch_size`` (all at once when null). The noise of
+draw d of a sample is drawn from (``seed``, sample id, d) (:mod:`methods.randomness`; null
+seed -> 0), on the inputs' device: a sample's map depends neither on ``batch_size`` nor on the
+other samples of its batch (the harness gives the test-split index as id; called without ids, the
+sample's position 0..N-1 in the call).
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from methods._autograd import check_batch, cpu_generator
+from methods._autograd import check_batch
 from methods.gradient import Gradient
+from methods.randomness import call_ids, normal_at
+from methods.types import explain_samples
 from methods.validation import check_int, check_seed
 
 VARIANTS = ("mean", "squared", "vargrad")
+NOISE_STREAM = 102  # methods.randomness stream of the noise
 
 
 class SmoothGrad:
@@ -29,7 +35,8 @@ class SmoothGrad:
 
     Gaussian noise of std ``noise_level`` * (max x - min x) per image (the paper's convention), combined as
     Captum's ``NoiseTunnel`` variants smoothgrad, smoothgrad_sq and vargrad. The map has the wrapped
-    explainer's shape. Each noise draw has its own generator, so the noise does not depend on ``batch_size``.
+    explainer's shape. Each sample's noise is drawn from (seed, its id, draw), so it depends neither on ``batch_size``
+    nor on the batch (:class:`methods.types.PerSampleSeeded`: ``ids=`` gives the ids, default 0..N-1).
 
     Args:
         explainer (Explainer or None, optional): The wrapped explainer: any explainer of this package (in
@@ -69,30 +76,32 @@ class SmoothGrad:
         self.variant, self.n_samples, self.noise_level = variant, n_samples, float(noise_level)
         self.batch_size, self.seed = batch_size, seed
 
-    def _noise(self, draw: int, inputs: torch.Tensor) -> torch.Tensor:
-        gen = cpu_generator((0 if self.seed is None else self.seed) * 1_000_003 + draw)
-        return torch.randn(inputs.shape, generator=gen, dtype=inputs.dtype).to(inputs.device)
+    seeded_per_sample = True
+
+    def _noise(self, ids: torch.Tensor, draws: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+        """N(0, 1) noise (B, C, H, W) of draw ``draws[b]`` of the sample with id ``ids[b]`` (random id ids * n_samples + draw)."""
+        counters = torch.arange(inputs[0].numel(), device=inputs.device)
+        return normal_at(self.seed, NOISE_STREAM, ids * self.n_samples + draws, counters, inputs.dtype).view(-1, *inputs.shape[1:])
 
     def forward_passes_per_sample(self, shape: tuple[int, int, int]) -> int:
         """Images per input through the model (for the sweep's cost estimate): the inner explainer's passes for each noisy copy."""
         return self.n_samples * self.explainer.forward_passes_per_sample(shape)
 
-    def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, ids: torch.Tensor | None = None) -> torch.Tensor:
         targets = check_batch(inputs, targets)
+        ids = call_ids(inputs, ids)
         n, total = inputs.shape[0], inputs.shape[0] * self.n_samples
         span = inputs.amax(dim=(1, 2, 3), keepdim=True) - inputs.amin(dim=(1, 2, 3), keepdim=True)
         sigma = self.noise_level * span
         chunk = self.batch_size or total
         sums = squares = None
-        # Flattened (noise draw, image) pairs: index i is draw i // n of image i % n. Draw d's noise for the
-        # whole batch comes from its own generator, so the result does not depend on batch_size.
+        # Flattened (noise draw, image) pairs: index i is draw i // n of image i % n; each pair's noise comes
+        # from (seed, the image's id, the draw), so the result depends neither on batch_size nor on the batch.
         for start in range(0, total, chunk):
-            stop = min(start + chunk, total)
-            idx = torch.arange(start, stop, device=inputs.device)
-            sample, first = idx % n, start // n
-            draws = range(first, (stop - 1) // n + 1)
-            noise = torch.cat([self._noise(d, inputs) for d in draws])[idx - first * n]
-            maps = self.explainer(model, inputs[sample] + sigma[sample] * noise, targets[sample])
+            idx = torch.arange(start, min(start + chunk, total), device=inputs.device)
+            sample = idx % n
+            noise = self._noise(ids[sample], idx // n, inputs)
+            maps = explain_samples(self.explainer, model, inputs[sample] + sigma[sample] * noise, targets[sample], ids[sample])
             if sums is None:
                 sums = maps.new_zeros((n, *maps.shape[1:]))
                 squares = torch.zeros_like(sums)

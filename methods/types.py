@@ -11,11 +11,25 @@ cost estimate before any work.
 :class:`HasBaseline` is the optional part: explainers that explain f(x) - f(baseline)
 (gradient x input, Integrated Gradients) give the baseline, so the conservation metric
 (completeness) compares the map's sum with the right quantity; ``baseline`` returns
-None when there is none (LRP: the sum is compared with f(x) itself).
+None when there is none (LRP: the sum is compared with f(x) itself); a :class:`PerSampleSeeded`
+explainer's ``baseline(inputs, ids)`` takes the samples' ids too (``baseline=uniform`` noise is drawn per sample).
 
 :class:`HasTargetLayer` is another optional part: explainers that read one layer (the
 class activation maps, Grad-CAM on a ViT's tokens) name it for inputs of a shape, so
 the runner logs the layer actually used as the run parameter ``method_layer``.
+
+:class:`PerSampleSeeded` marks the explainers whose random draws (noise, masks, coalitions,
+references, ``baseline=uniform`` noise) are made per sample from (seed, sample id) (:mod:`methods.randomness`):
+they accept ``ids=`` (one id per input), so a sample's map depends only on the seed and its id,
+never on the batch or shard it is explained in. The harness passes the evaluation samples'
+test-split indices; called without ids they use the positions 0..N-1 of the call (so from Python
+the same image at another position of the batch gets other draws). :func:`explain_samples` is the one
+call site for "explain these samples": it gives the ids to the explainers that take them.
+
+:class:`UsesTrainingImages` is for explainers whose references come from the training split
+(Expected Gradients with ``background: train``): ``training_indices(n_train)`` names the training
+images wanted (None: none), and the harness hands exactly those to ``use_training_images`` before
+the evaluation, so only they are in memory.
 """
 from __future__ import annotations
 
@@ -30,6 +44,30 @@ class Explainer(Protocol):
     def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor: ...
 
     def forward_passes_per_sample(self, shape: tuple[int, int, int]) -> int: ...
+
+
+@runtime_checkable
+class PerSampleSeeded(Protocol):
+    seeded_per_sample: bool  # the marker: True
+
+    def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, ids: torch.Tensor | None = None) -> torch.Tensor: ...
+
+    def forward_passes_per_sample(self, shape: tuple[int, int, int]) -> int: ...
+
+
+def explain_samples(explainer: Explainer, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
+                    ids: torch.Tensor | None = None) -> torch.Tensor:
+    """``explainer(model, inputs, targets)``, with the samples' ``ids`` for a :class:`PerSampleSeeded` explainer."""
+    if ids is not None and isinstance(explainer, PerSampleSeeded):
+        return explainer(model, inputs, targets, ids=ids)
+    return explainer(model, inputs, targets)
+
+
+@runtime_checkable
+class UsesTrainingImages(Protocol):
+    def training_indices(self, n_train: int) -> torch.Tensor | None: ...
+
+    def use_training_images(self, images: torch.Tensor) -> None: ...
 
 
 @runtime_checkable

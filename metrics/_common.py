@@ -3,67 +3,21 @@
 * argument checks are :mod:`methods.validation`'s, shared with the explainers;
 * :func:`untouched` (:mod:`methods.model_state`) runs a block with the model in eval mode and restores every
   module's training flag and every parameter's ``requires_grad`` in ``finally``.
-* :func:`uniform` / :func:`normal` draw seeded random numbers from a counter-based
-  hash of (seed, stream, sample id, element index). Sample i's numbers depend only on
+* :func:`uniform` / :func:`normal` (:mod:`methods.randomness`, shared with the explainers) draw seeded
+  random numbers from a counter-based hash of (seed, stream, sample id, element index). Sample i's numbers depend only on
   its id (``context["indices"]`` where the runner gives it, else its position), never
   on the batch or chunk it is processed in, and the same on every device.
 """
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
 
 from methods.model_state import untouched  # noqa: F401  (one implementation, shared with the explainers)
-
-_M32 = 0xFFFFFFFF
-
-
-def _hash32(x: torch.Tensor) -> torch.Tensor:
-    """A 32-bit integer mixing function on int64 tensors holding values in [0, 2^32)."""
-    x = ((x >> 16) ^ x) * 0x45D9F3B & _M32
-    x = ((x >> 16) ^ x) * 0x45D9F3B & _M32
-    return (x >> 16) ^ x
-
-
-_BLOCK = 1 << 16   # elements hashed at once: the int64 temporaries stay in cache (4x faster than one pass on the CPU)
-
-
-def _keys(seed: int | None, stream: int, ids: torch.Tensor, numel: int) -> torch.Tensor:
-    base = _hash32(torch.tensor((0 if seed is None else int(seed)) & _M32, dtype=torch.long, device=ids.device))
-    base = _hash32(base ^ (stream & _M32))
-    per_sample = _hash32(base ^ (ids.long().view(-1, 1) & _M32))                     # (N, 1)
-    counters = torch.arange(numel, device=ids.device, dtype=torch.long).view(1, -1)   # (1, numel)
-    high = counters >> 32
-    rows = max(1, _BLOCK // max(1, numel))
-    if ids.device.type != "cpu" or len(per_sample) <= rows:
-        return _hash32(_hash32(counters ^ per_sample) ^ high)
-    out = torch.empty(len(per_sample), numel, dtype=torch.long)
-    for lo in range(0, len(per_sample), rows):   # element-wise: the same values as one pass, block by block
-        out[lo:lo + rows] = _hash32(_hash32(counters ^ per_sample[lo:lo + rows]) ^ high)
-    return out
-
-
-def random_keys(seed: int | None, stream: int, ids: torch.Tensor, numel: int) -> torch.Tensor:
-    """(len(ids), numel) int64 values in [0, 2^32); row i depends only on (seed, stream, ids[i]) (``uniform``'s raw keys)."""
-    return _keys(seed, stream, ids, numel)
-
-
-def uniform(seed: int | None, stream: int, ids: torch.Tensor, shape: tuple[int, ...], dtype=torch.float32) -> torch.Tensor:
-    """U(0, 1) values of shape (len(ids), *shape); row i depends only on (seed, stream, ids[i])."""
-    numel = math.prod(shape)
-    u = (_keys(seed, stream, ids, numel).double() + 0.5) / 2.0**32
-    return u.to(dtype).view(len(ids), *shape)
-
-
-def normal(seed: int | None, stream: int, ids: torch.Tensor, shape: tuple[int, ...], dtype=torch.float32) -> torch.Tensor:
-    """N(0, 1) values (Box-Muller on two independent uniform streams), batch-invariant as :func:`uniform`."""
-    u1 = uniform(seed, 2 * stream + 1000, ids, shape, torch.float64)
-    u2 = uniform(seed, 2 * stream + 1001, ids, shape, torch.float64)
-    return (torch.sqrt(-2 * torch.log(u1)) * torch.cos(2 * math.pi * u2)).to(dtype)
+from methods.randomness import normal, random_keys, uniform  # noqa: F401  (one implementation, shared with the explainers)
 
 
 def sample_ids(n: int, context: dict, device: torch.device) -> torch.Tensor:

@@ -8,7 +8,8 @@ Definition, in logit space of the explained target class c:
   delta_n          = sum_i a_i - (f_c(x) - f_c(x'))          (signed gap, over all input values)
   relative_error_n = |delta| / |f_c(x) - f_c(x')|             (NaN where the denominator is 0)
 x' is the explainer's baseline (``explainer.baseline(inputs)``, e.g. Integrated
-Gradients); for explainers without one (LRP-style relevance, gradient x input) the
+Gradients; with the samples' ids, ``context["indices"]``, for a ``methods.PerSampleSeeded`` one);
+for explainers without one (LRP-style relevance, gradient x input) the
 reference output is 0, i.e. the relevance should sum to f_c(x). ``reference``:
 ``auto`` (baseline when the explainer has one), ``baseline`` or ``zero_output``.
 
@@ -36,7 +37,7 @@ import warnings
 import torch
 from torch import nn
 
-from methods.types import HasBaseline
+from methods.types import HasBaseline, PerSampleSeeded
 from methods.validation import check_bool, check_choice, check_int
 from metrics._common import check_maps, untouched
 from metrics.result import MetricResult, undefined
@@ -115,7 +116,12 @@ class Conservation:
             raise ValueError("conservation.reference=baseline needs an explainer with a .baseline(inputs) method in the context")
         use_baseline = self.reference == "baseline" or (self.reference == "auto" and has_baseline)
         # An explainer whose baseline() is None (LRP-style relevance) conserves f(x) itself: reference 0.
-        base = explainer.baseline(inputs) if use_baseline else None
+        if not use_baseline:
+            base = None
+        elif isinstance(explainer, PerSampleSeeded):  # its baseline=uniform noise is drawn per sample id, as in the map
+            base = explainer.baseline(inputs, context.get("indices"))
+        else:
+            base = explainer.baseline(inputs)
         if base is None and self.reference == "baseline":
             raise ValueError(f"conservation.reference=baseline, but {type(explainer).__name__} has no baseline (it returned None); "
                              "use reference=auto or zero_output")

@@ -27,6 +27,7 @@ import math
 import torch
 from torch import nn
 
+from methods.types import explain_samples
 from methods.validation import check_choice, check_int, check_seed
 from metrics._common import POOLINGS, check_maps, pool_channels
 from metrics.randomization import Randomization
@@ -81,8 +82,8 @@ class EfficientMPRT:
         if explainer is None:
             raise ValueError("efficient_mprt needs the explainer in the context (explainer=...) to re-run it on the randomised model")
         before = pool_channels(check_maps("efficient_mprt", inputs, attributions), self.pooling)
-        after = pool_channels(check_maps("efficient_mprt", inputs, explainer(self.randomised(model), inputs.detach(), targets)),
-                              self.pooling)
+        after = pool_channels(check_maps("efficient_mprt", inputs, explain_samples(explainer, self.randomised(model), inputs.detach(), targets,
+                                                                                 context.get("indices"))), self.pooling)
         h0, h1 = histogram_entropy(before, self.n_bins), histogram_entropy(after, self.n_bins)
         finite = torch.isfinite(before.flatten(1)).all(1) & torch.isfinite(after.flatten(1)).all(1)
         const = h0 == 0

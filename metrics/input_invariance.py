@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from methods.types import explain_samples
 from methods.validation import check_positive
 from metrics._common import check_maps, untouched
 from metrics.result import MetricResult, undefined
@@ -110,7 +111,7 @@ class InputInvariance:
         if err > 1e-4:
             raise ValueError(f"input_invariance: the bias-shifted model does not reproduce the model (relative error {err:.1e}); "
                              "its first parameterised layer does not read the input directly")
-        maps = check_maps("input_invariance", inputs, explainer(work, x + self.shift, targets)).double()
+        maps = check_maps("input_invariance", inputs, explain_samples(explainer, work, x + self.shift, targets, context.get("indices"))).double()
         norm = base.flatten(1).norm(dim=1)
         d = (maps - base).flatten(1).norm(dim=1) / norm.clamp_min(1e-300)
         defined = torch.isfinite(d) & (norm > 0)

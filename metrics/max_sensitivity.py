@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from methods.types import explain_samples
 from methods.validation import check_bool, check_choice, check_int, check_positive, check_seed
 from metrics._common import check_maps, sample_ids, uniform, untouched
 from metrics.result import MetricResult, undefined
@@ -110,7 +111,8 @@ class MaxSensitivity:
         xs = self.perturbed(model, inputs, targets, ids)                       # (S, N, C, H, W), draw-major
         flat, ts = xs.flatten(0, 1), targets.repeat(self.n_samples)
         size = self.batch_size or flat.shape[0]
-        maps = torch.cat([explainer(model, x, t).detach() for x, t in zip(flat.split(size), ts.split(size))])
+        draw_ids = ids.repeat(self.n_samples)  # each perturbed copy keeps its sample's id (its explainer draws)
+        maps = torch.cat([explain_samples(explainer, model, x, t, i).detach() for x, t, i in zip(flat.split(size), ts.split(size), draw_ids.split(size))])
         return xs, maps.double().view(self.n_samples, n, *base.shape[1:]), base
 
     def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor, **context) -> MetricResult:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from methods.types import explain_samples
 from methods.validation import check_choice, check_seed
 from metrics._common import POOLINGS, check_maps, pool_channels, sample_ids, uniform, untouched
 from metrics.randomization import SIMILARITIES, batch_ssim, constant_rows, spearman, with_constant_convention
@@ -78,7 +79,8 @@ class RandomLogit:
             raise ValueError(f"random_logit needs a model with at least 2 classes; this one has {k}")
         u = uniform(self.seed, 40, sample_ids(n, context, inputs.device), (1,), torch.float64).view(-1)
         other = (targets + 1 + (u * (k - 1)).long().clamp(max=k - 2)) % k
-        maps = pool_channels(check_maps("random_logit", inputs, explainer(model, inputs.detach(), other)), self.pooling)
+        maps = explain_samples(explainer, model, inputs.detach(), other, sample_ids(n, context, inputs.device))
+        maps = pool_channels(check_maps("random_logit", inputs, maps), self.pooling)
         sims = similarities(original, maps)
         flat = original.flatten(1)
         const = constant_rows(flat.abs() if self.similarity != "spearman" else flat).cpu()

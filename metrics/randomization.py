@@ -53,6 +53,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from methods.types import explain_samples
 from methods.validation import check_bool, check_choice, check_int, check_seed
 from metrics._common import POOLINGS, check_maps, pool_channels
 from metrics.result import MetricResult, undefined
@@ -193,7 +194,7 @@ class Randomization:
             raise ValueError("randomization: the model has no parameters to randomise")
         sims = {k: [] for k in SIMILARITIES}
         for _, work in self.stages(model, layers):
-            maps = explainer(work, inputs, targets)
+            maps = explain_samples(explainer, work, inputs, targets, context.get("indices"))
             pooled = pool_channels(check_maps("randomization", inputs, maps), self.pooling)
             flat_o, flat_r = original.flatten(1), pooled.flatten(1)
             sims["spearman"].append(with_constant_convention(spearman(flat_o, flat_r).cpu(), flat_o, flat_r))

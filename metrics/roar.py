@@ -45,6 +45,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from methods.types import explain_samples
 from methods.validation import check_choice, check_int, check_seed
 from metrics._common import POOLINGS, check_maps, no_progress, pool_channels, predictions, random_keys, sample_ids, untouched
 from metrics.result import MetricResult
@@ -116,12 +117,12 @@ class ROAR:
             for start in range(0, len(labels), self.batch_size):
                 x = images[start:start + self.batch_size].to(device)
                 y = labels[start:start + self.batch_size].to(device)
-                maps = pool_channels(check_maps("roar", x, explainer(model, x, y)), self.pooling)
+                ids = torch.arange(start, start + len(y), device=device)  # the training images' indices: their ids
+                maps = pool_channels(check_maps("roar", x, explain_samples(explainer, model, x, y, ids)), self.pooling)
                 bad = int((~torch.isfinite(maps.flatten(1))).any(1).sum())
                 if bad:
                     raise ValueError(f"roar: the explainer returned non-finite attributions for {bad} training images; "
                                      "ROAR needs a ranking of every pixel of every training image")
-                ids = torch.arange(start, start + len(y), device=device)
                 out.append(ranks(maps, random_keys(self.seed, TRAIN_STREAM, ids, maps[0].numel())).cpu())
                 tick(len(y))
         return torch.cat(out)

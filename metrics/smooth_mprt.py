@@ -27,6 +27,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from methods.types import explain_samples
 from methods.validation import check_int, check_positive
 from metrics._common import check_maps, normal, sample_ids
 from metrics.randomization import Randomization
@@ -49,7 +50,7 @@ class NoiseAveraged:
         n = inputs.shape[0]
         spread = (inputs.flatten(1).amax(1) - inputs.flatten(1).amin(1)).view(1, -1, 1, 1, 1)
         noisy = (inputs.unsqueeze(0) + self.unit_noise(inputs) * self.level * spread).flatten(0, 1)   # copy-major
-        maps = self.explainer(model, noisy, targets.repeat(self.n)).detach()
+        maps = explain_samples(self.explainer, model, noisy, targets.repeat(self.n), self.ids.repeat(self.n)).detach()  # each copy keeps its sample's id
         return maps.view(self.n, n, *maps.shape[1:]).mean(0)
 
 

@@ -48,6 +48,7 @@ TRAINING_VERSION = 2     # bump when harness.training changes how a model is tra
 ATTRIBUTION_VERSION = 2  # bump when the runner changes how attributions are computed
 # Config nodes that say where and how results are stored or shown, not what they are.
 NOT_RESULTS = ("paths", "tracking", "cache", "sweep", "hydra")
+NOT_RESULTS_EVAL = ("num_workers",)  # eval keys that change how fast, not what (prefetching keeps the order)
 # Packages whose every source file is part of every key (:func:`code_version`).
 CODE_PACKAGES = ("harness", "methods", "metrics", "conf")
 LIBRARIES = ("torch", "torchvision", "numpy")  # they compute the numbers: part of every key
@@ -194,11 +195,13 @@ def config_hash(cfg: DictConfig) -> str:
     """Hash of exactly what determines a run's results (the tag ``harness.config_hash``; resume matches on it).
 
     Leaves out where things are stored and how they are shown (:data:`NOT_RESULTS`:
-    paths, tracking URI/experiment/run name, heat-map count, cache and sweep settings),
+    paths, tracking URI/experiment/run name, heat-map count, cache and sweep settings, ``eval.num_workers``),
     and includes :func:`code_version`, so a sweep re-run after a code change runs again, and for a
     dataset read from files the hash of their listing (:func:`dataset_identity`), so one re-run
     after the images changed does too.
     """
     identity = {k: v for k, v in plain(cfg).items() if k not in NOT_RESULTS}
+    if isinstance(identity.get("eval"), dict):
+        identity["eval"] = {k: v for k, v in identity["eval"].items() if k not in NOT_RESULTS_EVAL}
     files = dataset_identity(cfg.dataset).get("files") if "dataset" in cfg else None
     return content_key({"config": identity, "code_version": code_version(), **({"dataset_files": files} if files else {})})

@@ -4,9 +4,11 @@ A split is generated once per (dataset config, seed, generator code); attributio
 stored per evaluation batch (:func:`cached_attribution_batch`): one entry per
 (:func:`harness.cache.keys.attribution_key`, the batch's sample indices), so sweep jobs
 that differ only in the metric share them, and a run that was killed half-way and is
-run again reuses the batches it had computed. Each batch's explainer draws (SmoothGrad
-noise, LIME samples, ...) are seeded from the run seed and the batch's sample indices
-(:func:`batch_seed`), so a reused batch equals a recomputed one. ``cache.datasets`` and
+run again reuses the batches it had computed. The stochastic explainers of this package
+(:class:`methods.PerSampleSeeded`: SmoothGrad noise, LIME samples, ...) draw per sample from the
+run seed and the sample's test-split index, given as ``ids``, so a sample's map does not depend
+on the batch or shard; the global generators are seeded from the run seed and the batch's sample
+indices (:func:`batch_seed`) for any other (library) explainer, so a reused batch equals a recomputed one. ``cache.datasets`` and
 ``cache.attributions`` (true by default) turn either off. Trained models are cached by
 :func:`harness.training.trained_model`.
 """
@@ -22,7 +24,7 @@ from harness.cache.keys import attribution_key, content_key, split_key
 from harness.cache.store import store, torch_load, torch_save
 from harness.datasets import Dataset, ImageSplit
 from harness.seeding import seed_everything
-from methods import Explainer
+from methods import Explainer, explain_samples
 
 
 def cached_split(cfg: DictConfig, dataset: Dataset, name: str, cache_dir: Path) -> ImageSplit:
@@ -47,7 +49,7 @@ def cached_attribution_batch(cfg: DictConfig, explainer: Explainer, model: nn.Mo
 
     def compute() -> torch.Tensor:
         seed_everything(batch_seed(cfg.seed, indices))
-        return explainer(model, inputs, targets).detach()
+        return explain_samples(explainer, model, inputs, targets, indices.to(inputs.device)).detach()
 
     if not cfg.get("cache", {}).get("attributions", True):
         return compute(), False

@@ -12,7 +12,8 @@ Public names:
   corner patch), :class:`Photos` (scikit-image's photographs), :class:`ImageFolder` (a user's
   class folders), :class:`CIFAR10` and :class:`MNIST` (torchvision's files on disk).
 
-Which test images a run explains: :func:`evaluation_indices` (class-stratified from the seed).
+Which test images a run explains: :func:`evaluation_indices` (class-stratified from the seed); :func:`prefetched`
+makes the streamed batches in worker processes ahead of the loop, in their order (``eval.num_workers``).
 
 The modules ``shapes`` and ``textures`` are the drawing helpers the synthetic datasets share.
 """
@@ -20,11 +21,12 @@ from harness.datasets.base import Dataset, FitsNormalisation, ImageDataset, Imag
 from harness.datasets.decoy import DecoyShapes
 from harness.datasets.image_folder import ImageFolder
 from harness.datasets.photos import Photos
+from harness.datasets.prefetch import prefetched
 from harness.datasets.sampling import SAMPLING, evaluation_indices
 from harness.datasets.spurious_shapes import SpuriousShapes
 from harness.datasets.torchvision_sets import CIFAR10, MNIST
 
 __all__ = [
     "CIFAR10", "MNIST", "SAMPLING", "Dataset", "DecoyShapes", "FitsNormalisation", "ImageDataset", "ImageFolder", "ImageSplit", "LazySplit", "Photos",
-    "ReadsFiles", "SpuriousShapes", "Streams", "batches", "evaluation_indices",
+    "ReadsFiles", "SpuriousShapes", "Streams", "batches", "evaluation_indices", "prefetched",
 ]

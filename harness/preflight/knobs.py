@@ -79,6 +79,7 @@ RUN_KNOBS: dict[str, Knob] = {
     "eval.sample": Knob(str, choices=SAMPLING),
     "eval.shards": Knob(int, 1),
     "eval.shard": Knob(int, 0),
+    "eval.num_workers": Knob(int, 0),
     "tracking.experiment": Knob(str),
     "tracking.run_name": Knob(str, nullable=True),
     "tracking.heatmaps": Knob(int, 0),

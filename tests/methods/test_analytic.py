@@ -93,7 +93,8 @@ def test_smoothgrad_does_not_depend_on_batch_size_and_averages_the_wrapped_metho
     # the mean of 5 noisy saliency maps, each one of which is a plain Saliency call on a noisy copy
     sg = SmoothGrad(Saliency(), n_samples=5, seed=7, batch_size=3)
     sigma = 0.15 * (x.amax(dim=(1, 2, 3)) - x.amin(dim=(1, 2, 3))).view(-1, 1, 1, 1)
-    manual = torch.stack([Saliency()(model, x + sigma * sg._noise(d, x), t) for d in range(5)]).mean(0)
+    ids = torch.arange(3)
+    manual = torch.stack([Saliency()(model, x + sigma * sg._noise(ids, torch.full((3,), d), x), t) for d in range(5)]).mean(0)
     torch.testing.assert_close(whole, manual)
 
 

@@ -53,10 +53,15 @@ def test_lime_without_penalty_recovers_the_linear_model(additive):
 
 def test_rise_masks_and_saliency_of_a_constant_score():
     rise = RISE(n_masks=500, cell_size=4, p=0.5, seed=3, batch_size=128)
-    masks = rise.masks(16, 16, "cpu")(torch.zeros(500, dtype=torch.long), torch.arange(500))
+    masks = rise.masks(16, 16, torch.tensor([11]))(torch.zeros(500, dtype=torch.long), torch.arange(500))
     assert masks.shape == (500, 1, 16, 16) and masks.min() >= 0 and masks.max() <= 1
     assert abs(masks.mean().item() - 0.5) < 0.05
-    assert torch.equal(masks, RISE(n_masks=500, cell_size=4, p=0.5, seed=3).masks(16, 16, "cpu")(torch.zeros(500, dtype=torch.long), torch.arange(500)))
+    again = RISE(n_masks=500, cell_size=4, p=0.5, seed=3).masks(16, 16, torch.tensor([11]))
+    assert torch.equal(masks, again(torch.zeros(500, dtype=torch.long), torch.arange(500)))
+    # the masks are the sample's own: another id, other masks; the same id at another position, the same masks
+    other = rise.masks(16, 16, torch.tensor([12, 11]))
+    assert not torch.equal(masks[:5], other(torch.zeros(5, dtype=torch.long), torch.arange(5)))
+    assert torch.equal(masks[:5], other(torch.ones(5, dtype=torch.long), torch.arange(5)))
 
     class Constant(torch.nn.Module):
         def forward(self, x):
