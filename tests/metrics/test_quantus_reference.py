@@ -564,3 +564,53 @@ def test_infidelity_matches_quantus_with_our_noise_as_its_patch_perturbations(cn
     theirs = q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), device="cpu", softmax=False)
     assert replay.calls == 16 and (ours > 0).all()
     torch.testing.assert_close(ours, torch.tensor(np.asarray(theirs, dtype=np.float64)), atol=1e-5, rtol=1e-5)
+
+
+# ---- deletion (PixelFlipping), ROAD, conservation (Completeness), weighted attribution localisation ------------------
+
+
+def flipping_case(size: int = 12):
+    """Non-negative images with minimum 0 (Quantus's "black" = the image minimum = our zero substrate) and continuous maps."""
+    gen = torch.Generator().manual_seed(3)
+    model = LinearModel(channels=1, size=size).eval()
+    x = torch.rand(4, 1, size, size, generator=gen)
+    x[:, :, 0, 0] = 0
+    a = torch.rand(4, 1, size, size, generator=gen)
+    return model, x, model(x).argmax(1), a
+
+
+@pytest.mark.parametrize("features_in_step", [1, 4])
+def test_deletion_curve_matches_quantus_pixel_flipping_and_its_auc_is_ours_rescaled(features_in_step):
+    """Per step the curves are equal (Quantus's starts after the first step: ours[:, 1:]). Its AUC is np.trapz with
+    dx = 1 without the unperturbed point, so with K steps and curve p_0..p_K: Quantus = K * ours - (p_0 + p_1) / 2."""
+    from metrics.deletion import Deletion
+
+    model, x, y, a = flipping_case()
+    k = 144 // features_in_step
+    res = Deletion(steps=features_in_step / 144, substrate="zero", abpc=False, seed=0)(model, x, y, a)
+    args = dict(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), device="cpu", softmax=True)
+    common = dict(features_in_step=features_in_step, abs=False, normalise=False, perturb_baseline="black", disable_warnings=True)
+    curve = torch.tensor(np.asarray(quantus.PixelFlipping(**common)(**args))).float()
+    assert res.curves.shape == (4, k + 1) and curve.shape == (4, k)
+    torch.testing.assert_close(res.curves[:, 1:], curve, atol=1e-6, rtol=1e-6)
+    auc = torch.tensor(np.asarray(quantus.PixelFlipping(return_auc_per_sample=True, **common)(**args))).double()
+    p = res.curves.double()
+    torch.testing.assert_close(auc, k * res.scores.double() - (p[:, 0] + p[:, 1]) / 2, atol=1e-4, rtol=1e-5)
+
+
+def test_quantus_pixel_flipping_auc_grows_with_the_number_of_steps_on_a_constant_model():
+    """Analytic: a model with constant output 1/C (zero weights and biases) has deletion AUC 1/C on a [0, 1] axis at any
+    step size (ours). Quantus's np.trapz(dx=1) over K points gives (K - 1) / C: 143/3 at 1 pixel a step, 35/3 at 4."""
+    from metrics.deletion import Deletion
+
+    _, x, _, a = flipping_case()
+    model = LinearModel(channels=1, size=12).eval()
+    torch.nn.init.zeros_(model.linear.weight)
+    torch.nn.init.zeros_(model.linear.bias)
+    y = torch.zeros(4, dtype=torch.long)
+    for step in (1, 4):
+        ours = Deletion(steps=step / 144, substrate="zero", abpc=False, seed=0)(model, x, y, a).scores
+        torch.testing.assert_close(ours, torch.full((4,), 1 / 3))
+        q = quantus.PixelFlipping(features_in_step=step, abs=False, normalise=False, return_auc_per_sample=True, disable_warnings=True)
+        theirs = q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), device="cpu", softmax=True)
+        np.testing.assert_allclose(theirs, (144 // step - 1) / 3, rtol=1e-6)
