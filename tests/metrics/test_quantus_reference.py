@@ -614,3 +614,119 @@ def test_quantus_pixel_flipping_auc_grows_with_the_number_of_steps_on_a_constant
         q = quantus.PixelFlipping(features_in_step=step, abs=False, normalise=False, return_auc_per_sample=True, disable_warnings=True)
         theirs = q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), device="cpu", softmax=True)
         np.testing.assert_allclose(theirs, (144 // step - 1) / 3, rtol=1e-6)
+
+
+def road_case():
+    gen = torch.Generator().manual_seed(3)
+    model = LinearModel(channels=1, size=12).eval()
+    x = torch.randn(4, 1, 12, 12, generator=gen)
+    a = torch.rand(4, 1, 12, 12, generator=gen)
+    return model, x, model(x).argmax(1), a
+
+
+def road_images(model, metric, x, y, a):
+    """Our ROAD result and the images it passed through the model: clean (N), then MoRF and LeRF, each (N, P, ...)."""
+    seen = []
+    hook = model.register_forward_hook(lambda m, i, o: seen.append(i[0].detach().clone()))
+    try:
+        res = metric(model, x, y, a)
+    finally:
+        hook.remove()
+    images = torch.cat(seen)
+    n, p = x.shape[0], len(metric.percentages)
+    assert images.shape[0] == n + 2 * n * p
+    return res, images[n:n + n * p].view(n, p, *x.shape[1:])
+
+
+def test_road_imputation_matches_quantus_noisy_linear_imputation_at_noise_zero():
+    """The same masks (the top p % of the map) imputed by Quantus's sparse direct solve (spsolve) and by our conjugate
+    gradients, both without noise: equal to 1e-4 (our solver stops at a max-norm residual of 1e-5; measured 4e-5), and
+    so are the accuracies per percentage. Quantus passes only the imputed images (no clean pass) and MoRF only."""
+    from metrics.road import ROAD
+
+    model, x, y, a = road_case()
+    pct = [10, 25, 50, 75]          # p % of 144 pixels is a whole number or rounds down: both count the same pixels
+    res, ours = road_images(model, ROAD(percentages=pct, noise=0, target="explained", chunk_size=1000, seed=0), x, y, a)
+    seen = []
+    hook = model.register_forward_hook(lambda m, i, o: seen.append(i[0].detach().clone()))
+    try:
+        acc = quantus.ROAD(percentages=pct, noise=0, abs=False, normalise=False, disable_warnings=True)(
+            model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), device="cpu")
+    finally:
+        hook.remove()
+    theirs = torch.cat(seen).float().view(len(pct), 4, 1, 12, 12).transpose(0, 1)   # one batch per percentage
+    torch.testing.assert_close(ours, theirs, atol=1e-4, rtol=0)
+    assert list(acc) == pct
+    torch.testing.assert_close(torch.tensor([float(acc[p]) for p in pct]), res.curves.mean(0))
+
+
+class RoadReplay:
+    """Quantus ROAD's perturb_func: our imputed image for (percentage j, sample i), in Quantus's call order (for each
+    percentage, for each sample), recording the pixel indices Quantus asked to remove."""
+
+    def __init__(self, images: torch.Tensor) -> None:
+        self.images, self.calls, self.indices = images, 0, []
+
+    def __call__(self, arr, indices, **kwargs):
+        j, i = divmod(self.calls, self.images.shape[0])
+        self.calls += 1
+        self.indices.append((i, j, np.sort(np.asarray(indices))))
+        return self.images[i, j].numpy().reshape(arr.shape).astype(arr.dtype)
+
+
+def test_road_accuracies_match_quantus_on_our_noisy_imputations_and_quantus_floors_the_pixel_count():
+    """Our noisy imputations (noise 0.01) handed to Quantus as its perturb_func: its accuracy per percentage is our MoRF
+    curve's mean. Quantus removes int(p % of the pixels) (floor), ours round(p % of them): at 70 % of 144 = 100.8 it
+    removes 100 pixels and we 101; elsewhere both remove exactly the pixels that our image changes."""
+    from metrics.road import ROAD
+
+    model, x, y, a = road_case()
+    pct = [10, 25, 50, 70]
+    res, ours = road_images(model, ROAD(percentages=pct, target="explained", chunk_size=1000, seed=0), x, y, a)
+    replay = RoadReplay(ours)
+    acc = quantus.ROAD(percentages=pct, abs=False, normalise=False, perturb_func=replay, disable_warnings=True)(
+        model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), device="cpu")
+    assert replay.calls == 4 * len(pct)
+    torch.testing.assert_close(torch.tensor([float(acc[p]) for p in pct]), res.curves.mean(0))
+    for i, j, removed in replay.indices:
+        changed = np.flatnonzero((ours[i, j] != x[i]).reshape(-1).numpy())
+        if pct[j] == 70:
+            assert len(removed) == 100 and len(changed) == 101 and set(removed) < set(changed)
+        else:
+            np.testing.assert_array_equal(removed, changed)
+
+
+def test_quantus_road_averages_only_the_first_batch():
+    """Exact: a constant model (zero weights, bias favouring class 0) keeps predicting class 0 whatever is imputed, so
+    with labels [0, 0, 1, 1] the accuracy is 0.5 at every percentage. Quantus averages only its first batch
+    (evaluation_scores[0]): with batch_size=2 it reports 1.0. Ours scores every sample."""
+    from metrics.road import ROAD
+
+    _, x, _, a = road_case()
+    model = LinearModel(channels=1, size=12).eval()
+    torch.nn.init.zeros_(model.linear.weight)
+    with torch.no_grad():
+        model.linear.bias.copy_(torch.tensor([1.0, 0.0, 0.0]))
+    labels = torch.tensor([0, 0, 1, 1])
+    pct = [10, 50, 90]
+    ours = ROAD(percentages=pct, chunk_size=1000, seed=0)(model, x, labels, a, labels=labels)
+    torch.testing.assert_close(ours.curves.mean(0), torch.full((3,), 0.5))
+    acc = quantus.ROAD(percentages=pct, abs=False, normalise=False, disable_warnings=True)(
+        model=model, x_batch=x.numpy(), y_batch=labels.numpy(), a_batch=a.numpy(), device="cpu", batch_size=2)
+    assert [float(acc[p]) for p in pct] == [1.0, 1.0, 1.0]
+
+
+def test_quantus_road_fails_on_rgb_images_and_ours_scores_them():
+    """Quantus ROAD ranks the map broadcast to every channel value (3 H W indices) but imputes per pixel (H W): on RGB
+    it indexes out of bounds. Ours ranks pixels by the channel-pooled map and imputes all channels of a pixel."""
+    from metrics.road import ROAD
+
+    model = LinearModel(channels=3, size=8).eval()
+    gen = torch.Generator().manual_seed(3)
+    x, a = torch.randn(2, 3, 8, 8, generator=gen), torch.rand(2, 1, 8, 8, generator=gen)
+    y = model(x).argmax(1)
+    with pytest.raises(IndexError):
+        quantus.ROAD(percentages=[10, 50], abs=False, normalise=False, disable_warnings=True)(
+            model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), device="cpu")
+    res = ROAD(percentages=[10, 50], target="explained", chunk_size=100, seed=0)(model, x, y, a)
+    assert res.curves.shape == (2, 2) and torch.isfinite(res.curves).all()
