@@ -730,3 +730,38 @@ def test_quantus_road_fails_on_rgb_images_and_ours_scores_them():
             model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), device="cpu")
     res = ROAD(percentages=[10, 50], target="explained", chunk_size=100, seed=0)(model, x, y, a)
     assert res.curves.shape == (2, 2) and torch.isfinite(res.curves).all()
+
+
+class ZeroBaseline:
+    """An explainer stand-in whose baseline is the black image (Quantus Completeness's "black": the image minimum, 0 here)."""
+
+    def baseline(self, inputs: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(inputs)
+
+
+def test_conservation_is_the_continuous_error_quantus_completeness_reduces_to_exact_float_equality():
+    """Analytic, on a linear model f(x) = W x + b with the black baseline: the exact map w_c * x (integrated gradients
+    = gradient x input here) conserves f_c(x) - f_c(0) up to float32 rounding (our relative error < 1e-6), yet Quantus
+    says False (a == comparison of two float32 sums); half that map is 50 % off and Quantus says False too. A map that
+    puts the whole gap, as float32 Quantus computes it, on one pixel is the only kind it calls True."""
+    from metrics.conservation import Conservation
+
+    model, x, y, _ = flipping_case()
+    exact = x * model.linear.weight[y].detach().view(-1, 1, 12, 12)
+    gap = (model(x) - model(torch.zeros_like(x))).detach().gather(1, y.view(-1, 1)).squeeze(1)
+    one_pixel = torch.zeros_like(x)
+    one_pixel[:, 0, 5, 5] = gap
+    q = quantus.Completeness(abs=False, normalise=False, disable_warnings=True)
+    metric = Conservation(bias_share=False)
+
+    def both(a):
+        ours = metric(model, x, y, a, explainer=ZeroBaseline()).scores
+        return ours, np.asarray(q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), device="cpu"))
+
+    ours, theirs = both(exact)
+    assert (ours < 1e-6).all() and not theirs.all()
+    ours, theirs = both(exact / 2)
+    torch.testing.assert_close(ours, torch.full((4,), 0.5), atol=1e-6, rtol=0)
+    assert not theirs.any()
+    ours, theirs = both(one_pixel)
+    assert (ours < 1e-6).all() and theirs.all()
