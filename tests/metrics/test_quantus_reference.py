@@ -765,3 +765,25 @@ def test_conservation_is_the_continuous_error_quantus_completeness_reduces_to_ex
     assert not theirs.any()
     ours, theirs = both(one_pixel)
     assert (ours < 1e-6).all() and theirs.all()
+
+
+@pytest.mark.parametrize("n", [3, 4])
+def test_quantus_weighted_attribution_localisation_depends_on_the_batch_size(n):
+    """Analytic: a map of uniform density with a mask of 36 of 144 pixels has mu = 0.25 and weighted
+    mu_w = mu * 144 / 36 = 1 (Kohlbrenner et al.: a uniform map scores 1), in any batch. Quantus 0.6 multiplies mu by S_in / x_batch[2:].size,
+    the values of the batch after its second image: 0.25 * 36 / ((n - 2) * 144), another number for every batch size."""
+    model = LinearModel(channels=1, size=12).eval()
+    x = torch.rand(n, 1, 12, 12, generator=torch.Generator().manual_seed(3))
+    # Quantus refuses a uniform map (asserts.py: "uniformly distributed"): a checkerboard of 0.25 / 0.75 has the same
+    # mean density inside the 6 x 6 mask as outside, so it scores as a uniform map does
+    rows, cols = torch.meshgrid(torch.arange(12), torch.arange(12), indexing="ij")
+    a = (0.25 + 0.5 * ((rows + cols) % 2)).expand(n, 1, 12, 12).clone()
+    masks = torch.zeros(n, 1, 12, 12, dtype=torch.bool)
+    masks[:, :, 3:9, 3:9] = True
+    y = model(x).argmax(1)
+    unweighted = AttributionLocalisation()(model, x, y, a, masks=masks).scores
+    ours = AttributionLocalisation(weighted=True)(model, x, y, a, masks=masks).scores
+    torch.testing.assert_close(unweighted, torch.full((n,), 0.25))
+    torch.testing.assert_close(ours, torch.ones(n))
+    theirs = run(quantus.AttributionLocalisation(weighted=True, abs=False, normalise=False, disable_warnings=True), model, x, y, a, masks)
+    torch.testing.assert_close(theirs, torch.full((n,), 0.25 * 36 / ((n - 2) * 144)), atol=1e-6, rtol=1e-5)
