@@ -4,8 +4,8 @@ Quantus calls ``np.trapz``, which NumPy 2.4 removed: the shim below restores it 
 Settings are chosen so both libraries compute the same definition: single-channel maps, no
 normalisation, no abs where our definition is signed; continuous random maps (no ties at the top-k).
 Faithfulness estimate is compared on images whose minimum is 0 (Quantus's "black" baseline is the
-image minimum). Where Quantus is wrong (weighted attribution localisation takes the image size from the batch axis)
-it is not compared.
+image minimum). Where Quantus is wrong the test shows it on an analytic or exact case instead of comparing values
+(weighted attribution localisation, PixelFlipping's AUC, ROAD's first-batch average, Completeness's exact equality, ...).
 """
 from __future__ import annotations
 
