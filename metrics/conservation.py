@@ -28,6 +28,12 @@ ratio is heavy-tailed when f(x) ~ f(x')). Extras per sample: ``delta``,
 ``within_tolerance`` (1.0 if relative error <= ``tolerance``, default 5 % as advised by
 Sundararajan et al.; its mean is the share of samples within tolerance), ``bias_share``,
 ``delta_without_bias``, ``output`` f_c(x) and ``reference_output`` f_c(x').
+
+Quantus 0.6's Completeness tests the same identity (logits, baseline "black" = the image
+minimum) but returns ``sum a == f(x) - f(x')`` as exact float32 equality: on a linear model
+the exact map w_c x (relative error < 1e-6 here) is False for 3 of 4 images, and half that map
+(50 % off) is False too, so its boolean cannot grade an attribution
+(tests/metrics/test_quantus_reference.py).
 """
 from __future__ import annotations
 

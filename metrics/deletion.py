@@ -9,6 +9,14 @@ headline: mean. With ``abpc: true`` the extras ``auc_morf``, ``auc_lerf`` and ``
 (= AUC_LeRF - AUC_MoRF, higher is better) are logged per sample. Substrates include
 ROAD's noisy linear imputation (``substrate: road``). The engine and all conventions
 are documented in :mod:`metrics.ablation`.
+
+Quantus 0.6's PixelFlipping is this deletion curve (MoRF, ``perturb_baseline="black"``), with
+these differences (tests/metrics/test_quantus_reference.py): its curve has no unperturbed point
+(it is our ``curves[:, 1:]``, equal per step at equal settings); its "black" is each image's
+minimum, not a fixed substrate; its default step is one *channel value*, not one pixel; and its
+AUC (``return_auc_per_sample``) is ``np.trapz(dx=1)`` over the K points after each step, i.e.
+K x ours - (p_0 + p_1) / 2, which grows with the number of steps: a constant model with output
+1/C scores 1/C here at any step size and (K - 1)/C in Quantus.
 """
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ rule). Higher is better for the default most-relevant-first order (``higher_is_b
 flips for LeRF); headline: mean. With ``abpc: true`` the extras ``auc_morf``,
 ``auc_lerf`` and ``abpc`` (= AUC_MoRF - AUC_LeRF, higher is better) are logged per
 sample. The engine and all conventions are documented in :mod:`metrics.ablation`.
+Quantus 0.6 has no insertion metric (its PixelFlipping is deletion; see :mod:`metrics.deletion`).
 """
 from __future__ import annotations
 

@@ -4,8 +4,8 @@ Quantus calls ``np.trapz``, which NumPy 2.4 removed: the shim below restores it 
 Settings are chosen so both libraries compute the same definition: single-channel maps, no
 normalisation, no abs where our definition is signed; continuous random maps (no ties at the top-k).
 Faithfulness estimate is compared on images whose minimum is 0 (Quantus's "black" baseline is the
-image minimum). Where Quantus is wrong (weighted attribution localisation takes the image size from the batch axis)
-it is not compared.
+image minimum). Where Quantus is wrong the test shows it on an analytic or exact case instead of comparing values
+(weighted attribution localisation, PixelFlipping's AUC, ROAD's first-batch average, Completeness's exact equality, ...).
 """
 from __future__ import annotations
 
@@ -564,3 +564,226 @@ def test_infidelity_matches_quantus_with_our_noise_as_its_patch_perturbations(cn
     theirs = q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), device="cpu", softmax=False)
     assert replay.calls == 16 and (ours > 0).all()
     torch.testing.assert_close(ours, torch.tensor(np.asarray(theirs, dtype=np.float64)), atol=1e-5, rtol=1e-5)
+
+
+# ---- deletion (PixelFlipping), ROAD, conservation (Completeness), weighted attribution localisation ------------------
+
+
+def flipping_case(size: int = 12):
+    """Non-negative images with minimum 0 (Quantus's "black" = the image minimum = our zero substrate) and continuous maps."""
+    gen = torch.Generator().manual_seed(3)
+    model = LinearModel(channels=1, size=size).eval()
+    x = torch.rand(4, 1, size, size, generator=gen)
+    x[:, :, 0, 0] = 0
+    a = torch.rand(4, 1, size, size, generator=gen)
+    return model, x, model(x).argmax(1), a
+
+
+@pytest.mark.parametrize("features_in_step", [1, 4])
+def test_deletion_curve_matches_quantus_pixel_flipping_and_its_auc_is_ours_rescaled(features_in_step):
+    """Per step the curves are equal (Quantus's starts after the first step: ours[:, 1:]). Its AUC is np.trapz with
+    dx = 1 without the unperturbed point, so with K steps and curve p_0..p_K: Quantus = K * ours - (p_0 + p_1) / 2."""
+    from metrics.deletion import Deletion
+
+    model, x, y, a = flipping_case()
+    k = 144 // features_in_step
+    res = Deletion(steps=features_in_step / 144, substrate="zero", abpc=False, seed=0)(model, x, y, a)
+    args = dict(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), device="cpu", softmax=True)
+    common = dict(features_in_step=features_in_step, abs=False, normalise=False, perturb_baseline="black", disable_warnings=True)
+    curve = torch.tensor(np.asarray(quantus.PixelFlipping(**common)(**args))).float()
+    assert res.curves.shape == (4, k + 1) and curve.shape == (4, k)
+    torch.testing.assert_close(res.curves[:, 1:], curve, atol=1e-6, rtol=1e-6)
+    auc = torch.tensor(np.asarray(quantus.PixelFlipping(return_auc_per_sample=True, **common)(**args))).double()
+    p = res.curves.double()
+    torch.testing.assert_close(auc, k * res.scores.double() - (p[:, 0] + p[:, 1]) / 2, atol=1e-4, rtol=1e-5)
+
+
+def test_quantus_pixel_flipping_auc_grows_with_the_number_of_steps_on_a_constant_model():
+    """Analytic: a model with constant output 1/C (zero weights and biases) has deletion AUC 1/C on a [0, 1] axis at any
+    step size (ours). Quantus's np.trapz(dx=1) over K points gives (K - 1) / C: 143/3 at 1 pixel a step, 35/3 at 4."""
+    from metrics.deletion import Deletion
+
+    _, x, _, a = flipping_case()
+    model = LinearModel(channels=1, size=12).eval()
+    torch.nn.init.zeros_(model.linear.weight)
+    torch.nn.init.zeros_(model.linear.bias)
+    y = torch.zeros(4, dtype=torch.long)
+    for step in (1, 4):
+        ours = Deletion(steps=step / 144, substrate="zero", abpc=False, seed=0)(model, x, y, a).scores
+        torch.testing.assert_close(ours, torch.full((4,), 1 / 3))
+        q = quantus.PixelFlipping(features_in_step=step, abs=False, normalise=False, return_auc_per_sample=True, disable_warnings=True)
+        theirs = q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), device="cpu", softmax=True)
+        np.testing.assert_allclose(theirs, (144 // step - 1) / 3, rtol=1e-6)
+
+
+def road_case():
+    gen = torch.Generator().manual_seed(3)
+    model = LinearModel(channels=1, size=12).eval()
+    x = torch.randn(4, 1, 12, 12, generator=gen)
+    a = torch.rand(4, 1, 12, 12, generator=gen)
+    return model, x, model(x).argmax(1), a
+
+
+def road_images(model, metric, x, y, a):
+    """Our ROAD result and the images it passed through the model: clean (N), then MoRF and LeRF, each (N, P, ...)."""
+    seen = []
+    hook = model.register_forward_hook(lambda m, i, o: seen.append(i[0].detach().clone()))
+    try:
+        res = metric(model, x, y, a)
+    finally:
+        hook.remove()
+    images = torch.cat(seen)
+    n, p = x.shape[0], len(metric.percentages)
+    assert images.shape[0] == n + 2 * n * p
+    return res, images[n:n + n * p].view(n, p, *x.shape[1:])
+
+
+def test_road_imputation_matches_quantus_noisy_linear_imputation_at_noise_zero():
+    """The same masks (the top p % of the map) imputed by Quantus's sparse direct solve (spsolve) and by our conjugate
+    gradients, both without noise: equal to 1e-4 (our solver stops at a max-norm residual of 1e-5; measured 4e-5), and
+    so are the accuracies per percentage. Quantus passes only the imputed images (no clean pass) and MoRF only."""
+    from metrics.road import ROAD
+
+    model, x, y, a = road_case()
+    pct = [10, 25, 50, 75]          # p % of 144 pixels is a whole number or rounds down: both count the same pixels
+    res, ours = road_images(model, ROAD(percentages=pct, noise=0, target="explained", chunk_size=1000, seed=0), x, y, a)
+    seen = []
+    hook = model.register_forward_hook(lambda m, i, o: seen.append(i[0].detach().clone()))
+    try:
+        acc = quantus.ROAD(percentages=pct, noise=0, abs=False, normalise=False, disable_warnings=True)(
+            model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), device="cpu")
+    finally:
+        hook.remove()
+    theirs = torch.cat(seen).float().view(len(pct), 4, 1, 12, 12).transpose(0, 1)   # one batch per percentage
+    torch.testing.assert_close(ours, theirs, atol=1e-4, rtol=0)
+    assert list(acc) == pct
+    torch.testing.assert_close(torch.tensor([float(acc[p]) for p in pct]), res.curves.mean(0))
+
+
+class RoadReplay:
+    """Quantus ROAD's perturb_func: our imputed image for (percentage j, sample i), in Quantus's call order (for each
+    percentage, for each sample), recording the pixel indices Quantus asked to remove."""
+
+    def __init__(self, images: torch.Tensor) -> None:
+        self.images, self.calls, self.indices = images, 0, []
+
+    def __call__(self, arr, indices, **kwargs):
+        j, i = divmod(self.calls, self.images.shape[0])
+        self.calls += 1
+        self.indices.append((i, j, np.sort(np.asarray(indices))))
+        return self.images[i, j].numpy().reshape(arr.shape).astype(arr.dtype)
+
+
+def test_road_accuracies_match_quantus_on_our_noisy_imputations_and_quantus_floors_the_pixel_count():
+    """Our noisy imputations (noise 0.01) handed to Quantus as its perturb_func: its accuracy per percentage is our MoRF
+    curve's mean. Quantus removes int(p % of the pixels) (floor), ours round(p % of them): at 70 % of 144 = 100.8 it
+    removes 100 pixels and we 101; elsewhere both remove exactly the pixels that our image changes."""
+    from metrics.road import ROAD
+
+    model, x, y, a = road_case()
+    pct = [10, 25, 50, 70]
+    res, ours = road_images(model, ROAD(percentages=pct, target="explained", chunk_size=1000, seed=0), x, y, a)
+    replay = RoadReplay(ours)
+    acc = quantus.ROAD(percentages=pct, abs=False, normalise=False, perturb_func=replay, disable_warnings=True)(
+        model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), device="cpu")
+    assert replay.calls == 4 * len(pct)
+    torch.testing.assert_close(torch.tensor([float(acc[p]) for p in pct]), res.curves.mean(0))
+    for i, j, removed in replay.indices:
+        changed = np.flatnonzero((ours[i, j] != x[i]).reshape(-1).numpy())
+        if pct[j] == 70:
+            assert len(removed) == 100 and len(changed) == 101 and set(removed) < set(changed)
+        else:
+            np.testing.assert_array_equal(removed, changed)
+
+
+def test_quantus_road_averages_only_the_first_batch():
+    """Exact: a constant model (zero weights, bias favouring class 0) keeps predicting class 0 whatever is imputed, so
+    with labels [0, 0, 1, 1] the accuracy is 0.5 at every percentage. Quantus averages only its first batch
+    (evaluation_scores[0]): with batch_size=2 it reports 1.0. Ours scores every sample."""
+    from metrics.road import ROAD
+
+    _, x, _, a = road_case()
+    model = LinearModel(channels=1, size=12).eval()
+    torch.nn.init.zeros_(model.linear.weight)
+    with torch.no_grad():
+        model.linear.bias.copy_(torch.tensor([1.0, 0.0, 0.0]))
+    labels = torch.tensor([0, 0, 1, 1])
+    pct = [10, 50, 90]
+    ours = ROAD(percentages=pct, chunk_size=1000, seed=0)(model, x, labels, a, labels=labels)
+    torch.testing.assert_close(ours.curves.mean(0), torch.full((3,), 0.5))
+    acc = quantus.ROAD(percentages=pct, abs=False, normalise=False, disable_warnings=True)(
+        model=model, x_batch=x.numpy(), y_batch=labels.numpy(), a_batch=a.numpy(), device="cpu", batch_size=2)
+    assert [float(acc[p]) for p in pct] == [1.0, 1.0, 1.0]
+
+
+def test_quantus_road_fails_on_rgb_images_and_ours_scores_them():
+    """Quantus ROAD ranks the map broadcast to every channel value (3 H W indices) but imputes per pixel (H W): on RGB
+    it indexes out of bounds. Ours ranks pixels by the channel-pooled map and imputes all channels of a pixel."""
+    from metrics.road import ROAD
+
+    model = LinearModel(channels=3, size=8).eval()
+    gen = torch.Generator().manual_seed(3)
+    x, a = torch.randn(2, 3, 8, 8, generator=gen), torch.rand(2, 1, 8, 8, generator=gen)
+    y = model(x).argmax(1)
+    with pytest.raises(IndexError):
+        quantus.ROAD(percentages=[10, 50], abs=False, normalise=False, disable_warnings=True)(
+            model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), device="cpu")
+    res = ROAD(percentages=[10, 50], target="explained", chunk_size=100, seed=0)(model, x, y, a)
+    assert res.curves.shape == (2, 2) and torch.isfinite(res.curves).all()
+
+
+class ZeroBaseline:
+    """An explainer stand-in whose baseline is the black image (Quantus Completeness's "black": the image minimum, 0 here)."""
+
+    def baseline(self, inputs: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(inputs)
+
+
+def test_conservation_is_the_continuous_error_quantus_completeness_reduces_to_exact_float_equality():
+    """Analytic, on a linear model f(x) = W x + b with the black baseline: the exact map w_c * x (integrated gradients
+    = gradient x input here) conserves f_c(x) - f_c(0) up to float32 rounding (our relative error < 1e-6), yet Quantus
+    says False (a == comparison of two float32 sums); half that map is 50 % off and Quantus says False too. A map that
+    puts the whole gap, as float32 Quantus computes it, on one pixel is the only kind it calls True."""
+    from metrics.conservation import Conservation
+
+    model, x, y, _ = flipping_case()
+    exact = x * model.linear.weight[y].detach().view(-1, 1, 12, 12)
+    gap = (model(x) - model(torch.zeros_like(x))).detach().gather(1, y.view(-1, 1)).squeeze(1)
+    one_pixel = torch.zeros_like(x)
+    one_pixel[:, 0, 5, 5] = gap
+    q = quantus.Completeness(abs=False, normalise=False, disable_warnings=True)
+    metric = Conservation(bias_share=False)
+
+    def both(a):
+        ours = metric(model, x, y, a, explainer=ZeroBaseline()).scores
+        return ours, np.asarray(q(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), device="cpu"))
+
+    ours, theirs = both(exact)
+    assert (ours < 1e-6).all() and not theirs.all()
+    ours, theirs = both(exact / 2)
+    torch.testing.assert_close(ours, torch.full((4,), 0.5), atol=1e-6, rtol=0)
+    assert not theirs.any()
+    ours, theirs = both(one_pixel)
+    assert (ours < 1e-6).all() and theirs.all()
+
+
+@pytest.mark.parametrize("n", [3, 4])
+def test_quantus_weighted_attribution_localisation_depends_on_the_batch_size(n):
+    """Analytic: a map of uniform density with a mask of 36 of 144 pixels has mu = 0.25 and weighted
+    mu_w = mu * 144 / 36 = 1 (Kohlbrenner et al.: a uniform map scores 1), in any batch. Quantus 0.6 multiplies mu by S_in / x_batch[2:].size,
+    the values of the batch after its second image: 0.25 * 36 / ((n - 2) * 144), another number for every batch size."""
+    model = LinearModel(channels=1, size=12).eval()
+    x = torch.rand(n, 1, 12, 12, generator=torch.Generator().manual_seed(3))
+    # Quantus refuses a uniform map (asserts.py: "uniformly distributed"): a checkerboard of 0.25 / 0.75 has the same
+    # mean density inside the 6 x 6 mask as outside, so it scores as a uniform map does
+    rows, cols = torch.meshgrid(torch.arange(12), torch.arange(12), indexing="ij")
+    a = (0.25 + 0.5 * ((rows + cols) % 2)).expand(n, 1, 12, 12).clone()
+    masks = torch.zeros(n, 1, 12, 12, dtype=torch.bool)
+    masks[:, :, 3:9, 3:9] = True
+    y = model(x).argmax(1)
+    unweighted = AttributionLocalisation()(model, x, y, a, masks=masks).scores
+    ours = AttributionLocalisation(weighted=True)(model, x, y, a, masks=masks).scores
+    torch.testing.assert_close(unweighted, torch.full((n,), 0.25))
+    torch.testing.assert_close(ours, torch.ones(n))
+    theirs = run(quantus.AttributionLocalisation(weighted=True, abs=False, normalise=False, disable_warnings=True), model, x, y, a, masks)
+    torch.testing.assert_close(theirs, torch.full((n,), 0.25 * 36 / ((n - 2) * 144)), atol=1e-6, rtol=1e-5)
