@@ -8,8 +8,10 @@ that a uniform map scores 1 on every image and an object-only map scores 1 / are
 Kohlbrenner et al. evaluate only correctly classified samples: ``only_correct: true``
 (needs ``labels`` in the context) gives NaN for misclassified ones. Unweighted mu equals
 relevance mass accuracy (:mod:`metrics.relevance_mass`, signed variant) and 1 - BGF of
-the spurious-background ratio. Quantus's weighted variant takes the image size from a
-slice of the batch axis (``a.shape[1:]`` of a batch), which is wrong; here S is H x W.
+the spurious-background ratio. Quantus 0.6's weighted variant multiplies by the mask's area
+share instead of dividing, and takes the image size from a slice of the batch axis
+(``a.shape[1:]`` of a batch), so a map of even density scores 0.25·36/((n−2)·144), which depends
+on the batch size n (ours: 1; ``tests/metrics/test_quantus_reference.py``); here S is H x W.
 
 ``scores``: mu (or mu_w) per sample; higher is better; headline: mean. NaN where the mask
 is empty, the map has no positive mass, or (``only_correct``) the sample is
