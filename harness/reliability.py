@@ -60,7 +60,7 @@ def settings(cfg: DictConfig) -> tuple[dict[str, DictConfig], list[int], dict]:
     methods = dict(node.get("methods") or {})
     if len(methods) < 2:
         raise ConfigError(f"meta.methods needs at least two methods (+/method@meta.methods.NAME=NAME adds one); got {list(methods) or 'none'}")
-    seeds = list(node.get("seeds") or [])
+    seeds = list(node.seeds) if isinstance(node.get("seeds"), ListConfig) else []
     if not seeds or any(not isinstance(s, int) or isinstance(s, bool) or not 0 <= s <= SEED_MAX for s in seeds) or len(set(seeds)) < len(seeds):
         shown = OmegaConf.to_container(node.seeds) if isinstance(node.get("seeds"), ListConfig) else node.get("seeds")
         raise ConfigError(f"meta.seeds must be a list of distinct integers in [0, {SEED_MAX}]; got {shown!r}")
