@@ -146,8 +146,9 @@ def summarise(rows: pd.DataFrame, headlines: dict[int, dict[str, np.ndarray]]) -
 
 
 def metric_order_agreement(rows: pd.DataFrame) -> float:
-    """Mean Kendall tau between the seeds' orderings of the metrics by MC (NaN with one seed or two metrics' ties)."""
-    table = rows.pivot(index="metric", columns="seed", values="mc")
+    """Mean Kendall tau between the seeds' orderings of the metrics by MC, over the metrics with an MC on every seed
+    (NaN with one seed, or fewer than two such metrics)."""
+    table = rows.pivot(index="metric", columns="seed", values="mc").dropna()
     taus = [tau(table[a].to_numpy(), table[b].to_numpy()) for a, b in itertools.combinations(table.columns, 2)]
     finite = [t for t in taus if t == t]
     return float(np.mean(finite)) if finite else math.nan
