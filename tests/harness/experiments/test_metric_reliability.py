@@ -90,3 +90,8 @@ def test_a_tiny_metric_reliability_run_logs_a_parent_with_one_child_per_seed_and
     assert np.diag(inter.to_numpy()).tolist() == [1.0, 1.0]
     assert parent.data.metrics["reliability/sparseness/mc"] == pytest.approx(values["sparseness/mc"])
     assert "| sparseness |" in capsys.readouterr().out   # the report is printed
+
+
+def test_the_seeds_metric_order_ignores_a_metric_undefined_on_some_seed():
+    rows = pd.DataFrame({"seed": [0, 0, 0, 1, 1, 1], "metric": ["a", "b", "c"] * 2, "mc": [0.9, 0.5, math.nan, 0.8, 0.6, 0.7]})
+    assert reliability.metric_order_agreement(rows) == 1.0   # a above b on both seeds; c has no MC on seed 0
