@@ -105,10 +105,14 @@ def cascade_metric(cfg) -> Randomization | None:
 
 
 def cascade_maps(client: MlflowClient, run_id: str, n: int = 2) -> dict | None:
-    """A run's first ``n`` evaluation images, original maps and maps after each cascade stage (None without the metric)."""
+    """A run's first ``n`` evaluation images, original maps and maps after each cascade stage (None without the metric,
+    or without the run's ``config.yaml`` or ``eval_indices.json``)."""
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = OmegaConf.load(_download(client, run_id, "config.yaml", tmp))
-        indices = json.loads(Path(_download(client, run_id, "eval_indices.json", tmp)).read_text())[:n]
+        try:
+            cfg = OmegaConf.load(_download(client, run_id, "config.yaml", tmp))
+            indices = json.loads(Path(_download(client, run_id, "eval_indices.json", tmp)).read_text())[:n]
+        except Exception:  # noqa: BLE001 - a run logged without its config or indices has no cascade to redraw
+            return None
     metric = cascade_metric(cfg)
     if metric is None or not indices:
         return None
