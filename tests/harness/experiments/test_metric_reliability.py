@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -70,26 +71,31 @@ def test_bad_settings_stop_in_one_line(make_cfg):
 
 
 @pytest.mark.slow
-def test_a_tiny_metric_reliability_run_logs_a_parent_with_one_child_per_seed_and_a_report(make_cfg, tmp_path, capsys):
-    cfg = make_cfg(*SMALL)
-    values = reliability.experiment(cfg, out=tmp_path)
-    assert set(values) == {"sparseness/mc", "complexity/mc"} and all(0 <= v <= 1 for v in values.values())
+def test_a_tiny_metric_reliability_run_logs_a_parent_with_one_child_per_seed_and_a_report(harness_home, tmp_path, monkeypatch, capsys):
+    """Through the Hydra app, as ``harness experiment=metric_reliability ...`` runs it (app.py sends a ``meta`` config here)."""
+    from harness.app import main
+    from tests.conftest import TINY
+
+    monkeypatch.setattr("sys.argv", ["harness", *TINY, *SMALL, "tracking.experiment=reliability-test", f"hydra.run.dir={tmp_path / 'hydra'}"])
+    main()
+    assert "| sparseness |" in capsys.readouterr().out   # the report is printed
     client = MlflowClient()
-    parents = client.search_runs([e.experiment_id for e in client.search_experiments()],
-                                 "tags.`harness.kind` = 'metric_reliability' and tags.`harness.seeds` = '3,4'")
-    parent = parents[0]
-    assert parent.info.status == "FINISHED"
-    children = client.search_runs([parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+    experiment = client.get_experiment_by_name("reliability-test").experiment_id
+    (parent,) = client.search_runs([experiment], "tags.`harness.kind` = 'metric_reliability'")
+    assert parent.info.status == "FINISHED" and parent.data.tags["harness.seeds"] == "3,4"
+    children = client.search_runs([experiment], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
     assert sorted(c.data.tags["harness.seed"] for c in children) == ["3", "4"]
     assert all(c.data.tags["harness.kind"] == "meta_evaluation" for c in children)
     assert {a.path for a in client.list_artifacts(parent.info.run_id, "report")} >= {
         "report/report.md", "report/reliability.csv", "report/per_seed.csv", "report/inter_metric_tau.csv", "report/reliability.png"}
-    summary = pd.read_csv(tmp_path / "reliability.csv")
+    folder = Path(client.download_artifacts(parent.info.run_id, "report", str(tmp_path)))
+    summary = pd.read_csv(folder / "reliability.csv")
     assert list(summary["seeds"]) == [2, 2] and summary["cross_seed_tau"].between(-1, 1).all()
-    inter = pd.read_csv(tmp_path / "inter_metric_tau.csv", index_col="metric")
+    assert summary["mc"].between(0, 1).all()
+    inter = pd.read_csv(folder / "inter_metric_tau.csv", index_col="metric")
     assert np.diag(inter.to_numpy()).tolist() == [1.0, 1.0]
-    assert parent.data.metrics["reliability/sparseness/mc"] == pytest.approx(values["sparseness/mc"])
-    assert "| sparseness |" in capsys.readouterr().out   # the report is printed
+    mc = dict(zip(summary["metric"], summary["mc"]))
+    assert parent.data.metrics["reliability/sparseness/mc"] == pytest.approx(mc["sparseness"])
 
 
 def test_the_seeds_metric_order_ignores_a_metric_undefined_on_some_seed():
