@@ -2,7 +2,8 @@
 
 In a sweep (``-m``), a job whose config hash already has a FINISHED run is skipped
 when ``sweep.resume`` is true (:mod:`harness.sweeps.resume`), and every job reports the
-sweep's progress (:func:`harness.sweeps.record_job`).
+sweep's progress (:func:`harness.sweeps.record_job`). A config with a ``meta`` node
+(``experiment=metric_reliability``) runs :func:`harness.reliability.experiment` instead.
 """
 from __future__ import annotations
 
@@ -22,6 +23,10 @@ from harness.sweeps import finished_earlier, record_job
 
 @hydra.main(version_base="1.3", config_path="pkg://conf", config_name="config")
 def main(cfg: DictConfig) -> dict[str, float]:
+    if cfg.get("meta") is not None:  # experiment=metric_reliability: the meta-evaluation over seeds, not a benchmark run
+        from harness.reliability import experiment
+
+        return experiment(cfg)
     hc = HydraConfig.get()
     multirun = hc.mode.name == "MULTIRUN"
     job = str(hc.job.num) if multirun else ""

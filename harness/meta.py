@@ -70,9 +70,14 @@ def configs(methods: list[str], overrides: list[str]) -> list[DictConfig]:
         GlobalHydra.instance().clear()
 
 
-def run(methods: list[str], overrides: list[str], meta: dict[str, float] | None = None) -> tuple[str, MetaEvaluation]:
-    """Meta-evaluate the config's metrics over ``methods``; returns the MLflow run id and the result."""
-    cfgs = configs(methods, overrides)
+def run(methods: list[str], overrides: list[str], meta: dict[str, float] | None = None, cfgs: list[DictConfig] | None = None,
+        parent: str | None = None) -> tuple[str, MetaEvaluation]:
+    """Meta-evaluate the config's metrics over ``methods``; returns the MLflow run id and the result.
+
+    ``cfgs``: one composed config per method (None: composed from ``overrides``); ``parent``: the
+    MLflow run to nest this one under (``harness experiment=metric_reliability``, :mod:`harness.reliability`).
+    """
+    cfgs = configs(methods, overrides) if cfgs is None else cfgs
     cfg = cfgs[0]
     check_run_settings(cfg)
     dataset = build(cfg.dataset, "dataset", seed=cfg.seed, contract=Dataset)
@@ -100,8 +105,9 @@ def run(methods: list[str], overrides: list[str], meta: dict[str, float] | None 
     mlflow.set_tracking_uri(uri)
     experiment = tracking.experiment_id(uri, cfg.tracking.experiment, tracking.artifact_root(cfg, uri))
     tags = {"harness.kind": "meta_evaluation", "harness.methods": ",".join(methods), "harness.metrics": ",".join(metrics),
-            "harness.meta_space": str((meta or {}).get("space", "model"))}
-    with mlflow.start_run(experiment_id=experiment, run_name=f"meta-evaluation-{len(methods)}-methods", tags=tags) as active:
+            "harness.meta_space": str((meta or {}).get("space", "model")), "harness.seed": str(cfg.seed)}
+    with mlflow.start_run(experiment_id=experiment, run_name=f"meta-evaluation-{len(methods)}-methods", tags=tags,
+                          parent_run_id=parent) as active:
         values = {}
         for row in result.summary.itertuples():
             for key in ("mc", "mc_ci_low", "mc_ci_high", "iac_nr", "iac_ar", "iec_nr", "iec_ar", "n", "minor_agreement"):

@@ -45,12 +45,13 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from harness import progress, reports, tracking
 from harness.build import build
-from harness.cache import cached_attribution_batch, cached_split, code_version, config_hash, content_key, mark_attributions_cached, store
-from harness.datasets import Dataset, FitsNormalisation, ImageSplit, Streams, evaluation_indices, prefetched
+from harness.cache import cached_attribution_batch, cached_split, config_hash, content_key, mark_attributions_cached, store
+from harness.datasets import Dataset, FitsNormalisation, ImageSplit, ReadsFiles, Streams, evaluation_indices, prefetched
 from harness.models import build_network
 from harness.preflight.settings import check_against_dataset, check_needs, check_run_settings, resolve_device, unmet_needs
 from harness.seeding import seed_everything
 from harness.sweeps import resume
+from harness.tracking import manifest
 from harness.training import Retrainer, check_training, trained_model
 from methods import Explainer, HasTargetLayer, UsesTrainingImages
 from metrics import ROAR, Metric, MetricResult
@@ -136,35 +137,6 @@ def suspicious(model_summary: dict[str, float], num_classes: int, n_test: int, a
     for name, result in results.items():
         if result.scores.numel() and bool(torch.isnan(result.scores).all()):
             warnings.warn(f"metric {name} is NaN for every sample: it is undefined here (see the per-sample reasons)", RunWarning, stacklevel=2)
-
-
-MANIFEST_LIBRARIES = ("torch", "torchvision", "numpy", "scipy", "mlflow", "hydra", "omegaconf", "captum", "zennit", "pytorch_grad_cam")
-
-
-def manifest(device: torch.device) -> dict:
-    """What may differ between machines running the same config (artifact ``manifest.json``, tags ``harness.env.*``).
-
-    Same config, same code, same machine: identical numbers. Across machines the float
-    results may differ in the last bits with the CPU thread count (reduction order), the
-    library versions, the CPU's instruction set and the GPU model; this records them.
-    """
-    import importlib.metadata
-    import platform
-
-    versions = {"python": platform.python_version(), "torch_build": torch.__version__}
-    for name in MANIFEST_LIBRARIES:
-        dist = {"hydra": "hydra-core", "pytorch_grad_cam": "grad-cam"}.get(name, name)
-        try:
-            versions[name] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = "absent"
-    return {
-        "threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads(),
-        "versions": versions, "code_version": code_version(),
-        "machine": platform.machine(), "system": platform.system(), "processor": platform.processor() or "unknown",
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "device": device.type, "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
-    }
 
 
 @dataclass
@@ -276,13 +248,12 @@ def run(cfg: DictConfig, choices: dict[str, str] | None = None, overrides: list[
             mlflow.set_tag("harness.notices", " | ".join(parts.notices))
         mlflow.log_params(tracking.flat_params(cfg) | tracking.choice_params(names))
         mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
-        env = manifest(device)
-        mlflow.log_dict(env, "manifest.json")
-        mlflow.set_tags({"harness.env.threads": env["threads"], "harness.env.torch": env["versions"]["torch_build"],
-                         "harness.env.code_version": env["code_version"], "harness.env.cpu": env["cpu_capability"]})
+        env = manifest.manifest(device, cfg)  # completed with the weights' and data's hashes once they are known (execute)
+        mlflow.log_dict(env, manifest.ARTIFACT)
+        mlflow.set_tags(manifest.tags(env))
         with recorded_warnings() as caught:
             try:
-                outcome = execute(cfg, parts, device, run_id)
+                outcome = execute(cfg, parts, device, run_id, env)
             except BaseException as error:
                 mlflow.log_text(traceback.format_exc(), "error.txt")
                 report_warnings(caught)
@@ -347,7 +318,7 @@ class PartialScores:
         mlflow.set_tag(PROGRESS_TAG, f"{self.done}/{self.total} samples scored")
 
 
-def execute(cfg: DictConfig, parts: Components, device: torch.device, run_id: str) -> Outcome:
+def execute(cfg: DictConfig, parts: Components, device: torch.device, run_id: str, env: dict | None = None) -> Outcome:
     """Data, model, then the evaluation streamed batch by batch, the summary, and everything logged to the open run.
 
     Each batch of ``eval.batch_size`` evaluation samples is loaded (``eval.num_workers`` worker processes
@@ -387,6 +358,10 @@ def execute(cfg: DictConfig, parts: Components, device: torch.device, run_id: st
     shards, shard = int(cfg.eval.get("shards", 1)), int(cfg.eval.get("shard", 0))
     picked = shard_indices(drawn, shards, shard)
     mlflow.log_text(json.dumps(picked.tolist()), "eval_indices.json")
+    if env is not None:  # the run's manifest with the hashes of the weights and the evaluation data
+        env = manifest.with_hashes(env, model, test_split, picked, cfg.dataset, from_files=isinstance(type(parts.dataset), ReadsFiles))
+        mlflow.log_dict(env, manifest.ARTIFACT)
+        mlflow.set_tags(manifest.tags(env))
     covered = int(torch.as_tensor(test_split.labels)[drawn].unique().numel())
     if covered < min(parts.dataset.num_classes, len(drawn)):  # e.g. eval.sample=first on a folder sorted by class
         warnings.warn(f"the {len(drawn)} evaluation samples cover {covered} of {parts.dataset.num_classes} classes "

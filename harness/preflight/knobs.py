@@ -95,6 +95,7 @@ RUN_KNOBS: dict[str, Knob] = {
     "model.training.weight_decay": Knob(float, 0),
     "model.training.augmentation.horizontal_flip": Knob(bool),
     "model.training.augmentation.max_shift": Knob(int, 0),
+    "model.training.random_labels": Knob(bool),
 }
 
 

@@ -5,7 +5,7 @@ Public names: :func:`load` (the tidy per-sample frame of a sweep, experiment or 
 :func:`report` (collect, analyse and write a folder; ``harness report`` on the command line),
 :func:`write`. Modules: :mod:`~harness.report.load`, :mod:`~harness.report.stats`,
 :mod:`~harness.report.leaderboard`, :mod:`~harness.report.render`, :mod:`~harness.report.plots`,
-:mod:`~harness.report.cli`.
+:mod:`~harness.report.cli`, :mod:`~harness.report.sanity` (cascade maps per stage, random-labels test).
 """
 from harness.report.cli import report, write
 from harness.report.leaderboard import Report, analyse

@@ -15,6 +15,8 @@ SOURCE is a sweep's parent run id, a run id, an MLflow experiment name or a filt
   and each method that fails to show the shortcut is a warning line);
 * ``dropped.csv`` and, where the experiment holds a meta-evaluation, ``meta_evaluation.csv``
   (:mod:`harness.report.trust`; both also in ``report.md``).
+* where the runs hold a cascading randomisation metric or sweep ``model.training.random_labels``:
+  ``cascade_maps.png``/``.pdf``/``.npz`` and ``random_labels.csv`` (:mod:`harness.report.sanity`, in ``report.md``);
 * with ``--prototypes``: ``prototypes.png``/``.pdf``/``.npz``, each model's class prototypes
   (:mod:`harness.report.prototypes`; the models are rebuilt from each run's ``config.yaml`` and
   the model cache, nothing is trained), shown beside the leaderboard in ``report.md``.
@@ -31,7 +33,7 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from harness.report import contrast, plots, prototypes, render, trust
+from harness.report import contrast, plots, prototypes, render, sanity, trust
 from harness.report.leaderboard import Report, analyse
 from harness.report.load import collect
 
@@ -68,7 +70,8 @@ def write(report: Report, folder: Path, with_prototypes: bool = False) -> list[P
         found[1].to_csv(folder / "contrast_levels.csv", index=False)
         report.warnings += contrast.warnings_of(found[0])
         contrast_md = "\n" + contrast.markdown(*found)
-    (folder / "report.md").write_text(render.markdown_report(report, figures) + "\n" + trust_md + contrast_md)
+    sanity_md = sanity.section(report, folder)  # cascade maps per stage, random-labels test: where the runs hold them
+    (folder / "report.md").write_text(render.markdown_report(report, figures) + "\n" + trust_md + contrast_md + ("\n" + sanity_md if sanity_md else ""))
     (folder / "leaderboard.tex").write_text(render.latex_leaderboard(report))
     return sorted(folder.iterdir())
 

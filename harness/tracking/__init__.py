@@ -7,7 +7,8 @@ Public names:
 * a run's records (:mod:`harness.tracking.run_log`): :func:`log_results`, :func:`flat_params`,
   :func:`log_batch`, :func:`log_curve`, :func:`choice_params`, :func:`log_text_frame`, :func:`scores_table`, :func:`curve_table`.
 
-``python -m harness.tracking.server`` (:mod:`harness.tracking.server`) serves the store to parallel workers.
+A run's manifest (config, git commit, versions, threads, hashes of the weights and data) is
+:mod:`harness.tracking.manifest`. ``python -m harness.tracking.server`` (:mod:`harness.tracking.server`) serves the store to parallel workers.
 """
 from harness.tracking.run_log import choice_params, curve_table, flat_params, log_batch, log_curve, log_results, log_text_frame, scores_table
 from harness.tracking.store import PARENT_RUN_ENV, artifact_root, browse_hint, check_tracking, experiment_id, tracking_uri

@@ -5,6 +5,14 @@ batch size, learning rate and weight decay, and the augmentation: random horizon
 flips and random translations by up to ``max_shift`` pixels, padded with the dataset
 mean (zero in normalised space). Every random draw comes from one generator seeded
 with the run's seed, so the same config trains the same weights.
+
+``random_labels: true`` trains on a seeded random permutation of the training labels (the
+same class counts, no relation to the images): the model of the data randomisation test of
+Adebayo, Gilmer, Muelly, Goodfellow, Hardt & Kim, "Sanity checks for saliency maps", NeurIPS
+2018, whose maps should differ from those of the model trained on the true labels. The
+permutation is drawn from the run's generator before the first epoch (so ``false`` trains
+exactly as before); the switch is part of the model's cache key (``model.training``). Its test
+accuracy, scored on the true labels, is at chance by design.
 """
 from __future__ import annotations
 
@@ -20,6 +28,7 @@ from harness.build import ConfigError
 from harness.datasets import ImageSplit
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
+RANDOM_LABELS = False  # model.training.random_labels when a model YAML leaves it out (every conf/model file sets it to this)
 log = logging.getLogger(__name__)
 
 
@@ -40,6 +49,8 @@ def check_training(cfg: DictConfig) -> None:
         raise ConfigError(f"model.training.optimizer must be one of {', '.join(OPTIMIZERS)}; got {optimizer!r}")
     if not 0 <= t.get("momentum", 0.9) < 1:
         raise ConfigError(f"model.training.momentum must be in [0, 1); got {t.momentum}")
+    if not isinstance(t.get("random_labels", RANDOM_LABELS), bool):
+        raise ConfigError(f"model.training.random_labels must be true or false; got {t.get('random_labels')!r}")
     aug = t.get("augmentation") or {}
     unknown = set(aug) - {"horizontal_flip", "max_shift"}
     if unknown:
@@ -74,9 +85,17 @@ def optimiser(model: nn.Module, t: DictConfig) -> torch.optim.Optimizer:
     return kind(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
 
 
+def training_labels(labels: torch.Tensor, cfg: DictConfig, gen: torch.Generator) -> torch.Tensor:
+    """The labels trained on: ``labels``, or with ``training.random_labels`` a permutation of them drawn from ``gen``."""
+    if not cfg.training.get("random_labels", RANDOM_LABELS):
+        return labels
+    return labels[torch.randperm(len(labels), generator=gen)]
+
+
 def train(model: nn.Module, data: ImageSplit, cfg: DictConfig, seed: int, device: torch.device) -> None:
     t = cfg.training
     gen = torch.Generator().manual_seed(seed)
+    labels = training_labels(data.labels, cfg, gen)
     flip, max_shift = augmentation(cfg)
     opt = optimiser(model, t)
     model.train()
@@ -84,7 +103,7 @@ def train(model: nn.Module, data: ImageSplit, cfg: DictConfig, seed: int, device
         order = torch.randperm(len(data), generator=gen)
         total = 0.0
         for idx in order.split(t.batch_size):
-            x, y = data.images[idx].to(device), data.labels[idx].to(device)
+            x, y = data.images[idx].to(device), labels[idx].to(device)
             x = augment(x, flip, max_shift, gen)
             loss = F.cross_entropy(model(x), y)
             opt.zero_grad(set_to_none=True)
