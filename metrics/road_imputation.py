@@ -152,8 +152,8 @@ def linear_impute(images: torch.Tensor, removed: torch.Tensor, tol: float = 1e-6
 
     ``tol``: each system stops once the max-norm of its residual is below it; ``max_iter``: at most
     this many conjugate-gradient steps; ``omega``: the Jacobi damping of the smoother, in (0, 1];
-    ``boost``: the scale of the coarse-grid correction (unsmoothed aggregation undershoots; 1.8
-    halves the iterations)."""
+    ``boost``: the scale of the coarse-grid correction (unsmoothed aggregation undershoots; 1.8 cut
+    the iterations on large holes at 224 px from 29 to 16, and added a few on scattered ones)."""
     n, c, h, w = images.shape
     dtype = torch.float64 if images.dtype == torch.float64 else torch.float32
     x = images.to(dtype)
