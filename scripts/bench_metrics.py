@@ -1,8 +1,9 @@
-"""Benchmark of the deletion/insertion engine (not a test; prints one report).
+"""Metrics and methods against the floor of their model passes; deletion/insertion in detail (not a test; prints one report).
 
     python scripts/bench_metrics.py                       # N=64 SpuriousShapes 48x48 images, steps=1/24
     python scripts/bench_metrics.py --n 128 --size 64 --threads 2
-    /work/venv-quantus/bin/python scripts/bench_metrics.py --quantus   # also time Quantus PixelFlipping
+    python scripts/bench_metrics.py --quantus             # also time Quantus PixelFlipping (pip install -e ".[bench]")
+    python scripts/bench_metrics.py --catalogue metrics --model mlp   # every metric YAML against its pass floor
 
 Measures, on one model (SmallCNN, or with ``--model mlp`` the MLP, on SpuriousShapes; untrained
 weights: timing and curve equality do not depend on training):

@@ -1,6 +1,6 @@
 """A sweep of M methods x K metrics: the harness against a Quantus + Captum loop (not a test; prints one report).
 
-    /path/to/venv-with-quantus/bin/python scripts/bench_sweep.py          # pip install -e ".[bench]"
+    python scripts/bench_sweep.py                         # needs quantus: pip install -e ".[bench]"
     python scripts/bench_sweep.py --n 32 --repeats 2
 
 M = 3 methods (saliency, integrated gradients with 10 Riemann-trapezoid steps and a zero
