@@ -83,10 +83,10 @@ class _Level:
         return lv
 
     def work(self, like: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Two zeroed scratch tensors shaped like ``like``, allocated once (fresh ones cost page faults)."""
+        """Three zeroed scratch tensors shaped like ``like``, allocated once (fresh ones cost page faults)."""
         key = tuple(like.shape)
         if key not in self.buffers:
-            self.buffers[key] = (torch.zeros_like(like), torch.zeros_like(like))
+            self.buffers[key] = (torch.zeros_like(like), torch.zeros_like(like), torch.zeros_like(like))
         return self.buffers[key]
 
     def apply(self, u: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
@@ -118,6 +118,34 @@ class _Level:
         return _Level(cg, coef, hole, omega)
 
 
+class _Fine(_Level):
+    """The image grid, whose off-diagonal weights are the same everywhere: for u zero off the holes,
+    A u = hole (degree + 1/3) u - hole / 12 * B u, B the separable [1, 2, 1] x [1, 2, 1] kernel (the 1/6, 1/12
+    kernel is (B - 4 delta) / 12): four shifted adds instead of eight multiply-adds."""
+
+    def __init__(self, grid: _Grid, coef: torch.Tensor, hole: torch.Tensor, omega: float):
+        super().__init__(grid, coef, hole, omega)
+        self.centre, self.minus_edge = coef[:, 4:5] + hole / 3, hole / -12
+
+    def select(self, keep: torch.Tensor) -> _Level:
+        lv = super().select(keep)
+        lv.__class__ = _Fine
+        lv.centre, lv.minus_edge = self.centre.index_select(0, keep), self.minus_edge.index_select(0, keep)
+        return lv
+
+    def apply(self, u: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        g, st = self.grid, self.grid.stride
+        tmp = self.work(u)[2]
+        rows = tmp[..., st:g.size - st]                       # [1, 2, 1] down the columns
+        torch.mul(u[..., st:g.size - st], 2, out=rows)
+        rows.add_(u[..., 2 * st:]).add_(u[..., :g.size - 2 * st])
+        o, a, b = out[..., g.span], g.span.start, g.span.stop
+        torch.mul(tmp[..., a:b], 2, out=o)                    # [1, 2, 1] along the rows
+        o.add_(tmp[..., a + 1:b + 1]).add_(tmp[..., a - 1:b - 1])
+        o.mul_(self.minus_edge[..., a:b]).addcmul_(self.centre[..., a:b], u[..., a:b])
+        return out
+
+
 def _restrict(f: torch.Tensor) -> torch.Tensor:
     """Sums over 2x2 blocks of an even-sized (.., 2h, 2w) view: the transpose of piecewise-constant prolongation."""
     rows = f[..., 0::2, :] + f[..., 1::2, :]
@@ -130,7 +158,7 @@ def _v_cycle(levels: list[_Level], r: torch.Tensor, boost: float, i: int = 0) ->
     lv = levels[i]
     if i == len(levels) - 1:
         return lv.inv_diag * r
-    x, t = lv.work(r)
+    x, t = lv.work(r)[:2]
     torch.mul(lv.smooth, r, out=x)
     torch.sub(r, lv.apply(x, t), out=t)
     g, cg = lv.grid, levels[i + 1].grid
@@ -169,7 +197,7 @@ def linear_impute(images: torch.Tensor, removed: torch.Tensor, tol: float = 1e-6
             coef[:, k:k + 1, span] = shifted(hole, s) * (-_WEIGHTS[k])
             coef[:, 4:5, span] += shifted(inside, s) * _WEIGHTS[k]
     coef *= hole
-    levels = [_Level(grid, coef, hole, omega)]
+    levels: list[_Level] = [_Fine(grid, coef, hole, omega)]
     while (levels[-1].grid.h, levels[-1].grid.w) != (1, 1):
         levels.append(levels[-1].coarse(omega))
     kept = grid.embed(x) * (1 - hole)
