@@ -1,8 +1,9 @@
-"""Benchmark of the deletion/insertion engine (not a test; prints one report).
+"""Metrics and methods against the floor of their model passes; deletion/insertion in detail (not a test; prints one report).
 
     python scripts/bench_metrics.py                       # N=64 SpuriousShapes 48x48 images, steps=1/24
     python scripts/bench_metrics.py --n 128 --size 64 --threads 2
-    /work/venv-quantus/bin/python scripts/bench_metrics.py --quantus   # also time Quantus PixelFlipping
+    python scripts/bench_metrics.py --quantus             # also time Quantus PixelFlipping (pip install -e ".[bench]")
+    python scripts/bench_metrics.py --catalogue metrics --model mlp   # every metric YAML against its pass floor
 
 Measures, on one model (SmallCNN, or with ``--model mlp`` the MLP, on SpuriousShapes; untrained
 weights: timing and curve equality do not depend on training):
@@ -22,6 +23,17 @@ weights: timing and curve equality do not depend on training):
    its curves are checked equal to ours (our curve has the extra x = 0 point) and its
    time compared with our deletion alone; target >= 20x faster.
 
+With ``--catalogue metrics`` (or ``methods``) the script instead runs every ``conf/metric/*.yaml``
+(or ``conf/method/*.yaml``) on the default data (SpuriousShapes 32 px, saliency maps for the
+metrics) with ``--model small_cnn`` or ``mlp`` (untrained seeded weights), counting every pass
+through a network of the model's class (copies included: randomisation metrics re-explain
+randomised copies) with a global forward hook: rows passed without gradient, and rows passed
+with gradient (each followed by a backward pass). Its floor is the time of that many bare
+forward passes, and forward + backward passes, at the best batch size of a sweep, timed right
+after the entry itself (best of two, interleaved: the machine may be shared); the table prints
+passes, floor, time and time / floor.
+Metrics that pass nothing through the model (localisation, complexity) have no such floor.
+
 Quantus is a benchmark-time dependency only (install it in a separate venv that reuses
 the system packages). Shim: NumPy 2.4 removed ``np.trapz``, which Quantus's
 ``calculate_auc`` calls; the script sets ``np.trapz = np.trapezoid`` before importing it.
@@ -30,7 +42,9 @@ Times are the best of ``--repeats`` runs (the machine may be shared).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -45,7 +59,7 @@ from harness.models import (
     MLP,  # noqa: E402
     SmallCNN,  # noqa: E402
 )
-from metrics import chunked  # noqa: E402
+from metrics import Metric, chunked  # noqa: E402
 from metrics.deletion import Deletion  # noqa: E402
 from metrics.insertion import Insertion  # noqa: E402
 
@@ -83,6 +97,127 @@ def best_batch_size(model, images, passes, sync) -> int:
     return min(times, key=times.get)
 
 
+def bare_passes(model, x, rows: int, bs: int, grad: bool, sync) -> None:
+    """``rows`` bare forward passes of the model in batches of ``bs`` (``grad``: each followed by the backward
+    pass of the predicted class's logit) on a ready-made tensor."""
+    batch = x[torch.arange(bs) % len(x)].contiguous()
+    done = 0
+    while done < rows:
+        b = min(bs, rows - done)
+        if grad:
+            xb = batch[:b].clone().requires_grad_(True)
+            out = model(xb)
+            out.gather(1, out.argmax(1, keepdim=True)).sum().backward()
+        else:
+            with torch.no_grad():
+                model(batch[:b])
+        done += b
+    sync()
+
+
+def best_rows_batch(model, x, grad: bool, sync) -> int:
+    """The batch size of a sweep with the highest throughput of bare passes (best of three tries each)."""
+    rates = {}
+    for bs in (16, 64, 256, 1024):
+        bare_passes(model, x, bs, bs, grad, sync)
+        rates[bs] = max(bs * 2 / best_of(lambda: bare_passes(model, x, 2 * bs, bs, grad, sync), 1)[0] for _ in range(3))
+    return max(rates, key=rates.get)
+
+
+class PassCounter:
+    """Counts the rows passed through any network of class ``kind`` (copies included): without gradient,
+    and with gradient (a backward pass will follow)."""
+
+    def __init__(self, kind: type):
+        self.kind, self.plain, self.grad = kind, 0, 0
+        self.handle = torch.nn.modules.module.register_module_forward_hook(self.hook)
+
+    def hook(self, module, args, output):
+        if type(module) is self.kind and args and torch.is_tensor(args[0]):
+            rows = args[0].shape[0]
+            if torch.is_grad_enabled() and torch.is_tensor(output) and output.requires_grad:
+                self.grad += rows
+            else:
+                self.plain += rows
+
+
+def catalogue(args) -> None:
+    """Every metric (or method) YAML against the floor of the passes it makes (module docstring)."""
+    import warnings
+
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    from harness.build import build
+    from harness.models import build_network
+    from methods import Explainer
+
+    torch.set_num_threads(args.threads)
+    with initialize_config_module("conf", version_base="1.3"):
+        cfg = compose("config", overrides=[f"model={args.model}"])
+    dataset = build(cfg.dataset, "dataset", seed=cfg.seed)
+    test = dataset.split("test").head(args.n)
+    torch.manual_seed(cfg.seed)
+    model = build_network(cfg.model, dataset).eval()
+    explainer = build(cfg.method, "method", seed=cfg.seed, contract=Explainer)
+    x, labels = test.images, test.labels
+    with torch.no_grad():
+        targets = model(x).argmax(1)
+    maps = explainer(model, x, targets)
+    context = {"labels": labels, "masks": test.masks, "groups": test.groups, "explainer": explainer, "mean": dataset.mean,
+               "std": dataset.std, "dataset": dataset, "indices": torch.arange(len(x)), "progress": _no_progress}
+    sync = lambda: None  # noqa: E731  (CPU; the catalogue mode is a CPU benchmark)
+    fwd_bs, bwd_bs = best_rows_batch(model, x, False, sync), best_rows_batch(model, x, True, sync)
+    folder = Path(__file__).resolve().parents[1] / "conf" / args.catalogue.rstrip("s")
+    names = [n for n in args.only.split(",") if n] or sorted(q.stem for q in folder.glob("*.yaml"))
+    print(f"{args.n} images {tuple(x.shape[1:])}, {type(model).__name__}, threads={args.threads}, load average "
+          f"{os.getloadavg()[0]:.1f}; floor: the same rows through the bare model, forward in batches of {fwd_bs}, "
+          f"forward+backward in batches of {bwd_bs}, timed right after each entry (best of two, interleaved)")
+    print(f"{'name':28s} {'fwd rows':>9s} {'fwd+bwd':>8s} {'floor s':>8s} {'time s':>8s} {'ratio':>6s}  note")
+    for name in names:
+        if name in ("roar",):
+            print(f"{name:28s} {'':>9s} {'':>8s} {'':>8s} {'':>8s} {'':>6s}  retrains the model (not timed)")
+            continue
+        node = OmegaConf.load(folder / f"{name}.yaml")
+        note = ""
+        try:
+            obj = build(node, f"{args.catalogue.rstrip('s')}.{name}", seed=cfg.seed,
+                        contract=Metric if args.catalogue == "metrics" else Explainer)
+            call = (lambda: obj(model, x, targets, maps, **context)) if args.catalogue == "metrics" else \
+                (lambda: obj(model, x, targets))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                counter = PassCounter(type(model))
+                try:
+                    t0 = time.perf_counter()
+                    call()
+                    seconds = time.perf_counter() - t0
+                finally:
+                    counter.handle.remove()
+                def floor_run():
+                    bare_passes(model, x, counter.plain, fwd_bs, False, sync)
+                    bare_passes(model, x, counter.grad, bwd_bs, True, sync)
+                floor = best_of(floor_run, 1)[0]
+                if seconds < 10:  # best of two, interleaved with the floor's
+                    seconds = min(seconds, best_of(call, 1)[0])
+                    floor = min(floor, best_of(floor_run, 1)[0])
+        except Exception as err:  # noqa: BLE001  (a method that refuses this model: say so and go on)
+            print(f"{name:28s} {'':>9s} {'':>8s} {'':>8s} {'':>8s} {'':>6s}  refused: {str(err).splitlines()[0][:70]}")
+            continue
+        floor = floor if counter.plain + counter.grad else 0.0
+        ratio = f"{seconds / floor:6.2f}" if floor > 0 else f"{'-':>6s}"
+        if floor == 0:
+            note = "no model passes: no forward-pass floor"
+        elif seconds / floor > 1.2:
+            note = "over 1.2x"
+        print(f"{name:28s} {counter.plain:9d} {counter.grad:8d} {floor:8.3f} {seconds:8.3f} {ratio}  {note}", flush=True)
+
+
+@contextlib.contextmanager
+def _no_progress(total: int, desc: str, unit: str = "it"):
+    yield lambda n: None
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=64, help="images")
@@ -96,7 +231,11 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--quantus", action="store_true", help="also time Quantus PixelFlipping (needs quantus importable)")
+    p.add_argument("--catalogue", choices=("metrics", "methods"), help="every metric (method) YAML against its pass floor")
+    p.add_argument("--only", default="", help="with --catalogue: comma-separated names (default: every YAML)")
     args = p.parse_args()
+    if args.catalogue:
+        return catalogue(args)
     torch.set_num_threads(args.threads)
     dev = torch.device(args.device)
 

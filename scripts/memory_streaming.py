@@ -2,6 +2,8 @@
 
     python scripts/memory_streaming.py                         # 96-px spurious_shapes, all of a 128- vs a 2048-image test split
     python scripts/memory_streaming.py --sizes 128 512 --size 64 --metrics deletion
+    python scripts/memory_streaming.py --metrics deletion,insertion,spurious_background \
+        --override metric.deletion.steps=0.25 metric.insertion.steps=0.25   # cheaper curves, same data path
 
 Each size is one ``python -m harness`` process in a fresh temporary ``HARNESS_HOME`` that
 explains and scores every image of its test split (``eval.n_samples`` = ``dataset.n_test``),
@@ -43,17 +45,18 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64, help="eval.batch_size")
     parser.add_argument("--metrics", default="deletion,insertion,spurious_background", help="comma-separated metric selection")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--override", nargs="*", default=[], help="extra Hydra overrides for both runs (e.g. a cheaper metric setting)")
     args = parser.parse_args()
     rows = []
     for n in args.sizes:
         overrides = [f"dataset.image_size={args.size}", f"dataset.n_test={n}", f"eval.n_samples={n}", f"dataset.n_train={args.n_train}",
-                     "model.training.epochs=1", f"eval.batch_size={args.batch_size}", f"metric=[{args.metrics}]", "tracking.heatmaps=4"]
+                     "model.training.epochs=1", f"eval.batch_size={args.batch_size}", f"metric=[{args.metrics}]", "tracking.heatmaps=4", *args.override]
         rss, wall = peak_rss(overrides, args.threads)
         rows.append((n, rss, wall))
         print(f"test split {n:6d} images of {args.size} px: peak RSS {rss:8.1f} MiB, {wall:6.1f} s", flush=True)
     (small, rss_small, _), (large, rss_large, _) = rows
     print(f"ratio {large}/{small} images: peak RSS x{rss_large / rss_small:.3f} (target <= 1.20); metrics {args.metrics}, "
-          f"eval.batch_size {args.batch_size}, {args.threads} threads")
+          f"eval.batch_size {args.batch_size}, {args.threads} threads, overrides {' '.join(args.override) or 'none'}")
 
 
 if __name__ == "__main__":
