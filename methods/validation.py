@@ -53,7 +53,7 @@ def check_bool(owner: str, key: str, value: Any) -> bool:
 
 
 def check_seed(owner: str, seed: Any) -> int | None:
-    """``{owner}.seed must be an integer or null`` (null: the run's seed, filled in by the harness, else 0)."""
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise ValueError(f"{owner}.seed must be an integer or null; got {seed!r}")
+    """``{owner}.seed must be a non-negative integer or null`` (null: the run's seed, filled in by the harness, else 0)."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise ValueError(f"{owner}.seed must be a non-negative integer or null (as the run's seed); got {seed!r}")
     return seed
