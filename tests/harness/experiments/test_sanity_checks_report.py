@@ -39,4 +39,4 @@ def test_the_report_shows_cascade_maps_and_the_random_labels_similarity(make_cfg
     labels = pd.read_csv(out / "random_labels.csv")
     assert list(labels["method"]) == ["Saliency"] and labels["n"].tolist() == [4]
     assert -1 <= labels["similarity"].iloc[0] < 1   # two different models: the maps are not the same
-    assert "| Saliency | 21 |" in text
+    assert "| Saliency | 29 |" in text
