@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import yaml
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
@@ -109,6 +110,14 @@ def _overrides(run: Run, text: str | None = None) -> dict[str, str]:
     return out
 
 
+def _canonical(text: str) -> str:
+    """An override's value as the run's flattened config param spells it (``true`` -> ``True``, ``[0.1,0.5]`` -> ``[0.1, 0.5]``)."""
+    try:
+        return str(yaml.safe_load(text))
+    except yaml.YAMLError:
+        return text
+
+
 def _newest_per_config(runs: list[Run]) -> tuple[list[Run], list[str]]:
     ordered = sorted(runs, key=lambda r: r.info.start_time or 0, reverse=True)
     kept, seen, dropped = [], set(), []
@@ -181,7 +190,11 @@ def collect(source: str, uri: str | None = None, curves: bool = True) -> Collect
         runs, members = merge_shards(runs, tables, skipped)
         overrides = {r.info.run_id: _overrides(r, job_overrides.get(r.info.run_id)) for r in runs}  # a reused run: its job's, in this sweep
         keys = sorted({k for o in overrides.values() for k in o} - {"eval.shard"})
-        swept = [k for k in keys if k not in NAMED and len({o.get(k) for o in overrides.values()}) > 1]
+        # a key's value in a run: its override, else the run's own config value (a run that took it from a YAML has the
+        # same value as one that overrode it with that value, so the two land in one block)
+        value = {r.info.run_id: {k: _canonical(overrides[r.info.run_id][k]) if k in overrides[r.info.run_id] else r.data.params.get(k, "")
+                                 for k in keys} for r in runs}
+        swept = [k for k in keys if k not in NAMED and len({v[k] for v in value.values()}) > 1]
         for run in runs:
             run_id, tags, table = run.info.run_id, run.data.tags, tables[run.info.run_id]
             metrics = [m for m in tags.get("harness.metrics", "").split(",") if m]
@@ -197,7 +210,7 @@ def collect(source: str, uri: str | None = None, curves: bool = True) -> Collect
                 "dataset": tags.get("harness.dataset") or run.data.params.get("dataset", "?"),
                 "seed": int(run.data.params["seed"]) if run.data.params.get("seed", "").lstrip("-").isdigit() else 0,
             }
-            row |= {k: overrides[run_id].get(k, "") for k in swept}
+            row |= {k: value[run_id][k] for k in swept}
             for name in metrics:
                 direction = tags.get(f"harness.better.{name}")
                 if direction in ("higher", "lower"):
