@@ -42,7 +42,6 @@ Times are the best of ``--repeats`` runs (the machine may be shared).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import os
 import sys
@@ -145,27 +144,14 @@ def catalogue(args) -> None:
     """Every metric (or method) YAML against the floor of the passes it makes (module docstring)."""
     import warnings
 
-    from hydra import compose, initialize_config_module
     from omegaconf import OmegaConf
+    from time_metrics import default_setup  # scripts/ is on sys.path when this script runs
 
     from harness.build import build
-    from harness.models import build_network
     from methods import Explainer
 
     torch.set_num_threads(args.threads)
-    with initialize_config_module("conf", version_base="1.3"):
-        cfg = compose("config", overrides=[f"model={args.model}"])
-    dataset = build(cfg.dataset, "dataset", seed=cfg.seed)
-    test = dataset.split("test").head(args.n)
-    torch.manual_seed(cfg.seed)
-    model = build_network(cfg.model, dataset).eval()
-    explainer = build(cfg.method, "method", seed=cfg.seed, contract=Explainer)
-    x, labels = test.images, test.labels
-    with torch.no_grad():
-        targets = model(x).argmax(1)
-    maps = explainer(model, x, targets)
-    context = {"labels": labels, "masks": test.masks, "groups": test.groups, "explainer": explainer, "mean": dataset.mean,
-               "std": dataset.std, "dataset": dataset, "indices": torch.arange(len(x)), "progress": _no_progress}
+    cfg, dataset, model, explainer, x, targets, maps, context = default_setup(args.n, (f"model={args.model}",))
     sync = lambda: None  # noqa: E731  (CPU; the catalogue mode is a CPU benchmark)
     fwd_bs, bwd_bs = best_rows_batch(model, x, False, sync), best_rows_batch(model, x, True, sync)
     folder = Path(__file__).resolve().parents[1] / "conf" / args.catalogue.rstrip("s")
@@ -211,11 +197,6 @@ def catalogue(args) -> None:
         elif seconds / floor > 1.2:
             note = "over 1.2x"
         print(f"{name:28s} {counter.plain:9d} {counter.grad:8d} {floor:8.3f} {seconds:8.3f} {ratio}  {note}", flush=True)
-
-
-@contextlib.contextmanager
-def _no_progress(total: int, desc: str, unit: str = "it"):
-    yield lambda n: None
 
 
 def main() -> None:

@@ -43,18 +43,13 @@ def no_progress(total: int, desc: str, unit: str = "it"):
     yield lambda n: None
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=64, help="test images (default 64)")
-    parser.add_argument("--budget", type=float, default=30.0, help="seconds; slower metrics are marked OVER (default 30)")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
-    parser.add_argument("--only", default="", help="comma-separated metric names (default: every YAML)")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+def default_setup(n: int, overrides: tuple[str, ...] = ()):
+    """The default config (with ``overrides``), its untrained seeded model, the first ``n`` test images, their
+    predicted targets and maps, and the context the runner gives the metrics (shared with ``bench_metrics.py``)."""
     with initialize_config_module("conf", version_base="1.3"):
-        cfg = compose("config")
+        cfg = compose("config", overrides=list(overrides))
     dataset = build(cfg.dataset, "dataset", seed=cfg.seed)
-    test = dataset.split("test").head(args.n)
+    test = dataset.split("test").head(n)
     torch.manual_seed(cfg.seed)
     model = build_network(cfg.model, dataset).eval()
     explainer = build(cfg.method, "method", seed=cfg.seed, contract=Explainer)
@@ -64,6 +59,18 @@ def main() -> None:
     maps = explainer(model, x, targets)
     context = {"labels": labels, "masks": test.masks, "groups": test.groups, "explainer": explainer, "mean": dataset.mean,
                "std": dataset.std, "dataset": dataset, "indices": torch.arange(len(x)), "progress": no_progress}
+    return cfg, dataset, model, explainer, x, targets, maps, context
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=64, help="test images (default 64)")
+    parser.add_argument("--budget", type=float, default=30.0, help="seconds; slower metrics are marked OVER (default 30)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    parser.add_argument("--only", default="", help="comma-separated metric names (default: every YAML)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    cfg, dataset, model, explainer, x, targets, maps, context = default_setup(args.n)
     folder = Path(__file__).resolve().parents[1] / "conf" / "metric"
     names = [n for n in args.only.split(",") if n] or sorted(p.stem for p in folder.glob("*.yaml"))
     rows = []
