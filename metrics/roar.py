@@ -36,10 +36,14 @@ per fraction. Memory: one int32 rank per training pixel.
 fractions, trapezoidal, divided by the span of the fractions (with one fraction: the correctness);
 their mean, the headline, is the normalised area under the ROAR accuracy curve. Lower is better
 (more faithful). ``curves``: (N, K) correctness per fraction, ``curve_x`` the fractions: their
-mean over the samples is the paper's accuracy-vs-t curve.
+mean over the samples is the paper's accuracy-vs-t curve. A retrained model that predicts one
+class for at least 95 % of the evaluated images (of 16 or more) is warned about: a failed
+training (loss stuck at ln C) scores chance accuracy exactly as a complete removal of the
+information would, and the two cannot be told apart from the accuracy alone.
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import torch
@@ -70,6 +74,10 @@ def remove(images: torch.Tensor, rank: torch.Tensor, k: int, fill: torch.Tensor)
     n, c, h, w = images.shape
     gone = (rank < k).view(n, 1, h, w).to(images.device)
     return torch.where(gone, fill.to(images).view(1, c, 1, 1), images)
+
+
+DEGENERATE_SHARE = 0.95   # a retrained model predicting one class this often is flagged (a failed training looks like removal)
+MIN_FOR_DEGENERATE = 16   # evaluated images below which the check is not made (a batch this small can be one class)
 
 
 class ROAR:
@@ -156,7 +164,13 @@ class ROAR:
             k = round(t * pixels)
             retrained = retrain(modified_train(k), self.identity(t))
             with untouched(retrained):
-                correct.append(predictions(retrained, remove(inputs.detach(), test_rank, k, fill)) == labels)
+                predicted = predictions(retrained, remove(inputs.detach(), test_rank, k, fill))
+            correct.append(predicted == labels)
+            top = torch.bincount(predicted).max() if len(predicted) >= MIN_FOR_DEGENERATE else 0
+            if top >= DEGENERATE_SHARE * len(predicted):
+                warnings.warn(f"roar: the model retrained at t={t:g} predicts one class for at least {DEGENERATE_SHARE:.0%} of the "
+                              "evaluated images, a degenerate (possibly failed) training: its accuracy is not evidence of removed "
+                              "information (check its training loss, or train longer)", stacklevel=2)
         curves = torch.stack(correct, 1).float().cpu()
         x = torch.tensor(self.fractions)
         scores = curves[:, 0] if len(x) == 1 else torch.trapezoid(curves, x, dim=1) / (x[-1] - x[0])

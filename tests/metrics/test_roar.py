@@ -112,3 +112,26 @@ def test_without_a_retrain_in_the_context_it_says_so():
     x = torch.zeros(2, 1, SIZE, SIZE)
     with pytest.raises(ValueError, match="context\\['retrain'\\]"):
         ROAR()(nn.Flatten(), x, torch.zeros(2, dtype=torch.long), x, labels=torch.zeros(2), explainer=Oracle())
+
+
+class ConstantRetrain(LogisticRetrain):
+    """A retraining that failed: the model predicts class 0 whatever the image (loss stuck at ln 2)."""
+
+    def __call__(self, images, identity: dict) -> nn.Module:
+        model = nn.Sequential(nn.Flatten(), nn.Linear(SIZE * SIZE, 2))
+        nn.init.zeros_(model[1].weight)
+        with torch.no_grad():
+            model[1].bias.copy_(torch.tensor([1.0, 0.0]))
+        return model.eval()
+
+
+def test_a_retrained_model_that_predicts_one_class_is_warned_about_and_a_trained_one_is_not(data, recwarn):
+    train_x, train_y, test_x, test_y = data
+    model = nn.Sequential(nn.Flatten(), nn.Linear(SIZE * SIZE, 2)).eval()
+    context = {"labels": test_y, "explainer": Random(seed=0), "indices": torch.arange(len(test_y))}
+    maps = Random(seed=0)(model, test_x, test_y)
+    with pytest.warns(UserWarning, match="retrained at t=0.1 predicts one class .* degenerate"):
+        ROAR(fractions=[0.1], seed=0)(model, test_x, test_y, maps, retrain=ConstantRetrain(train_x, train_y), **context)
+    recwarn.clear()
+    ROAR(fractions=[0.1], seed=0)(model, test_x, test_y, maps, retrain=LogisticRetrain(train_x, train_y), **context)
+    assert not [w for w in recwarn if "degenerate" in str(w.message)]
