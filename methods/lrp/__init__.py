@@ -51,7 +51,7 @@ from methods.layer_types import ACTIVATION, AVERAGE_POOLING, BATCH_NORM, CONVOLU
 from methods.lrp.attnlrp import Slot, attention_rules
 from methods.lrp.canonizers import ResidualSplit, merged_batchnorm
 from methods.lrp.composites import COMPOSITES, make_composite
-from methods.lrp.guard import RelevanceGuard
+from methods.lrp.guard import Identity, RelevanceGuard
 from methods.lrp.rules import Epsilon, Norm
 from methods.model_state import frozen
 from methods.validation import check_choice, check_int
@@ -173,16 +173,6 @@ class _Relevance(torch.autograd.Function):
             return ctx.rule.relevance(ctx.layer, x, relevance), None, None, None
 
 
-class _Pass(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, y):
-        return y.clone()
-
-    @staticmethod
-    def backward(ctx, relevance):
-        return relevance, None
-
-
 class LRP:
     """Layer-wise Relevance Propagation: the target logit redistributed layer by layer down to the pixels.
 
@@ -276,7 +266,7 @@ class LRP:
             if isinstance(module, PASS_THROUGH):
                 if isinstance(module, nn.modules.batchnorm._BatchNorm) and self.canonize and id(source) in produced:
                     produced[id(source)][1].bn = module
-                return _Pass.apply(source, output)
+                return Identity.apply(source, output)
             if isinstance(module, nn.LayerNorm):  # AttnLRP: std held constant, then the epsilon rule
                 out = _Relevance.apply(source, output, _LayerNorm(module), self.layer_norm_rule)
                 return out

@@ -61,9 +61,12 @@ class _Gated(torch.autograd.Function):
         return relevance, relevance.new_zeros(ctx.gate_shape), None
 
 
-class _Scaled(torch.autograd.Function):
-    """y = c * x with c a constant or a parameter (ConvNeXt's layer scale): a linear map of x alone, whose epsilon/LRP-0
-    rule gives R_x = x c R / (c x) = R: the relevance passes unchanged (AttnLRP's rule for such products)."""
+class Identity(torch.autograd.Function):
+    """The identity rule: forward gives the layer's output, backward passes the relevance to the input unchanged.
+
+    Used for layers whose rule is R_x = R: element-wise activations, and y = c * x with c a constant or a
+    parameter (ConvNeXt's layer scale), whose epsilon/LRP-0 rule gives x c R / (c x) = R (AttnLRP's rule for
+    such products)."""
 
     @staticmethod
     def forward(ctx, value, out):
@@ -146,7 +149,7 @@ class RelevanceGuard(TorchFunctionMode):
                     return _Gated.apply(value, gates[0], out)
         if func in PRODUCTS and len(path) == 1 and len(args) == 2 and out.shape == path[0].shape and all(
                 a is path[0] or not torch.is_tensor(a) or isinstance(a, nn.Parameter) or not a.requires_grad for a in args):
-            return _Scaled.apply(path[0], out)  # a product with a constant or a parameter (layer scale): linear, R passes
+            return Identity.apply(path[0], out)  # a product with a constant or a parameter (layer scale): linear, R passes
         if func in AVERAGES and len(path) == 1 and args and args[0] is path[0]:
             if func in (T.mean, torch.mean) and not (args[0].dim() == 4 and out.dim() in (2, 4) and out.shape[:2] == args[0].shape[:2]):
                 self._refuse(func)
