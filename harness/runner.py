@@ -358,10 +358,8 @@ def execute(cfg: DictConfig, parts: Components, device: torch.device, run_id: st
     shards, shard = int(cfg.eval.get("shards", 1)), int(cfg.eval.get("shard", 0))
     picked = shard_indices(drawn, shards, shard)
     mlflow.log_text(json.dumps(picked.tolist()), "eval_indices.json")
-    if env is not None:  # the run's manifest with the hashes of the weights and the evaluation data
-        env = manifest.with_hashes(env, model, test_split, picked, cfg.dataset, from_files=isinstance(type(parts.dataset), ReadsFiles))
-        mlflow.log_dict(env, manifest.ARTIFACT)
-        mlflow.set_tags(manifest.tags(env))
+    # the evaluation inputs' hash for the manifest, fed the batches as they are evaluated (a file dataset: its identity)
+    digest = None if env is None or isinstance(type(parts.dataset), ReadsFiles) else manifest.InputsDigest()
     covered = int(torch.as_tensor(test_split.labels)[drawn].unique().numel())
     if covered < min(parts.dataset.num_classes, len(drawn)):  # e.g. eval.sample=first on a folder sorted by class
         warnings.warn(f"the {len(drawn)} evaluation samples cover {covered} of {parts.dataset.num_classes} classes "
@@ -385,6 +383,8 @@ def execute(cfg: DictConfig, parts: Components, device: torch.device, run_id: st
         try:
             loading = prefetched(test_split, batches, int(cfg.eval.get("num_workers", 0)), cfg.seed)  # in the seeded order
             for number, (idx, data) in enumerate(progress.bar(loading, desc="evaluation", total=len(batches), unit="batch")):
+                if digest is not None:
+                    digest.update(data)
                 inputs, labels = data.images.to(device), data.labels.to(device)
                 masks = None if data.masks is None else data.masks.to(device)
                 with torch.no_grad():
@@ -433,6 +433,11 @@ def execute(cfg: DictConfig, parts: Components, device: torch.device, run_id: st
     mlflow.set_tag("harness.attribution_cache", "hit" if hits == len(batches) else "computed" if hits == 0
                    else f"{hits} of {len(batches)} batches reused")
 
+    if env is not None:  # the run's manifest with the hashes of the weights and the evaluated data
+        env = manifest.with_hashes(env, model, *((digest.hexdigest(), "evaluation inputs") if digest is not None
+                                                 else (manifest.files_hash(cfg.dataset, picked), "dataset identity")))
+        mlflow.log_dict(env, manifest.ARTIFACT)
+        mlflow.set_tags(manifest.tags(env))
     results = {name: concatenate(parts_) for name, parts_ in per_batch.items()}
     suspicious(trained.summary, parts.dataset.num_classes, len(test_split.labels), torch.cat(kept["range"]), results)
     summary = reports.summary(results, seed=cfg.seed)

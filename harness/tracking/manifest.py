@@ -2,7 +2,7 @@
 
 Logged by the runner as the artifact ``manifest.json`` (with tags ``harness.env.*``), in two steps:
 :func:`manifest` when the run starts (so a run that fails still has one) and
-:func:`with_hashes` once the model and the evaluation samples are known (the file is rewritten).
+:func:`with_hashes` once the evaluation has been made (the file is rewritten).
 
 Contents:
 
@@ -19,8 +19,8 @@ Contents:
 * ``weights_sha256``: SHA-256 of the model's ``state_dict`` (every tensor's name, dtype, shape and
   bytes, in the dict's order, on the CPU): equal for the same weights whatever the cache file;
 * ``data_sha256`` with ``data_hash_of`` saying what was hashed: ``"evaluation inputs"`` (the
-  evaluation samples' image, label and mask bytes, made or read batch by batch in the evaluation
-  order; for a generated dataset this costs one more generation of the evaluated images), or, for a
+  evaluation samples' image, label and mask bytes, hashed batch by batch in the evaluation order as
+  the run evaluates them, :class:`InputsDigest`), or, for a
   dataset read from files (:class:`harness.datasets.ReadsFiles`, e.g. ``image_folder``, whose images
   would be read twice), ``"dataset identity"``: the dataset config, every file's path, size and
   modification time (:func:`harness.cache.keys.dataset_identity`) and the evaluation indices.
@@ -127,33 +127,47 @@ def _tensor_bytes(digest, tensor: torch.Tensor | None) -> None:
     digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
 
 
-def inputs_hash(split, indices: torch.Tensor, batch: int = HASH_BATCH) -> str:
-    """SHA-256 of the evaluation samples ``indices`` of ``split`` (an in-memory :class:`~harness.datasets.ImageSplit`):
-    images, labels and masks (each streamed into its own digest, ``batch`` samples at a time, in the evaluation
-    order, so the result does not depend on ``batch``), then their dtypes and per-sample shapes."""
-    digests = {key: hashlib.sha256() for key in ("images", "labels", "masks")}
-    layout: dict[str, str] = {}
-    for idx in indices.split(batch):
-        part = split.select(idx)
-        for key, digest in digests.items():
+class InputsDigest:
+    """SHA-256 of evaluation samples fed batch by batch (:class:`~harness.datasets.ImageSplit` parts, in the
+    evaluation order): images, labels and masks each streamed into its own digest, so the result does not depend
+    on how the samples were batched, then their dtypes and per-sample shapes. The runner feeds it the batches it
+    evaluates, so the inputs are not made or read a second time."""
+
+    def __init__(self) -> None:
+        self.digests = {key: hashlib.sha256() for key in ("images", "labels", "masks")}
+        self.layout: dict[str, str] = {}
+
+    def update(self, part) -> None:
+        for key, digest in self.digests.items():
             tensor = getattr(part, key)
             if tensor is None:
-                layout[key] = "none"
+                self.layout[key] = "none"
                 continue
             tensor = tensor.detach().cpu().contiguous()
-            layout[key] = f"{tensor.dtype}{tuple(tensor.shape[1:])}"
+            self.layout[key] = f"{tensor.dtype}{tuple(tensor.shape[1:])}"
             digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
-    whole = hashlib.sha256()
-    for key, digest in digests.items():
-        whole.update(f"{key}\0{layout.get(key, 'none')}\0{digest.hexdigest()}\0".encode())
-    return whole.hexdigest()
+
+    def hexdigest(self) -> str:
+        whole = hashlib.sha256()
+        for key, digest in self.digests.items():
+            whole.update(f"{key}\0{self.layout.get(key, 'none')}\0{digest.hexdigest()}\0".encode())
+        return whole.hexdigest()
 
 
-def with_hashes(found: dict, model: torch.nn.Module, split, indices: torch.Tensor, dataset_cfg: DictConfig, from_files: bool) -> dict:
+def inputs_hash(split, indices: torch.Tensor, batch: int = HASH_BATCH) -> str:
+    """:class:`InputsDigest` of the samples ``indices`` of ``split``, ``batch`` at a time."""
+    digest = InputsDigest()
+    for idx in indices.split(batch):
+        digest.update(split.select(idx))
+    return digest.hexdigest()
+
+
+def files_hash(dataset_cfg: DictConfig, indices: torch.Tensor) -> str:
+    """SHA-256 of a file dataset's identity (config, every file's path, size and mtime) and the evaluation indices."""
+    identity = {"dataset": dataset_identity(dataset_cfg), "indices": indices.tolist()}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def with_hashes(found: dict, model: torch.nn.Module, data_sha256: str, data_hash_of: str) -> dict:
     """``found`` with ``weights_sha256``, ``data_sha256`` and ``data_hash_of`` (module docstring)."""
-    if from_files:
-        identity = {"dataset": dataset_identity(dataset_cfg), "indices": indices.tolist()}
-        data, of = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest(), "dataset identity"
-    else:
-        data, of = inputs_hash(split, indices), "evaluation inputs"
-    return found | {"weights_sha256": weights_hash(model), "data_sha256": data, "data_hash_of": of}
+    return found | {"weights_sha256": weights_hash(model), "data_sha256": data_sha256, "data_hash_of": data_hash_of}
