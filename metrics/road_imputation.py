@@ -27,6 +27,8 @@ Imputation is linear, so imputing in normalised space equals imputing in pixel s
 """
 from __future__ import annotations
 
+import copy
+
 import torch
 
 NOISE_STD = 0.01  # on the [0, 1] pixel scale, as ROAD
@@ -67,6 +69,8 @@ class _Level:
     """One grid of the multigrid hierarchy: the 3x3 stencil of the operator restricted to the holes
     (``coef``, 9 flat fields per image; zero off the holes), the hole mask and the damped inverse diagonal."""
 
+    fields = ("coef", "hole", "inv_diag", "smooth")   # per image: what :meth:`select` keeps
+
     def __init__(self, grid: _Grid, coef: torch.Tensor, hole: torch.Tensor, omega: float):
         self.grid, self.coef, self.hole = grid, coef, hole
         diag = coef[:, 4:5]
@@ -75,19 +79,21 @@ class _Level:
         self.buffers: dict[tuple, tuple[torch.Tensor, ...]] = {}
 
     def select(self, keep: torch.Tensor) -> _Level:
-        """The same level for the images ``keep`` (indices) only."""
-        lv = _Level.__new__(_Level)
-        lv.grid, lv.buffers = self.grid, {}
-        lv.coef, lv.hole, lv.inv_diag, lv.smooth = (t.index_select(0, keep) for t in
-                                                    (self.coef, self.hole, self.inv_diag, self.smooth))
+        """The same level for the images ``keep`` (indices) only; it shares the scratch tensors."""
+        lv = copy.copy(self)
+        for name in self.fields:
+            setattr(lv, name, getattr(self, name).index_select(0, keep))
         return lv
 
-    def work(self, like: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Three zeroed scratch tensors shaped like ``like``, allocated once (fresh ones cost page faults)."""
-        key = tuple(like.shape)
-        if key not in self.buffers:
-            self.buffers[key] = (torch.zeros_like(like), torch.zeros_like(like), torch.zeros_like(like))
-        return self.buffers[key]
+    def work(self, shape: tuple[int, ...], like: torch.Tensor, name: str = "cycle") -> tuple[torch.Tensor, ...]:
+        """Four scratch tensors of ``shape`` (``name`` "cycle": the cycle's correction and residual, the image
+        grid's row sums, the right-hand side restricted to here; "up": the prolongation's column copies).
+        Allocated zero once for the whole batch (fresh ones cost page faults); fewer images use their first rows.
+        Their frames stay zero: every write either covers the frame with zeros or stays inside it."""
+        key = (name, *shape[1:])
+        if key not in self.buffers or len(self.buffers[key][0]) < shape[0]:
+            self.buffers[key] = tuple(like.new_zeros(shape) for _ in range(4 if name == "cycle" else 1))
+        return tuple(b[:shape[0]] for b in self.buffers[key])
 
     def apply(self, u: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """``out`` = A u (u zero off the holes and on the frame; ``out``'s first and last frame rows stay zero)."""
@@ -121,67 +127,121 @@ class _Level:
 class _Fine(_Level):
     """The image grid, whose off-diagonal weights are the same everywhere: for u zero off the holes,
     A u = hole (degree + 1/3) u - hole / 12 * B u, B the separable [1, 2, 1] x [1, 2, 1] kernel (the 1/6, 1/12
-    kernel is (B - 4 delta) / 12): four shifted adds instead of eight multiply-adds."""
+    kernel is (B - 4 delta) / 12): six passes instead of nine multiply-adds. Its ``coef`` is dropped once the
+    coarse levels are built."""
+
+    fields = ("hole", "inv_diag", "smooth", "centre", "minus_edge")
 
     def __init__(self, grid: _Grid, coef: torch.Tensor, hole: torch.Tensor, omega: float):
         super().__init__(grid, coef, hole, omega)
         self.centre, self.minus_edge = coef[:, 4:5] + hole / 3, hole / -12
 
-    def select(self, keep: torch.Tensor) -> _Level:
-        lv = super().select(keep)
-        lv.__class__ = _Fine
-        lv.centre, lv.minus_edge = self.centre.index_select(0, keep), self.minus_edge.index_select(0, keep)
-        return lv
-
     def apply(self, u: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         g, st = self.grid, self.grid.stride
-        tmp = self.work(u)[2]
+        tmp = self.work(u.shape, u)[2]
         rows = tmp[..., st:g.size - st]                       # [1, 2, 1] down the columns
-        torch.mul(u[..., st:g.size - st], 2, out=rows)
-        rows.add_(u[..., 2 * st:]).add_(u[..., :g.size - 2 * st])
+        torch.add(u[..., 2 * st:], u[..., :g.size - 2 * st], out=rows).add_(u[..., st:g.size - st], alpha=2)
         o, a, b = out[..., g.span], g.span.start, g.span.stop
-        torch.mul(tmp[..., a:b], 2, out=o)                    # [1, 2, 1] along the rows
-        o.add_(tmp[..., a + 1:b + 1]).add_(tmp[..., a - 1:b - 1])
+        torch.add(tmp[..., a + 1:b + 1], tmp[..., a - 1:b - 1], out=o).add_(tmp[..., a:b], alpha=2)  # along the rows
         o.mul_(self.minus_edge[..., a:b]).addcmul_(self.centre[..., a:b], u[..., a:b])
         return out
 
 
-def _restrict(f: torch.Tensor) -> torch.Tensor:
+class _Coarsest:
+    """The coarsest grid (at most ``_DENSE`` cells), solved exactly: the inverse of its operator as a dense
+    (cells x cells) matrix per image, one batched product per cycle. Cells off the holes get a unit diagonal,
+    and a relative 1e-10 on the diagonal keeps the one singular case (nothing kept: no right-hand side) finite."""
+
+    fields = ("inverse", "hole")
+
+    def __init__(self, level: _Level):
+        g = self.grid = level.grid
+        self.hole = level.hole
+        n, cells = level.coef.shape[0], g.h * g.w
+        coef = g.interior(level.coef).double()                                 # (n, 9, h, w)
+        dense = coef.new_zeros(n, cells, cells)
+        ys, xs = torch.meshgrid(torch.arange(g.h), torch.arange(g.w), indexing="ij")
+        for k, (dy, dx) in enumerate(_OFFSETS):
+            inside = ((ys + dy >= 0) & (ys + dy < g.h) & (xs + dx >= 0) & (xs + dx < g.w)).flatten()
+            row = torch.arange(cells)[inside]
+            col = ((ys + dy) * g.w + xs + dx).flatten()[inside]
+            dense[:, row.to(coef.device), col.to(coef.device)] = coef[:, k].flatten(1)[:, inside.to(coef.device)]
+        diag = dense.diagonal(dim1=1, dim2=2)
+        diag += (diag <= 0).to(diag.dtype) + 1e-10 * diag.amax(-1, keepdim=True).clamp_min(1)
+        self.inverse = torch.cholesky_inverse(torch.linalg.cholesky(dense)).to(level.coef.dtype)  # symmetric
+        self.buffers, self.operator = level.buffers, None
+
+    work = _Level.work
+
+    def select(self, keep: torch.Tensor) -> _Coarsest:
+        lv = _Level.select(self, keep)
+        if self.operator is not None:
+            lv.operator = self.operator.select(keep)
+        return lv
+
+    def apply(self, u: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """A u, where the image is this small (``operator``: its own grid, then the only level)."""
+        return self.operator.apply(u, out)
+
+    def solve(self, r: torch.Tensor) -> torch.Tensor:
+        g = self.grid
+        x = self.work(r.shape, r)[0]
+        n, c = r.shape[:2]
+        g.interior(x).copy_(torch.bmm(g.interior(r).reshape(n, c, -1), self.inverse).view(n, c, g.h, g.w))
+        return x
+
+
+_DENSE = 64   # cells of the coarsest grid (dense inverse: 64^3 per image to build, 64^2 per cycle)
+
+
+def _restrict(f: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
     """Sums over 2x2 blocks of an even-sized (.., 2h, 2w) view: the transpose of piecewise-constant prolongation."""
     rows = f[..., 0::2, :] + f[..., 1::2, :]
-    return rows[..., 0::2] + rows[..., 1::2]
+    return torch.add(rows[..., 0::2], rows[..., 1::2], out=out)
 
 
-def _v_cycle(levels: list[_Level], r: torch.Tensor, boost: float, i: int = 0) -> torch.Tensor:
-    """One symmetric V-cycle from zero on the residual ``r``: a damped-Jacobi sweep, the (boosted)
-    coarse-grid correction, the same sweep again. Returns a work buffer of level ``i``."""
+def _cycle(levels: list, r: torch.Tensor, boost: float, gamma: int, i: int = 0) -> torch.Tensor:
+    """One symmetric multigrid cycle from zero on the residual ``r``: a damped-Jacobi sweep, the (boosted)
+    coarse-grid correction (``gamma`` times below the image grid: 1 a V-cycle, 2 a W-cycle), the same sweep
+    again; the coarsest grid is solved exactly. Returns a work buffer of level ``i``."""
     lv = levels[i]
     if i == len(levels) - 1:
-        return lv.inv_diag * r
-    x, t = lv.work(r)[:2]
+        return lv.solve(r)
+    x, t = lv.work(r.shape, r)[:2]
     torch.mul(lv.smooth, r, out=x)
-    torch.sub(r, lv.apply(x, t), out=t)
-    g, cg = lv.grid, levels[i + 1].grid
+    g, nxt = lv.grid, levels[i + 1]
+    cg = nxt.grid
     rows, cols = 2 * cg.h, 2 * cg.w
-    rc = r.new_zeros(*r.shape[:-1], cg.size)
-    cg.interior(rc).copy_(_restrict(g.interior(t, rows, cols)))
-    xc = cg.interior(_v_cycle(levels, rc, boost, i + 1))
+    rc = nxt.work((*r.shape[:-1], cg.size), r)[3]
     n, c = x.shape[:2]
-    fine = g.interior(x, rows, cols).view(n, c, cg.h, 2, cg.w, 2)
-    hole = g.interior(lv.hole, rows, cols).view(-1, 1, cg.h, 2, cg.w, 2)
-    fine.addcmul_(hole, xc[:, :, :, None, :, None], value=boost)
+    fine = g.interior(x, rows, cols).view(n, c, cg.h, 2, cols)
+    hole = g.interior(lv.hole, rows, cols).view(-1, 1, cg.h, 2, cols)
+    up = lv.work((n, c, cg.h, cols), r, "up")[0]
+    for _ in range(gamma if i else 1):
+        torch.sub(r, lv.apply(x, t), out=t)
+        _restrict(g.interior(t, rows, cols), out=cg.interior(rc))
+        xc = cg.interior(_cycle(levels, rc, boost, gamma, i + 1))
+        up[..., 0::2].copy_(xc)                   # piecewise-constant prolongation: each coarse value to its
+        up[..., 1::2].copy_(xc)                   # two columns, then to both rows (a 6-D broadcast is 4x slower)
+        fine.addcmul_(hole, up[:, :, :, None], value=boost)
     torch.sub(r, lv.apply(x, t), out=t)
     return x.addcmul_(lv.smooth, t)
 
 
-def linear_impute(images: torch.Tensor, removed: torch.Tensor, tol: float = 1e-6, max_iter: int = 500,
-                  omega: float = 0.7, boost: float = 1.8) -> torch.Tensor:
+def _max_abs(t: torch.Tensor) -> torch.Tensor:
+    """Max |t| over the last dimension (two reductions: a 1-D CPU pass each, faster than abs() or aminmax)."""
+    return torch.maximum(t.amax(-1, keepdim=True), t.amin(-1, keepdim=True).neg_())
+
+
+def linear_impute(images: torch.Tensor, removed: torch.Tensor, tol: float = 1e-5, max_iter: int = 500,
+                  omega: float = 1.0, boost: float = 1.4, gamma: int = 1, compact: float = 0.125) -> torch.Tensor:
     """Impute the ``removed`` pixels (N, 1|C, H, W bool) of ``images`` (N, C, H, W) without noise.
 
-    ``tol``: each system stops once the max-norm of its residual is below it; ``max_iter``: at most
-    this many conjugate-gradient steps; ``omega``: the Jacobi damping of the smoother, in (0, 1];
-    ``boost``: the scale of the coarse-grid correction (unsmoothed aggregation undershoots; 1.8 cut
-    the iterations on large holes at 224 px from 29 to 16, and added a few on scattered ones)."""
+    ``tol``: each system stops once its error estimate, the max-norm of the preconditioned residual
+    M^-1 r (normalised units), is below it; ``max_iter``: at most this many conjugate-gradient steps;
+    ``omega``: the Jacobi damping of the smoother, in (0, 1]; ``boost``: the scale of the coarse-grid
+    correction (unsmoothed aggregation undershoots); ``gamma``: coarse corrections per coarse level;
+    ``compact``: once this fraction of the images still iterated is done, the others go on alone."""
     n, c, h, w = images.shape
     dtype = torch.float64 if images.dtype == torch.float64 else torch.float32
     x = images.to(dtype)
@@ -197,54 +257,61 @@ def linear_impute(images: torch.Tensor, removed: torch.Tensor, tol: float = 1e-6
             coef[:, k:k + 1, span] = shifted(hole, s) * (-_WEIGHTS[k])
             coef[:, 4:5, span] += shifted(inside, s) * _WEIGHTS[k]
     coef *= hole
-    levels: list[_Level] = [_Fine(grid, coef, hole, omega)]
-    while (levels[-1].grid.h, levels[-1].grid.w) != (1, 1):
+    fine = _Fine(grid, coef, hole, omega)
+    levels: list = [fine]
+    while levels[-1].grid.h * levels[-1].grid.w > _DENSE:
         levels.append(levels[-1].coarse(omega))
+    levels[-1] = _Coarsest(levels[-1])
+    if len(levels) == 1:                          # a small image: solved exactly, CG checks it in one step
+        levels[0].operator = fine
+    fine.coef = None                              # the image grid's operator is its centre and edge fields
     kept = grid.embed(x) * (1 - hole)
     r = torch.zeros_like(kept)
     for k, s in enumerate(grid.shift):
         if k != 4:
             r[..., span].add_(shifted(kept, s), alpha=_WEIGHTS[k])
     r *= hole                                     # b: the kept neighbours' pull on each removed pixel
-    u, ap, prod = torch.zeros_like(r), torch.zeros_like(r), torch.empty_like(r)
+    u, ap_all, prod_all = torch.zeros_like(r), torch.zeros_like(r), torch.empty_like(r)
+    ap, prod = ap_all, prod_all
     solution, images_left = torch.zeros_like(r), torch.arange(len(r), device=r.device)
-    z = _v_cycle(levels, r, boost)
+    z = _cycle(levels, r, boost, gamma)
     p = z.clone()
     rz = torch.mul(r, z, out=prod).sum(-1, keepdim=True)
-    active = r.abs().amax(-1, keepdim=True) > tol
+    active = _max_abs(z) > tol
     for _ in range(max_iter):
         running = active.any(1).flatten()
-        if not bool(running.any()):
+        left = int(running.sum())
+        if not left:
             break
-        if len(running) >= 4 and 2 * int(running.sum()) <= len(running):
-            # half the images are done: go on with the others only (each system's arithmetic is unchanged)
+        if left < len(running) and len(running) - left >= compact * len(running):
+            # enough images are done: go on with the others only (each system's arithmetic is unchanged)
             solution.index_copy_(0, images_left, u)
             keep = running.nonzero().flatten()
             images_left = images_left.index_select(0, keep)
             u, r, p, rz, active = (t.index_select(0, keep) for t in (u, r, p, rz, active))
-            ap, prod = torch.zeros_like(r), torch.empty_like(r)
+            ap, prod = ap_all[:left], prod_all[:left]
             levels = [lv.select(keep) for lv in levels]
         levels[0].apply(p, ap)
         pap = torch.mul(p, ap, out=prod).sum(-1, keepdim=True)
         alpha = torch.where(active & (pap > 0), rz / pap.clamp_min(1e-30), 0)   # 0 freezes a finished system
         u.addcmul_(alpha, p)
         r.addcmul_(alpha, ap, value=-1)
-        z = _v_cycle(levels, r, boost)
+        z = _cycle(levels, r, boost, gamma)
         rz_new = torch.mul(r, z, out=prod).sum(-1, keepdim=True)
         beta = torch.where(active, rz_new / rz.clamp_min(1e-30), 0)
-        p.mul_(beta).add_(z)
+        torch.addcmul(z, beta, p, out=p)
         rz = torch.where(active, rz_new, rz)
-        active &= torch.mul(r, r, out=prod).amax(-1, keepdim=True) > tol * tol
+        active &= _max_abs(z) > tol
     solution.index_copy_(0, images_left, u)
     out = torch.where(removed, grid.interior(solution), x)
     return out.reshape(n, c, h, w).to(images.dtype)
 
 
 def noisy_linear_impute(images: torch.Tensor, removed: torch.Tensor, noise: torch.Tensor | None, std=None,
-                        noise_std: float = NOISE_STD, tol: float = 1e-5, max_iter: int = 2000) -> torch.Tensor:
+                        noise_std: float = NOISE_STD, **solver) -> torch.Tensor:
     """ROAD's imputation: :func:`linear_impute`, then ``noise`` (standard normal, shaped like ``images``)
     scaled to ``noise_std`` on the pixel scale (``noise_std / std_c`` in normalised space) on the removed pixels."""
-    out = linear_impute(images, removed, tol=tol, max_iter=max_iter)
+    out = linear_impute(images, removed, **solver)
     if noise is None or noise_std == 0:
         return out
     c = images.shape[1]
