@@ -17,8 +17,8 @@ p / 100. Extras per sample: ``morf``, ``lerf`` (means over percentages),
 ``lerf_minus_morf`` (higher is better) and ``morf_<p>`` / ``lerf_<p>`` per percentage.
 
 Quantus 0.6's ROAD differs (tests/metrics/test_quantus_reference.py): at noise 0 its imputation
-(a sparse direct solve) and ours agree to 1e-4 on the same masks (ours stops at a residual of
-1e-5), and with our noisy images replayed as its ``perturb_func`` its accuracies equal our MoRF
+(a sparse direct solve) and ours agree to 1e-4 on the same masks (ours stops at an error
+estimate of 5e-6), and with our noisy images replayed as its ``perturb_func`` its accuracies equal our MoRF
 curve means. But it computes MoRF only and returns one accuracy per percentage (no per-sample
 scores, no LeRF); it removes int(p % of the pixels) (floor; ours rounds: 70 % of 144 px is 100
 there, 101 here); its default grid is 1, 3, ..., 99 %; its noise std is in the units of the
