@@ -23,12 +23,12 @@ column wider than the image, so a 3x3 stencil is 1-D shifted multiply-adds of co
 
 Stopping rule: each system stops once its error estimate, the max-norm of the preconditioned
 residual z = M^-1 r, is below ``tol`` = 5e-6 (normalised units). M^-1 approximates A^-1, so z
-approximates the error A^-1 r itself; the residual r does not: inside a large hole A^-1
-amplifies it ~1000x (at 224 px a residual of 1e-5 left errors of 1e-4). Measured against
-SciPy's direct solve (``scripts/bench_road.py``, tests/metrics/test_road_imputation_solver.py)
-the error stays within 4 z, at most 2e-5; it is an estimate, not a proven bound. Once 1/8 of
-the images still iterated are done, the others go on alone, so a system's result does not
-depend on the others in its batch.
+approximates the error A^-1 r itself; the residual r does not: inside large holes the error
+was 10x the residual (at 224 px a residual of 1e-5 left errors of 1e-4), and A^-1 grows with the
+hole's squared diameter. Measured against SciPy's direct solve (``scripts/bench_road.py``,
+tests/metrics/test_road_imputation_solver.py) the error stays below 5 tol (at most 2.3e-5 at
+64 and 224 px); it is an estimate, not a proven bound. Once 1/8 of the images still iterated
+are done, the others go on alone, so a system's result does not depend on the others in its batch.
 Reference: ``scripts/bench_road.py`` compares it with SciPy's sparse direct solve.
 Imputation is linear, so imputing in normalised space equals imputing in pixel space.
 """
