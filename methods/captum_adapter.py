@@ -16,6 +16,9 @@ constructor takes go to it (``multiply_by_inputs``, ``eps``), the rest to ``attr
   (``FeatureAblation``, ``ShapleyValueSampling``, ``Lime``, ``KernelShap``,
   ``FeaturePermutation``): square patches or superpixels, as :class:`methods.LIME`'s.
 - ``GuidedGradCam`` (a layer method) gets the layer :class:`methods.GradCAM` detects.
+- ``FeatureAblation`` and ``ShapleyValueSampling`` pass ``perturbations_per_eval`` = max(1, 128 // N) unless it is
+  given: about 128 perturbed images per forward pass instead of N (the library's default of one perturbation per
+  pass left the model's batch at the explained batch size; the maps are the same, only batched).
 
 Completeness is checked, so a library map that is silently wrong on this model does not pass: the
 attributions of the difference/path classes must sum to the change of the target logit,
@@ -87,6 +90,8 @@ LAYERED = ("GuidedGradCam",)
 EXACT = ("DeepLift", "DeepLiftShap")  # attributions sum to f(x) - f(x') exactly: refuse when they do not
 APPROXIMATE = {"IntegratedGradients": "n_steps", "GradientShap": "n_samples"}  # up to quadrature / sampling: warn
 EXACT_TOLERANCE = 1e-2
+BATCHED = ("FeatureAblation", "ShapleyValueSampling")  # perturbations_per_eval filled in: PERTURBED_ROWS images per pass
+PERTURBED_ROWS = 128
 PICK_STREAM, ALPHA_STREAM, NOISE_STREAM = 111, 112, 113  # methods.randomness streams of GradientShap's draws
 OWN_ARGUMENTS = {"GradientShap": {"n_samples", "stdevs", "baselines"}, "DeepLiftShap": {"baselines", "custom_attribution_func"}}
 NON_LINEAR = (*ACTIVATION, nn.LayerNorm, nn.GroupNorm, nn.MultiheadAttention)  # what DeepLIFT needs a rule for
@@ -249,6 +254,8 @@ class Captum:
         if self.segmentation is not None and self.name in MASKED:
             seg, _ = segments(inputs, self.segmentation, self.n_segments, 10.0, self.patch_size)
             kwargs["feature_mask"] = seg.unsqueeze(1).contiguous()
+        if self.name in BATCHED and "perturbations_per_eval" not in kwargs:
+            kwargs["perturbations_per_eval"] = max(1, PERTURBED_ROWS // inputs.shape[0])
         if self.name in EXACT:
             check_deeplift_rules(model, inputs, self.owner, self.name)
         with frozen(model), seeded(self.seed, inputs.device):
