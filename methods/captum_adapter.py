@@ -219,6 +219,14 @@ class Captum:
             return None
         return self.baseline(inputs)
 
+    def feature_mask(self, inputs: torch.Tensor) -> torch.Tensor | None:
+        """The ``feature_mask`` of the masked perturbation classes (N, 1, H, W): ``segmentation`` made on the inputs
+        (superpixels: scikit-image, one image at a time); None for the other classes or without ``segmentation``."""
+        if self.segmentation is None or self.name not in MASKED:
+            return None
+        seg, _ = segments(inputs, self.segmentation, self.n_segments, 10.0, self.patch_size)
+        return seg.unsqueeze(1).contiguous()
+
     def _distribution_size(self) -> int:
         """Baselines in each input's distribution (``DeepLiftShap``, ``GradientShap``)."""
         if "baselines" in self.attribute:
@@ -251,9 +259,9 @@ class Captum:
         baselines = self._baselines(inputs)
         if baselines is not None:
             kwargs["baselines"] = baselines
-        if self.segmentation is not None and self.name in MASKED:
-            seg, _ = segments(inputs, self.segmentation, self.n_segments, 10.0, self.patch_size)
-            kwargs["feature_mask"] = seg.unsqueeze(1).contiguous()
+        mask = self.feature_mask(inputs)
+        if mask is not None:
+            kwargs["feature_mask"] = mask
         if self.name in BATCHED and "perturbations_per_eval" not in kwargs:
             kwargs["perturbations_per_eval"] = max(1, PERTURBED_ROWS // inputs.shape[0])
         if self.name in EXACT:
