@@ -283,10 +283,10 @@ class Captum:
         with frozen(model):
             if self.name == "DeepLiftShap":
                 extra = {k: v for k, v in self.attribute.items() if k != "baselines"}
-                pairs = inputs.detach().repeat_interleave(m, 0).requires_grad_(True)
+                pairs = inputs.detach().repeat_interleave(m, 0).requires_grad_(True)  # pair i * m + j: image i, its baseline j
+                deeplift = require("captum.attr", "captum", self.owner).DeepLift(model, **self.init)
                 with torch.enable_grad():
-                    out = require("captum.attr", "captum", self.owner).DeepLift(model, **self.init).attribute(pairs, baselines=baselines.flatten(0, 1).detach(),
-                                                                           target=targets.repeat_interleave(m), **extra)
+                    out = deeplift.attribute(pairs, baselines=baselines.flatten(0, 1).detach(), target=targets.repeat_interleave(m), **extra)
                 out = out.detach().view(n, m, *inputs.shape[1:]).mean(1)
             else:
                 k, stdevs = self.attribute.get("n_samples", 5), float(self.attribute.get("stdevs", 0.0))
@@ -296,14 +296,14 @@ class Captum:
                 chosen = baselines[torch.arange(n, device=inputs.device).view(-1, 1), pick]
                 out = gradient_shap_estimate(self._method(model, inputs), model, inputs, targets, chosen, alpha, noise)
             if self._checks_completeness():
-                self._check_completeness(model, inputs, targets, out, baselines)
+                self._check_completeness(model, inputs, targets, out, baselines, stacklevel=4)  # the caller of __call__
         return out
 
     def _checks_completeness(self) -> bool:
         return ((self.name in EXACT or self.name in APPROXIMATE) and self.init.get("multiply_by_inputs", True)
                 and not self.attribute.get("stdevs", 0.0) and "baselines" not in self.attribute)
 
-    def _check_completeness(self, model, inputs, targets, attributions, baselines) -> None:
+    def _check_completeness(self, model, inputs, targets, attributions, baselines, stacklevel: int = 3) -> None:
         gap = completeness_gap(model, inputs.detach(), targets, attributions, baselines, self.name in DISTRIBUTION)
         if self.name in EXACT and not gap <= EXACT_TOLERANCE:
             pools = any(isinstance(m, nn.modules.pooling._MaxPoolNd) for m in model.modules())
@@ -313,7 +313,7 @@ class Captum:
                              f"(relative gap {gap:.2g} > {EXACT_TOLERANCE:g}): {why}; use method=integrated_gradients or method=gradient_x_input")
         if self.name in APPROXIMATE and not gap <= APPROXIMATE_TOLERANCE:
             warnings.warn(f"{self.owner}: Captum's {self.name} attributions sum to f(x) - f(baseline) only within {gap:.2g} "
-                          f"(> {APPROXIMATE_TOLERANCE:g}); raise {self.owner}.{APPROXIMATE[self.name]}", stacklevel=3)
+                          f"(> {APPROXIMATE_TOLERANCE:g}); raise {self.owner}.{APPROXIMATE[self.name]}", stacklevel=stacklevel)
 
 
 def gradient_shap_estimate(method, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, baselines: torch.Tensor,
