@@ -22,7 +22,15 @@ channels and psi(|b_k * grad_{z_k} f_c|) over the channels k of every ``nn.Conv2
 output z (a BatchNorm's bias is b - mu gamma / sqrt(var + eps)), psi = min-max scaling *per channel* then bilinear
 resizing to the input, and min-max scales the sum (checked against this definition in the tests). A model where
 another module adds a bias per position (``nn.Linear`` or ``nn.LayerNorm`` on tokens, ConvNeXt's channels-last
-blocks, a ViT) is refused in one line, since the library would drop that bias's term.
+blocks, a ViT) is refused in one line, since the library would drop that bias's term. The per-layer terms psi(...) are
+computed batched in torch (:func:`_batched_fullgrad`: the same min-max with its 1e-7 and bilinear half-pixel resizing
+as the library's OpenCV loop over every image and channel, which took two thirds of the call; the channels are summed
+before resizing, which is linear, so one map per image and layer is resized); the library's class
+does the rest (hooks, bias extraction, backward pass, final scaling).
+
+The library's NumPy work (Eigen-CAM's SVD per image, the min-max scaling) runs with as many BLAS threads as torch
+has (``torch.get_num_threads()``, via threadpoolctl, which grad-cam's scikit-learn brings): OpenBLAS's own default
+(every core) on the small per-image matrices was 20-100x slower than one thread on a shared CPU.
 
 The call runs under :func:`methods.model_state.frozen` with a forked, seeded RNG, and
 the library's hooks are released, every module's children and hooks and every parameter's
@@ -49,6 +57,20 @@ _HOOKS = ("_forward_hooks", "_forward_hooks_with_kwargs", "_forward_hooks_always
           "_forward_pre_hooks_with_kwargs", "_backward_hooks", "_backward_pre_hooks")
 
 
+_CONTROLLER: list = []  # threadpoolctl's ThreadpoolController, built once (building it scans the loaded libraries)
+
+
+def _blas_threads() -> contextlib.AbstractContextManager:
+    """NumPy's BLAS limited to torch's thread count for the block (no limit without threadpoolctl)."""
+    if not _CONTROLLER:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # pragma: no cover - scikit-learn, a grad-cam dependency, requires it
+            return contextlib.nullcontext()
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0].limit(limits=torch.get_num_threads(), user_api="blas")
+
+
 @contextlib.contextmanager
 def _structure_kept(model: nn.Module) -> Iterator[None]:
     """Every module's children and hooks as before the block, also when the library raises halfway (Ablation-CAM
@@ -67,6 +89,40 @@ def _structure_kept(model: nn.Module) -> Iterator[None]:
                 table = getattr(m, d, {})
                 for key in set(table) - keys:
                     del table[key]
+
+
+_FULLGRAD: dict = {}  # the library's FullGrad class -> its subclass with the batched psi
+
+
+def _batched_fullgrad(library_fullgrad: type) -> type:
+    """pytorch-grad-cam's ``FullGrad`` with ``compute_cam_per_layer`` batched in torch (module docstring); with
+    ``eigen_smooth`` the library's own."""
+    if library_fullgrad in _FULLGRAD:
+        return _FULLGRAD[library_fullgrad]
+
+    def psi(term: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """|term| min-max scaled per (image, channel) as the library's ``scale_cam_image``, resized bilinearly to
+        ``size`` and summed over the channels (summed first: resizing is linear, so one map per image is resized)."""
+        term = term.abs().float()
+        term = term - term.amin(dim=(2, 3), keepdim=True)
+        term = (term / (1e-7 + term.amax(dim=(2, 3), keepdim=True))).sum(1, keepdim=True)
+        if term.shape[-2:] != size:
+            term = torch.nn.functional.interpolate(term, size=size, mode="bilinear", align_corners=False)
+        return term[:, 0]
+
+    class BatchedFullGrad(library_fullgrad):
+        def compute_cam_per_layer(self, input_tensor, target_category, eigen_smooth):
+            if eigen_smooth:
+                return super().compute_cam_per_layer(input_tensor, target_category, eigen_smooth)
+            size = tuple(input_tensor.shape[-2:])
+            total = psi(input_tensor.grad.detach() * input_tensor.detach(), size)
+            for bias, grads in zip(self.bias_data, self.activations_and_grads.gradients):
+                bias = torch.as_tensor(bias, device=grads.device).view(1, -1, 1, 1)
+                total = total + psi(bias * grads, size)
+            return total.unsqueeze(1).cpu().numpy()
+
+    _FULLGRAD[library_fullgrad] = BatchedFullGrad
+    return BatchedFullGrad
 
 
 class GradCAMLibrary:
@@ -129,7 +185,7 @@ class GradCAMLibrary:
         targets = check_batch(inputs, targets)
         grads = {p: p.grad for p in model.parameters()}
         try:
-            with _structure_kept(model), frozen(model), seeded(self.seed, inputs.device):
+            with _structure_kept(model), frozen(model), seeded(self.seed, inputs.device), _blas_threads():
                 if self.name == "FullGrad":  # no target layer: every nn.Conv2d / nn.BatchNorm2d bias
                     _check_fullgrad_biases(model, inputs, self.owner)
                     layers, grid = [], None
@@ -140,7 +196,8 @@ class GradCAMLibrary:
                 init = dict(self.init)
                 if self.name == "AblationCAM" and grid is not None and "ablation_layer" not in init:  # tokens: the library's ViT ablation
                     init["ablation_layer"] = require("pytorch_grad_cam.ablation_layer", "grad-cam", self.owner).AblationLayerVit()
-                cam = self.cls(model=model, target_layers=layers, reshape_transform=reshape, **init)
+                cls = _batched_fullgrad(self.cls) if self.name == "FullGrad" else self.cls
+                cam = cls(model=model, target_layers=layers, reshape_transform=reshape, **init)
                 try:
                     x = inputs.detach().clone().requires_grad_(True)
                     maps = cam(input_tensor=x, targets=[self.targets(int(c)) for c in targets], **self.call)

@@ -27,9 +27,8 @@ import torch
 
 
 def stabilize(z: torch.Tensor, epsilon: float) -> torch.Tensor:
-    sign = torch.where(z >= 0, 1.0, -1.0).to(z)
-    out = z + epsilon * sign
-    return torch.where(out == 0, torch.ones_like(out), out)  # e = 0 and z = 0: nothing to divide
+    out = torch.where(z >= 0, z + epsilon, z - epsilon)  # z + e sign(z), sign(0) = +1
+    return out.masked_fill_(out == 0, 1.0)  # e = 0 and z = 0: nothing to divide
 
 
 def _pos(t):
@@ -48,12 +47,19 @@ class Rule:
 
     @staticmethod
     def _shares(layer, terms, relevance, stabilizer):
-        """Normalised shares of one group of terms (input, weight, bias): [m_t * W_t^T (R / stab(sum_t z_t))]."""
-        inputs = [t[0].detach().requires_grad_(True) for t in terms]
-        outputs = [layer(i, w, b) for i, (_, w, b) in zip(inputs, terms)]
+        """Normalised shares of one group of terms (input, weight, bias): [m_t * W_t^T (R / stab(sum_t z_t))].
+
+        A term whose input is all zeros and has no bias (x- after a ReLU: the W- x- term of z+) adds nothing to
+        sum_t z_t and gets a zero share, so its layer pass and its gradient are skipped (exactly the same result)."""
+        live = [k for k, (x, _, b) in enumerate(terms) if b is not None or bool(x.detach().ne(0).any())] or [0]
+        inputs = [terms[k][0].detach().requires_grad_(True) for k in live]
+        outputs = [layer(i, terms[k][1], terms[k][2]) for i, k in zip(inputs, live)]
         scaled = relevance / stabilize(sum(o.detach() for o in outputs), stabilizer)
         grads = torch.autograd.grad(outputs, inputs, [scaled] * len(outputs))
-        return [i.detach() * g for i, g in zip(inputs, grads)]
+        shares = [torch.zeros_like(t[0]) for t in terms]
+        for k, i, g in zip(live, inputs, grads):
+            shares[k] = i.detach() * g
+        return shares
 
 
 class Epsilon(Rule):

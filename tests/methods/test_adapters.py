@@ -213,3 +213,22 @@ def test_fullgrad_follows_its_definition_on_a_tiny_cnn_with_batchnorm_and_refuse
     with pytest.raises(ValueError, match="adds a bias per position, which pytorch-grad-cam's FullGrad ignores") as info:
         library.FullGrad()(vit, torch.randn(1, 3, 16, 16), torch.tensor([0]))
     assert "\n" not in str(info.value)
+
+
+def test_batched_fullgrad_equals_the_librarys_own_class(cnn):
+    """Our FullGrad computes the library's per-layer terms batched in torch (channels summed before resizing); the
+    library's own FullGrad class (its OpenCV loop over every image and channel) gives the same map."""
+    library = pytest.importorskip("methods.gradcam_library")
+    grad_cam = pytest.importorskip("pytorch_grad_cam")
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+    model, x, t = cnn
+    ours = library.FullGrad()(model, x, t)
+    cam = grad_cam.FullGrad(model=model, target_layers=[])
+    try:
+        theirs = cam(input_tensor=x.clone().requires_grad_(True), targets=[ClassifierOutputTarget(int(c)) for c in t])
+    finally:
+        cam.activations_and_grads.release()
+    for p in model.parameters():
+        p.grad = None
+    torch.testing.assert_close(ours, torch.as_tensor(theirs).unsqueeze(1), rtol=1e-5, atol=1e-5)
+    assert library._batched_fullgrad(grad_cam.FullGrad) is library._batched_fullgrad(grad_cam.FullGrad)  # built once

@@ -138,3 +138,17 @@ def test_baseline_is_none_and_bad_arguments_raise():
         LRP(alpha=3.0, beta=1.0)
     with pytest.raises(ValueError, match="lrp.low must be below"):
         LRP(low=1.0, high=0.0)
+
+
+def test_zplus_rule_is_its_closed_form_with_and_without_negative_inputs():
+    """z+ = W+ x+ + b+ + W- x-, R_in = x+ W+^T (R / stab(z+)) + x- W-^T (R / stab(z+)); after a ReLU (x- = 0) the
+    second term is skipped, which must not change the result."""
+    from methods.lrp.rules import ZPlus, stabilize
+    gen = torch.Generator().manual_seed(4)
+    w, b, r = torch.randn(3, 5, generator=gen), torch.randn(3, generator=gen), torch.rand(4, 3, generator=gen)
+    layer = lambda x, weight, bias: torch.nn.functional.linear(x, weight, bias)  # noqa: E731
+    layer.weight, layer.bias = w, b
+    for x in (torch.randn(4, 5, generator=gen), torch.rand(4, 5, generator=gen)):  # mixed signs; non-negative
+        xp, xn, wp, wn = x.clamp(min=0), x.clamp(max=0), w.clamp(min=0), w.clamp(max=0)
+        scaled = r / stabilize(xp @ wp.T + b.clamp(min=0) + xn @ wn.T, 1e-6)
+        torch.testing.assert_close(ZPlus(1e-6).relevance(layer, x, r), xp * (scaled @ wp) + xn * (scaled @ wn))
