@@ -45,8 +45,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from harness import progress, reports, tracking
 from harness.build import build
-from harness.cache import cached_attribution_batch, cached_split, config_hash, content_key, mark_attributions_cached, store
-from harness.datasets import Dataset, FitsNormalisation, ImageSplit, ReadsFiles, Streams, evaluation_indices, prefetched
+from harness.cache import SplitSource, cached_attribution_batch, config_hash, content_key, mark_attributions_cached, store
+from harness.datasets import Dataset, FitsNormalisation, ImageSplit, ReadsFiles, evaluation_indices, prefetched
 from harness.models import build_network
 from harness.preflight.settings import check_against_dataset, check_needs, check_run_settings, resolve_device, unmet_needs
 from harness.seeding import seed_everything
@@ -294,6 +294,7 @@ def shard_indices(picked: torch.Tensor, shards: int = 1, shard: int = 0) -> torc
 SHARD_TAG = "harness.shard"             # "i/K" on a run of one shard of an evaluation
 SHARD_GROUP_TAG = "harness.shard_of"    # the config hash the K shards share (their own with eval.shard=0)
 PARTIAL_SCORES = "partial/scores.csv"   # per-sample scores so far, while a run streams (the final ones are scores.csv)
+TRAINING_SPLIT_TAG = "harness.training_split"  # "read whole" (training, ROAR, a non-streaming dataset's summary) or "not read"
 PROGRESS_TAG = "harness.progress"       # "k/N samples scored" while streaming, "complete: N/N samples" at the end
 FLUSH_EVERY_S = 60.0                    # longest time between two uploads of the partial scores
 
@@ -333,9 +334,10 @@ def execute(cfg: DictConfig, parts: Components, device: torch.device, run_id: st
     cache_dir = Path(str(cfg.paths.cache)).expanduser().resolve()
     start = time.perf_counter()
     fit_normalisation(cfg, parts.dataset, cache_dir)
-    train_split = cached_split(cfg, parts.dataset, "train", cache_dir)
+    # the training split is made or loaded only if something needs it whole: training, ROAR, a training-image pool
+    train_split = SplitSource(cfg, parts.dataset, "train", cache_dir)
     # a dataset that makes samples by index is streamed (images made per batch); any other test split is read whole
-    test_split = parts.dataset.view("test") if isinstance(parts.dataset, Streams) else cached_split(cfg, parts.dataset, "test", cache_dir)
+    test_split = SplitSource(cfg, parts.dataset, "test", cache_dir).streamed()
     timings["time_data_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -349,10 +351,12 @@ def execute(cfg: DictConfig, parts: Components, device: torch.device, run_id: st
     retrain = (Retrainer(cfg, parts.dataset, train_split, trained.key, cache_dir, device)
                if any(isinstance(metric, ROAR) for metric in parts.metrics.values()) else None)
     if isinstance(parts.explainer, UsesTrainingImages):  # e.g. expected_gradients.background=train: only the images it names are kept
-        wanted = parts.explainer.training_indices(len(train_split.labels))
+        wanted = parts.explainer.training_indices(len(train_split))
         if wanted is not None:
             parts.explainer.use_training_images(train_split.select(wanted).images.to(device))
-    del train_split
+    if retrain is None:
+        train_split.drop()  # training is over: the split is not held through the evaluation
+    mlflow.set_tag(TRAINING_SPLIT_TAG, "read whole" if train_split.loaded else "not read")
 
     drawn = evaluation_indices(test_split.labels, cfg.eval.n_samples, cfg.seed, str(cfg.eval.get("sample", "stratified")))
     shards, shard = int(cfg.eval.get("shards", 1)), int(cfg.eval.get("shard", 0))

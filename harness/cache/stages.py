@@ -22,7 +22,7 @@ from torch import nn
 
 from harness.cache.keys import attribution_key, content_key, split_key
 from harness.cache.store import store, torch_load, torch_save
-from harness.datasets import Dataset, ImageSplit
+from harness.datasets import Dataset, ImageSplit, LazySplit, Streams
 from harness.seeding import seed_everything
 from methods import Explainer, explain_samples
 
@@ -36,6 +36,47 @@ def cached_split(cfg: DictConfig, dataset: Dataset, name: str, cache_dir: Path) 
         split_key(cfg.dataset, cfg.seed, name), lambda: dataset.split(name), load=lambda path: ImageSplit(**torch_load(path)),
         save=lambda value, path: torch_save(vars(value), path), about=about)
     return split
+
+
+class SplitSource:
+    """One split of a run's dataset, made or loaded only when something asks for it.
+
+    ``whole()`` is :func:`cached_split` (every sample in memory: what training reads), made once and
+    kept until :meth:`drop`; ``streamed()`` is what a pass over the split reads batch by batch (the model
+    summary's accuracies): the dataset's :class:`~harness.datasets.LazySplit` where it makes samples by
+    index (:class:`~harness.datasets.Streams`), else (or once the whole split is in memory anyway) the
+    whole split; ``select(indices)`` makes just those samples. So a run whose model comes from the cache
+    never makes or loads its training split (``loaded`` stays False).
+    """
+
+    def __init__(self, cfg: DictConfig, dataset: Dataset, name: str, cache_dir: Path) -> None:
+        self.cfg, self.dataset, self.name, self.cache_dir = cfg, dataset, name, cache_dir
+        self._whole: ImageSplit | None = None
+        self.loaded = False  # whether the whole split was made or loaded (for the log and tests)
+
+    def whole(self) -> ImageSplit:
+        if self._whole is None:
+            self._whole, self.loaded = cached_split(self.cfg, self.dataset, self.name, self.cache_dir), True
+        return self._whole
+
+    def streamed(self) -> ImageSplit | LazySplit:
+        if self._whole is None and isinstance(self.dataset, Streams):
+            return self.dataset.view(self.name)
+        return self.whole()
+
+    def __len__(self) -> int:
+        known = self.dataset.split_size(self.name) if self._whole is None else None
+        return int(known) if known is not None else len(self.whole())
+
+    def select(self, indices: torch.Tensor) -> ImageSplit:
+        """The samples at ``indices``, made alone where the dataset makes samples by index."""
+        if self._whole is None and isinstance(self.dataset, Streams):
+            return self.dataset.samples(self.name, indices)
+        return self.whole().select(indices)
+
+    def drop(self) -> None:
+        """Forget the whole split (it is made or loaded again if asked for)."""
+        self._whole = None
 
 
 def batch_seed(seed: int, indices: torch.Tensor) -> int:
