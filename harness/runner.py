@@ -299,6 +299,16 @@ PROGRESS_TAG = "harness.progress"       # "k/N samples scored" while streaming, 
 FLUSH_EVERY_S = 60.0                    # longest time between two uploads of the partial scores
 
 
+def attribution_cache_tag(batches_reused: int, partly: int, batches: int, samples_reused: int, samples: int) -> str:
+    """``hit`` (every map from the cache), ``computed`` (none), else how many batches (and samples) were reused."""
+    if samples_reused == samples:
+        return "hit"
+    if samples_reused == 0:
+        return "computed"
+    text = f"{batches_reused} of {batches} batches reused"
+    return text if not partly else f"{text}, {samples_reused} of {samples} samples"
+
+
 class PartialScores:
     """Per-sample rows appended batch by batch to a local CSV, uploaded to the run every ``FLUSH_EVERY_S`` and when a run stops."""
 
@@ -378,7 +388,7 @@ def execute(cfg: DictConfig, parts: Components, device: torch.device, run_id: st
     per_batch: dict[str, list[MetricResult]] = {name: [] for name in parts.metrics}
     kept: dict[str, list[torch.Tensor]] = {key: [] for key in ("labels", "groups", "predicted", "targets", "range")}
     first: dict[str, list[torch.Tensor]] = {}
-    hits, n_first = 0, 0
+    hits, partly, samples_reused, n_first = 0, 0, 0, 0
     timings["time_attribution_s"] = 0.0
     timings |= {f"time_{name}_s": 0.0 for name in parts.metrics}
     batches = picked.split(int(cfg.eval.batch_size))
@@ -397,9 +407,10 @@ def execute(cfg: DictConfig, parts: Components, device: torch.device, run_id: st
                 if number == 0 and isinstance(parts.explainer, HasTargetLayer):  # the layer a CAM-family method actually read (issue 13)
                     mlflow.log_param("method_layer", parts.explainer.chosen_layer(model, inputs[:1]))
                 start = time.perf_counter()
-                attributions, hit = cached_attribution_batch(cfg, parts.explainer, model, trained.key, inputs, targets, idx, device, cache_dir)
+                attributions, reused = cached_attribution_batch(cfg, parts.explainer, model, trained.key, inputs, targets, idx, device, cache_dir)
                 timings["time_attribution_s"] += time.perf_counter() - start
-                hits += hit
+                hits, samples_reused = hits + (reused == len(idx)), samples_reused + reused
+                partly += 0 < reused < len(idx)
                 context = {
                     "labels": labels, "masks": masks, "groups": None if data.groups is None else data.groups.to(device),
                     "explainer": parts.explainer, "mean": mean, "std": std,
@@ -434,8 +445,7 @@ def execute(cfg: DictConfig, parts: Components, device: torch.device, run_id: st
             raise
         partial.flush()
     mark_attributions_cached(cfg, trained.key, device, cache_dir, len(batches))  # what the sweep's cost estimate looks up
-    mlflow.set_tag("harness.attribution_cache", "hit" if hits == len(batches) else "computed" if hits == 0
-                   else f"{hits} of {len(batches)} batches reused")
+    mlflow.set_tag("harness.attribution_cache", attribution_cache_tag(hits, partly, len(batches), samples_reused, len(picked)))
 
     if env is not None:  # the run's manifest with the hashes of the weights and the evaluated data
         env = manifest.with_hashes(env, model, *((digest.hexdigest(), "evaluation inputs") if digest is not None

@@ -70,6 +70,9 @@ LAYERED = ("GuidedGradCam",)
 EXACT = ("DeepLift", "DeepLiftShap")  # attributions sum to f(x) - f(x') exactly: refuse when they do not
 APPROXIMATE = {"IntegratedGradients": "n_steps", "GradientShap": "n_samples"}  # up to quadrature / sampling: warn
 EXACT_TOLERANCE = 1e-2
+# algorithms that draw nothing: with a fixed baseline, a sample's map does not depend on its batch (methods.types.DependsOnBatch)
+DRAW_NOTHING = ("IntegratedGradients", "Saliency", "InputXGradient", "DeepLift", "GuidedBackprop", "Deconvolution",
+                "FeatureAblation", "Occlusion", "GuidedGradCam")
 NON_LINEAR = (*ACTIVATION, nn.LayerNorm, nn.GroupNorm, nn.MultiheadAttention)  # what DeepLIFT needs a rule for
 
 
@@ -190,6 +193,12 @@ class Captum:
                 "ShapleyValueSampling": n("n_samples", 25) * (features + 1), "FeatureAblation": features + 1,
                 "FeaturePermutation": features + 1, "Lime": n("n_samples", 50), "KernelShap": n("n_samples", 50),
                 "NoiseTunnel": n("nt_samples", 5)}.get(self.name, 1)
+
+    def depends_on_batch(self) -> bool:
+        """Whether a map may depend on the batch (:class:`methods.types.DependsOnBatch`): the algorithms that draw from
+        the generators seeded per call, or a baseline other than zero or a number (conservative)."""
+        fixed = self.baseline_spec is None or self.baseline_spec == "zero" or isinstance(self.baseline_spec, (int, float))
+        return not (self.name in DRAW_NOTHING and fixed and "stdevs" not in self.attribute)
 
     def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         targets = check_batch(inputs, targets)

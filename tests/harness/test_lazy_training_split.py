@@ -1,4 +1,5 @@
-"""The training split of a command-line run is made or loaded only when something needs it whole (issue 17)."""
+"""The training split of a command-line run is made or loaded only when something needs it whole, and a rerun at another
+batch size reuses the cached maps (issue 17)."""
 import pytest
 import torch
 from mlflow.tracking import MlflowClient
@@ -25,13 +26,15 @@ def splits_read(monkeypatch) -> list[str]:
 
 @pytest.mark.slow
 def test_a_cached_model_never_reads_the_training_split_and_a_checkpoint_streams_it(make_cfg, splits_read):
-    settings = ("metric=[deletion]", "metric.deletion.steps=0.5", "eval.n_samples=2", "tracking.experiment=lazy-train")
-    first = run(make_cfg(*settings))              # trains (or finds) the model: the summary is cached with it
+    settings = ("method=random", "metric=[deletion]", "metric.deletion.steps=0.5", "eval.n_samples=4", "tracking.experiment=lazy-train")
+    first = run(make_cfg(*settings, "eval.batch_size=4"))   # trains (or finds) the model: the summary is cached with it
     splits_read.clear()
-    again = run(make_cfg(*settings))
+    again = run(make_cfg(*settings, "eval.batch_size=2"))
     tags = MlflowClient().get_run(again.run_id).data.tags
     assert tags["harness.model_cache"] == "hit" and tags[TRAINING_SPLIT_TAG] == "not read" and "train" not in splits_read
     assert again.model_summary == first.model_summary
+    # the stochastic control's maps, stored in batches of 4, are found per sample in batches of 2
+    assert tags["harness.attribution_cache"] == "hit" and torch.equal(again.results["deletion"].scores, first.results["deletion"].scores)
     # the same weights as a checkpoint: the summary's train accuracy streams the split by index, batch by batch
     path = stages.store(make_cfg().paths.cache, "models").path(tags["harness.model_key"])  # the cache file holds the state dict
     cfg = make_cfg(f"model.weights={path}")
