@@ -63,3 +63,14 @@ def test_batch_dependent_maps_are_cached_per_batch_only(make_cfg, explained, tmp
     assert reused == [0, 0] and explained == [4, 2, 2]
     _, reused = _maps(cfg, explainer, inputs, indices, 2, tmp_path)
     assert reused == [2, 2] and explained == [4, 2, 2]   # the same batches again: stored per batch
+
+
+@pytest.mark.parametrize("overrides, per_sample", [
+    (("method=saliency",), True), (("method=smoothgrad",), True), (("method=integrated_gradients",), True),
+    (("method=expected_gradients", "method.background=train"), True), (("method=expected_gradients",), False),
+    (("method=gradient_shap",), False), (("method=deeplift",), True), (("method=captum", "method.name=Saliency"), True),
+])
+def test_which_explainers_reuse_maps_per_sample(make_cfg, overrides, per_sample):
+    pytest.importorskip("captum")
+    cfg = make_cfg(*overrides)
+    assert stages.reusable_per_sample(build(cfg.method, "method", seed=cfg.seed)) is per_sample
