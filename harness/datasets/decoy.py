@@ -109,10 +109,8 @@ class DecoyShapes(ImageDataset):
         """The samples at ``indices`` of split ``name`` (or of its ``variant``), equal to ``split(name, variant).select(indices)``:
         every random number of the split is drawn (a few numbers per image, and its noise), only those images are drawn."""
         self.check_split(name, variant)
-        rows = torch.as_tensor(indices, dtype=torch.long).reshape(-1)
         n, s, p = self.n[name], self.image_size, self.patch_size
-        if rows.numel() and not (0 <= int(rows.min()) and int(rows.max()) < n):
-            raise IndexError(f"{name} split indices must be in [0, {n}); got {int(rows.min())}..{int(rows.max())}")
+        rows = self.check_indices(name, indices, n)
         gen_labels, gen_fg, gen_patch, gen_noise = self.generators(name)
         labels, shades = self.labels_and_shades(name, variant, gen_labels)
         masks = shape_masks(labels, s, gen_fg, rows)

@@ -97,9 +97,7 @@ class Photos(ImageDataset):
     def samples(self, name: str, indices: torch.Tensor, variant: str = "original") -> ImageSplit:
         """The photographs at ``indices`` (each centre-cropped and resized alone), equal to ``split(name).select(indices)``."""
         self.check_split(name, variant)
-        rows = torch.as_tensor(indices, dtype=torch.long).reshape(-1)
-        if rows.numel() and not (0 <= int(rows.min()) and int(rows.max()) < len(self.photos)):
-            raise IndexError(f"{name} split indices must be in [0, {len(self.photos)}); got {int(rows.min())}..{int(rows.max())}")
+        rows = self.check_indices(name, indices, len(self.photos))
         images = []
         for i in rows.tolist():
             pixels = photo(self.photos[i])
