@@ -332,7 +332,9 @@ class PartialScores:
 def execute(cfg: DictConfig, parts: Components, device: torch.device, run_id: str, env: dict | None = None) -> Outcome:
     """Data, model, then the evaluation streamed batch by batch, the summary, and everything logged to the open run.
 
-    Each batch of ``eval.batch_size`` evaluation samples is loaded (``eval.num_workers`` worker processes
+    The training split is made or loaded only if training, ROAR or a training-image pool that cannot be made by
+    index needs it (:class:`harness.cache.SplitSource`; tag ``harness.training_split``). Each batch of
+    ``eval.batch_size`` evaluation samples is loaded (``eval.num_workers`` worker processes
     ahead, in the seeded order: :func:`harness.datasets.prefetched`), explained (attributions cached per
     batch), scored by every metric and its per-sample scores appended to ``partial/scores.csv``
     (uploaded at least every minute and when the run stops, tag ``harness.progress``), then dropped:
@@ -366,7 +368,6 @@ def execute(cfg: DictConfig, parts: Components, device: torch.device, run_id: st
             parts.explainer.use_training_images(train_split.select(wanted).images.to(device))
     if retrain is None:
         train_split.drop()  # training is over: the split is not held through the evaluation
-    mlflow.set_tag(TRAINING_SPLIT_TAG, "read whole" if train_split.loaded else "not read")
 
     drawn = evaluation_indices(test_split.labels, cfg.eval.n_samples, cfg.seed, str(cfg.eval.get("sample", "stratified")))
     shards, shard = int(cfg.eval.get("shards", 1)), int(cfg.eval.get("shard", 0))
@@ -446,6 +447,7 @@ def execute(cfg: DictConfig, parts: Components, device: torch.device, run_id: st
         partial.flush()
     mark_attributions_cached(cfg, trained.key, device, cache_dir, len(batches))  # what the sweep's cost estimate looks up
     mlflow.set_tag("harness.attribution_cache", attribution_cache_tag(hits, partly, len(batches), samples_reused, len(picked)))
+    mlflow.set_tag(TRAINING_SPLIT_TAG, "read whole" if train_split.loaded else "not read")  # after ROAR, which reads it lazily
 
     if env is not None:  # the run's manifest with the hashes of the weights and the evaluated data
         env = manifest.with_hashes(env, model, *((digest.hexdigest(), "evaluation inputs") if digest is not None
