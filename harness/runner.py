@@ -45,8 +45,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from harness import progress, reports, tracking
 from harness.build import build
-from harness.cache import cached_attribution_batch, cached_split, config_hash, content_key, mark_attributions_cached, store
-from harness.datasets import Dataset, FitsNormalisation, ImageSplit, ReadsFiles, Streams, evaluation_indices, prefetched
+from harness.cache import SplitSource, cached_attribution_batch, config_hash, content_key, mark_attributions_cached, store
+from harness.datasets import Dataset, FitsNormalisation, ImageSplit, ReadsFiles, evaluation_indices, prefetched
 from harness.models import build_network
 from harness.preflight.settings import check_against_dataset, check_needs, check_run_settings, resolve_device, unmet_needs
 from harness.seeding import seed_everything
@@ -294,8 +294,19 @@ def shard_indices(picked: torch.Tensor, shards: int = 1, shard: int = 0) -> torc
 SHARD_TAG = "harness.shard"             # "i/K" on a run of one shard of an evaluation
 SHARD_GROUP_TAG = "harness.shard_of"    # the config hash the K shards share (their own with eval.shard=0)
 PARTIAL_SCORES = "partial/scores.csv"   # per-sample scores so far, while a run streams (the final ones are scores.csv)
+TRAINING_SPLIT_TAG = "harness.training_split"  # "read whole" (training, ROAR, a non-streaming dataset's summary) or "not read"
 PROGRESS_TAG = "harness.progress"       # "k/N samples scored" while streaming, "complete: N/N samples" at the end
 FLUSH_EVERY_S = 60.0                    # longest time between two uploads of the partial scores
+
+
+def attribution_cache_tag(batches_reused: int, partly: int, batches: int, samples_reused: int, samples: int) -> str:
+    """``hit`` (every map from the cache), ``computed`` (none), else how many batches (and samples) were reused."""
+    if samples_reused == samples:
+        return "hit"
+    if samples_reused == 0:
+        return "computed"
+    text = f"{batches_reused} of {batches} batches reused"
+    return text if not partly else f"{text}, {samples_reused} of {samples} samples"
 
 
 class PartialScores:
@@ -321,7 +332,9 @@ class PartialScores:
 def execute(cfg: DictConfig, parts: Components, device: torch.device, run_id: str, env: dict | None = None) -> Outcome:
     """Data, model, then the evaluation streamed batch by batch, the summary, and everything logged to the open run.
 
-    Each batch of ``eval.batch_size`` evaluation samples is loaded (``eval.num_workers`` worker processes
+    The training split is made or loaded only if training, ROAR or a training-image pool that cannot be made by
+    index needs it (:class:`harness.cache.SplitSource`; tag ``harness.training_split``). Each batch of
+    ``eval.batch_size`` evaluation samples is loaded (``eval.num_workers`` worker processes
     ahead, in the seeded order: :func:`harness.datasets.prefetched`), explained (attributions cached per
     batch), scored by every metric and its per-sample scores appended to ``partial/scores.csv``
     (uploaded at least every minute and when the run stops, tag ``harness.progress``), then dropped:
@@ -333,9 +346,10 @@ def execute(cfg: DictConfig, parts: Components, device: torch.device, run_id: st
     cache_dir = Path(str(cfg.paths.cache)).expanduser().resolve()
     start = time.perf_counter()
     fit_normalisation(cfg, parts.dataset, cache_dir)
-    train_split = cached_split(cfg, parts.dataset, "train", cache_dir)
+    # the training split is made or loaded only if something needs it whole: training, ROAR, a training-image pool
+    train_split = SplitSource(cfg, parts.dataset, "train", cache_dir)
     # a dataset that makes samples by index is streamed (images made per batch); any other test split is read whole
-    test_split = parts.dataset.view("test") if isinstance(parts.dataset, Streams) else cached_split(cfg, parts.dataset, "test", cache_dir)
+    test_split = SplitSource(cfg, parts.dataset, "test", cache_dir).streamed()
     timings["time_data_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -349,10 +363,11 @@ def execute(cfg: DictConfig, parts: Components, device: torch.device, run_id: st
     retrain = (Retrainer(cfg, parts.dataset, train_split, trained.key, cache_dir, device)
                if any(isinstance(metric, ROAR) for metric in parts.metrics.values()) else None)
     if isinstance(parts.explainer, UsesTrainingImages):  # e.g. expected_gradients.background=train: only the images it names are kept
-        wanted = parts.explainer.training_indices(len(train_split.labels))
+        wanted = parts.explainer.training_indices(len(train_split))
         if wanted is not None:
             parts.explainer.use_training_images(train_split.select(wanted).images.to(device))
-    del train_split
+    if retrain is None:
+        train_split.drop()  # training is over: the split is not held through the evaluation
 
     drawn = evaluation_indices(test_split.labels, cfg.eval.n_samples, cfg.seed, str(cfg.eval.get("sample", "stratified")))
     shards, shard = int(cfg.eval.get("shards", 1)), int(cfg.eval.get("shard", 0))
@@ -374,7 +389,7 @@ def execute(cfg: DictConfig, parts: Components, device: torch.device, run_id: st
     per_batch: dict[str, list[MetricResult]] = {name: [] for name in parts.metrics}
     kept: dict[str, list[torch.Tensor]] = {key: [] for key in ("labels", "groups", "predicted", "targets", "range")}
     first: dict[str, list[torch.Tensor]] = {}
-    hits, n_first = 0, 0
+    hits, partly, samples_reused, n_first = 0, 0, 0, 0
     timings["time_attribution_s"] = 0.0
     timings |= {f"time_{name}_s": 0.0 for name in parts.metrics}
     batches = picked.split(int(cfg.eval.batch_size))
@@ -393,9 +408,10 @@ def execute(cfg: DictConfig, parts: Components, device: torch.device, run_id: st
                 if number == 0 and isinstance(parts.explainer, HasTargetLayer):  # the layer a CAM-family method actually read (issue 13)
                     mlflow.log_param("method_layer", parts.explainer.chosen_layer(model, inputs[:1]))
                 start = time.perf_counter()
-                attributions, hit = cached_attribution_batch(cfg, parts.explainer, model, trained.key, inputs, targets, idx, device, cache_dir)
+                attributions, reused = cached_attribution_batch(cfg, parts.explainer, model, trained.key, inputs, targets, idx, device, cache_dir)
                 timings["time_attribution_s"] += time.perf_counter() - start
-                hits += hit
+                hits, samples_reused = hits + (reused == len(idx)), samples_reused + reused
+                partly += 0 < reused < len(idx)
                 context = {
                     "labels": labels, "masks": masks, "groups": None if data.groups is None else data.groups.to(device),
                     "explainer": parts.explainer, "mean": mean, "std": std,
@@ -430,8 +446,8 @@ def execute(cfg: DictConfig, parts: Components, device: torch.device, run_id: st
             raise
         partial.flush()
     mark_attributions_cached(cfg, trained.key, device, cache_dir, len(batches))  # what the sweep's cost estimate looks up
-    mlflow.set_tag("harness.attribution_cache", "hit" if hits == len(batches) else "computed" if hits == 0
-                   else f"{hits} of {len(batches)} batches reused")
+    mlflow.set_tag("harness.attribution_cache", attribution_cache_tag(hits, partly, len(batches), samples_reused, len(picked)))
+    mlflow.set_tag(TRAINING_SPLIT_TAG, "read whole" if train_split.loaded else "not read")  # after ROAR, which reads it lazily
 
     if env is not None:  # the run's manifest with the hashes of the weights and the evaluated data
         env = manifest.with_hashes(env, model, *((digest.hexdigest(), "evaluation inputs") if digest is not None

@@ -32,11 +32,11 @@ from methods.occlusion import Occlusion
 from methods.rise import RISE
 from methods.saliency import Saliency
 from methods.smoothgrad import SmoothGrad
-from methods.types import Explainer, HasBaseline, HasTargetLayer, PerSampleSeeded, UsesTrainingImages, explain_samples
+from methods.types import DependsOnBatch, Explainer, HasBaseline, HasTargetLayer, PerSampleSeeded, UsesTrainingImages, explain_samples
 
 __all__ = [
     "CAM", "LIME", "LRP", "RISE", "Deconvnet", "ExpectedGradients", "Explainer", "GradCAM", "GradCAMpp", "Gradient", "GradientXInput",
     "GuidedBackprop", "HasBaseline", "HasTargetLayer", "IntegratedGradients", "KernelSHAP", "Occlusion", "Random", "Saliency",
     "Sensitivity", "SmoothGrad", "Sobel", "TokenGradCAM", "AttentionRollout", "Constant", "RawAttention", "TransformerAttribution",
-    "PerSampleSeeded", "UsesTrainingImages", "explain_samples",
+    "DependsOnBatch", "PerSampleSeeded", "UsesTrainingImages", "explain_samples",
 ]

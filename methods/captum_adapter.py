@@ -94,6 +94,9 @@ BATCHED = ("FeatureAblation", "ShapleyValueSampling")  # perturbations_per_eval 
 PERTURBED_ROWS = 128
 PICK_STREAM, ALPHA_STREAM, NOISE_STREAM = 111, 112, 113  # methods.randomness streams of GradientShap's draws
 OWN_ARGUMENTS = {"GradientShap": {"n_samples", "stdevs", "baselines"}, "DeepLiftShap": {"baselines", "custom_attribution_func"}}
+# algorithms that draw nothing: with a fixed baseline, a sample's map does not depend on its batch (methods.types.DependsOnBatch)
+DRAW_NOTHING = ("IntegratedGradients", "Saliency", "InputXGradient", "DeepLift", "GuidedBackprop", "Deconvolution",
+                "FeatureAblation", "Occlusion", "GuidedGradCam")
 NON_LINEAR = (*ACTIVATION, nn.LayerNorm, nn.GroupNorm, nn.MultiheadAttention)  # what DeepLIFT needs a rule for
 
 
@@ -249,6 +252,15 @@ class Captum:
                 "ShapleyValueSampling": n("n_samples", 25) * (features + 1), "FeatureAblation": features + 1,
                 "FeaturePermutation": features + 1, "Lime": n("n_samples", 50), "KernelShap": n("n_samples", 50),
                 "NoiseTunnel": n("nt_samples", 5)}.get(self.name, 1)
+
+    def depends_on_batch(self) -> bool:
+        """Whether a map may depend on the batch (:class:`methods.types.DependsOnBatch`): the algorithms that draw from
+        the generators seeded per call, or a baseline other than zero or a number (conservative). ``DeepLiftShap`` and
+        ``GradientShap`` draw per sample (:class:`methods.PerSampleSeeded`), so theirs do not."""
+        if self.name in DISTRIBUTION:
+            return False
+        fixed = self.baseline_spec is None or self.baseline_spec == "zero" or isinstance(self.baseline_spec, (int, float))
+        return not (self.name in DRAW_NOTHING and fixed and "stdevs" not in self.attribute)
 
     def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, ids: torch.Tensor | None = None) -> torch.Tensor:
         """The library's map; ``ids`` (one per input, default 0..N-1) seed ``DeepLiftShap``'s and ``GradientShap``'s draws."""

@@ -91,6 +91,10 @@ class ExpectedGradients:
             raise ValueError(f"expected_gradients training images must have shape (M, C, H, W); got {tuple(images.shape)}")
         self.background = images
 
+    def depends_on_batch(self) -> bool:
+        """Whether an image's map depends on its batch (:class:`methods.types.DependsOnBatch`): with ``background: batch``."""
+        return self.source == "batch"
+
     def forward_passes_per_sample(self, shape: tuple[int, int, int]) -> int:
         """Images per input through the model (for the sweep's cost estimate): one forward and backward pass per sample."""
         return self.n_samples

@@ -181,6 +181,10 @@ class GradCAMLibrary:
         for Score-CAM and Ablation-CAM (not known before the model runs: counted as one)."""
         return 1
 
+    def depends_on_batch(self) -> bool:
+        """True (:class:`methods.types.DependsOnBatch`, conservative): the call runs under a generator seeded per call."""
+        return True
+
     def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         targets = check_batch(inputs, targets)
         grads = {p: p.grad for p in model.parameters()}

@@ -30,6 +30,9 @@ call site for "explain these samples": it gives the ids to the explainers that t
 (Expected Gradients with ``background: train``): ``training_indices(n_train)`` names the training
 images wanted (None: none), and the harness hands exactly those to ``use_training_images`` before
 the evaluation, so only they are in memory.
+
+:class:`DependsOnBatch` is for explainers whose map of a sample may depend on its batch (the other
+images, or its position in a draw made per call): the harness then caches their maps per batch only.
 """
 from __future__ import annotations
 
@@ -61,6 +64,16 @@ def explain_samples(explainer: Explainer, model: nn.Module, inputs: torch.Tensor
     if ids is not None and isinstance(explainer, PerSampleSeeded):
         return explainer(model, inputs, targets, ids=ids)
     return explainer(model, inputs, targets)
+
+
+@runtime_checkable
+class DependsOnBatch(Protocol):
+    """An explainer whose map of a sample may depend on the other samples of the call or on its position there
+    (Expected Gradients' ``background: batch``; library adapters that draw per call): ``depends_on_batch()`` says
+    whether it does with its settings. The harness reuses a cached map across batchings only for explainers of this
+    package that are not batch-dependent (:func:`harness.cache.cached_attribution_batch`)."""
+
+    def depends_on_batch(self) -> bool: ...
 
 
 @runtime_checkable

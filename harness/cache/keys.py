@@ -21,7 +21,7 @@ models and their attributions.
   :class:`harness.training.Retrainer`) adds the removal's identity (method config and
   code, the attribution model's key, the metric's settings such as the fraction t);
 * :func:`attribution_key`: an explainer's maps (model key, dataset, method config and
-  code, eval settings, seed, device type, :data:`ATTRIBUTION_VERSION`);
+  code, ``eval.target``, seed, device type, :data:`ATTRIBUTION_VERSION`; each stored batch adds its sample indices);
 * :func:`config_hash`: a run's identity (tag ``harness.config_hash``; a resumed sweep
   skips a job whose hash has a FINISHED run): the config without where results are
   stored or how they are shown (:data:`NOT_RESULTS`).
@@ -45,7 +45,7 @@ from harness.datasets import ReadsFiles
 from harness.models.weights import published_file, weights_source
 
 TRAINING_VERSION = 2     # bump when harness.training changes how a model is trained
-ATTRIBUTION_VERSION = 2  # bump when the runner changes how attributions are computed
+ATTRIBUTION_VERSION = 3  # bump when the runner changes how attributions are computed
 # Config nodes that say where and how results are stored or shown, not what they are.
 NOT_RESULTS = ("paths", "tracking", "cache", "sweep", "hydra")
 NOT_RESULTS_EVAL = ("num_workers",)  # eval keys that change how fast, not what (prefetching keeps the order)
@@ -178,7 +178,10 @@ def attribution_key(cfg: DictConfig, model: str, device: torch.device) -> str:
     """Key of the attributions of run ``cfg`` on the model whose key is ``model``.
 
     A checkpoint's identity is its path with its size and modification time, so
-    overwriting the file invalidates the maps computed from it.
+    overwriting the file invalidates the maps computed from it. Which samples, and in which
+    batches, is not part of it: each stored batch adds its sample indices
+    (:func:`harness.cache.cached_attribution_batch`), so runs that differ in ``eval.n_samples``,
+    ``eval.sample``, ``eval.batch_size`` or the sharding share the maps they have in common.
     """
     if model.startswith("file:"):
         stat = Path(model[5:]).stat()
@@ -186,7 +189,7 @@ def attribution_key(cfg: DictConfig, model: str, device: torch.device) -> str:
     return content_key({
         "model": model, "dataset": dataset_identity(cfg.dataset), "dataset_code": target_fingerprint(cfg.dataset),
         "method": plain(cfg.method), "method_code": target_fingerprint(cfg.method),
-        "eval": {k: cfg.eval[k] for k in ("n_samples", "batch_size", "target")}, "sample": cfg.eval.get("sample", "first"), "seed": cfg.seed,
+        "eval": {"target": cfg.eval.target}, "seed": cfg.seed,
         "device": device.type, "version": ATTRIBUTION_VERSION, "code_version": code_version(),
     })
 

@@ -166,6 +166,14 @@ class ImageDataset:
         """
         return self.n.get(name)
 
+    @staticmethod
+    def check_indices(name: str, indices, size: int) -> torch.Tensor:
+        """``indices`` as a flat long tensor, or an IndexError in one line if any is outside split ``name`` of ``size`` samples."""
+        rows = torch.as_tensor(indices, dtype=torch.long).reshape(-1)
+        if rows.numel() and not (0 <= int(rows.min()) and int(rows.max()) < size):
+            raise IndexError(f"{name} split indices must be in [0, {size}); got {int(rows.min())}..{int(rows.max())}")
+        return rows
+
     def check_split(self, name: str, variant: str = "original") -> None:
         if name not in self.SPLITS:
             raise ValueError(f"dataset split must be one of {', '.join(self.SPLITS)}; got {name!r}")

@@ -13,12 +13,17 @@ cycles through all pairs, so the shade is uninformative and the split balanced.
 decoy); ``groups`` holds the shade class g (``group_names``: ``shade_of_<class>``).
 Test variants: ``label_shade`` (the patch shade encodes the label, as in training)
 and ``no_patch`` (the patch is not drawn; the background shows through).
+
+Samples are made by index (:meth:`DecoyShapes.samples`, :meth:`DecoyShapes.view`): the split's
+random numbers are drawn whole (a few per image and the image's noise), only the images asked
+for are drawn, so a streamed evaluation holds one batch of images and the samples equal those
+of the whole split.
 """
 from __future__ import annotations
 
 import torch
 
-from harness.datasets.base import ImageDataset, ImageSplit
+from harness.datasets.base import ImageDataset, ImageSplit, LazySplit
 from harness.datasets.shapes import SHAPES, check_shape_knobs, labels_and_groups, shape_masks
 
 
@@ -82,23 +87,45 @@ class DecoyShapes(ImageDataset):
 
     def split(self, name: str, variant: str = "original") -> ImageSplit:
         self.check_split(name, variant)
+        return self.samples(name, torch.arange(self.n[name]), variant)
+
+    def view(self, name: str, variant: str = "original") -> LazySplit:
+        """Split ``name`` with its labels and shade classes known and its images drawn only for the samples selected."""
+        self.check_split(name, variant)
+        gen_labels = self.generators(name)[0]
+        labels, shades = self.labels_and_shades(name, variant, gen_labels)
+        return LazySplit(self, name, variant, labels, shades)
+
+    def generators(self, name: str) -> list[torch.Generator]:
+        """The split's four generators: labels, foreground, patch corner, noise."""
         base = (self.seed * 2 + self.SPLITS.index(name)) * 5 + 1000003
-        gen_labels, gen_fg, gen_patch, gen_noise = (torch.Generator().manual_seed(base + i) for i in range(4))
-        n, k, s, p = self.n[name], self.num_classes, self.image_size, self.patch_size
-        labels, shades = labels_and_groups(name, n, k, self.correlation, gen_labels)
-        if variant == "label_shade":
-            shades = labels
-        masks = shape_masks(labels, s, gen_fg)
-        brightness = self.contrast * (0.75 + 0.25 * torch.rand(n, 1, 1, 1, generator=gen_fg))
-        corner = torch.randint(4, (n,), generator=gen_patch)
+        return [torch.Generator().manual_seed(base + i) for i in range(4)]
+
+    def labels_and_shades(self, name: str, variant: str, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        labels, shades = labels_and_groups(name, self.n[name], self.num_classes, self.correlation, gen)
+        return labels, labels if variant == "label_shade" else shades
+
+    def samples(self, name: str, indices: torch.Tensor, variant: str = "original") -> ImageSplit:
+        """The samples at ``indices`` of split ``name`` (or of its ``variant``), equal to ``split(name, variant).select(indices)``:
+        every random number of the split is drawn (a few numbers per image, and its noise), only those images are drawn."""
+        self.check_split(name, variant)
+        n, s, p = self.n[name], self.image_size, self.patch_size
+        rows = self.check_indices(name, indices, n)
+        gen_labels, gen_fg, gen_patch, gen_noise = self.generators(name)
+        labels, shades = self.labels_and_shades(name, variant, gen_labels)
+        masks = shape_masks(labels, s, gen_fg, rows)
+        brightness = self.contrast * (0.75 + 0.25 * torch.rand(n, 1, 1, 1, generator=gen_fg))[rows]
+        corner = torch.randint(4, (n,), generator=gen_patch)[rows]
+        noise = torch.randn((n, 1, s, s), generator=gen_noise)[rows]
+        labels, shades, r = labels[rows], shades[rows], len(rows)
         top = torch.where(corner // 2 == 0, 1, s - p - 1)                      # one pixel in from the edges
         left = torch.where(corner % 2 == 0, 1, s - p - 1)
         coords = torch.arange(s)
         inside_y = (coords.view(1, -1) >= top.view(-1, 1)) & (coords.view(1, -1) < (top + p).view(-1, 1))
         inside_x = (coords.view(1, -1) >= left.view(-1, 1)) & (coords.view(1, -1) < (left + p).view(-1, 1))
-        patch = (inside_y.view(n, 1, s, 1) & inside_x.view(n, 1, 1, s)) & ~masks    # the shape stays on top
+        patch = (inside_y.view(r, 1, s, 1) & inside_x.view(r, 1, 1, s)) & ~masks    # the shape stays on top
         pixels = torch.where(masks, brightness, torch.zeros(()))
         if variant != "no_patch":
-            pixels = torch.where(patch, self.shade(shades).view(n, 1, 1, 1), pixels)
-        pixels = (pixels + self.noise * torch.randn(pixels.shape, generator=gen_noise)).clamp(0, 1)
+            pixels = torch.where(patch, self.shade(shades).view(r, 1, 1, 1), pixels)
+        pixels = (pixels + self.noise * noise).clamp(0, 1)
         return ImageSplit(self.normalise(pixels), labels, masks, shades, spurious_masks=patch)

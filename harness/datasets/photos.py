@@ -12,7 +12,8 @@ own predictions; ``labels: photos`` numbers the photos 0..n-1 as their own class
 The train and test splits are the same photographs: this dataset is for looking at
 explanations of models trained elsewhere (published weights or a checkpoint), not
 for training. Normalisation defaults to the ImageNet statistics torchvision's
-published weights expect.
+published weights expect. Samples are made by index (:meth:`Photos.samples`): a streamed run
+resizes only the photographs of its batch.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import functools
 import torch
 import torch.nn.functional as F
 
-from harness.datasets.base import ImageDataset, ImageSplit
+from harness.datasets.base import ImageDataset, ImageSplit, LazySplit
 
 # ImageNet-1k class of each photograph (index into torchvision's category list).
 IMAGENET_CLASS = {"astronaut": 834, "chelsea": 281, "coffee": 967, "rocket": 657, "motorcycle": 670}
@@ -81,17 +82,29 @@ class Photos(ImageDataset):
         self.seed = seed  # nothing random here; kept so one seed seeds every dataset alike
 
     def split(self, name: str, variant: str = "original") -> ImageSplit:
+        return self.samples(name, torch.arange(len(self.photos)), variant)
+
+    def view(self, name: str, variant: str = "original") -> LazySplit:
+        """Split ``name`` with its labels known and its photographs resized only for the samples selected."""
         self.check_split(name, variant)
+        return LazySplit(self, name, variant, self.labels(), None)
+
+    def labels(self) -> torch.Tensor:
+        if self.labels_kind == "imagenet":
+            return torch.tensor([IMAGENET_CLASS[p] for p in self.photos])
+        return torch.arange(len(self.photos))
+
+    def samples(self, name: str, indices: torch.Tensor, variant: str = "original") -> ImageSplit:
+        """The photographs at ``indices`` (each centre-cropped and resized alone), equal to ``split(name).select(indices)``."""
+        self.check_split(name, variant)
+        rows = self.check_indices(name, indices, len(self.photos))
         images = []
-        for p in self.photos:
-            pixels = photo(p)
+        for i in rows.tolist():
+            pixels = photo(self.photos[i])
             side = min(pixels.shape[1:])
             top, left = (pixels.shape[1] - side) // 2, (pixels.shape[2] - side) // 2
             square = pixels[:, top:top + side, left:left + side]
             images.append(F.interpolate(square[None], size=(self.image_size, self.image_size), mode="bilinear",
                                         antialias=True, align_corners=False)[0].clamp(0, 1))
-        if self.labels_kind == "imagenet":
-            labels = torch.tensor([IMAGENET_CLASS[p] for p in self.photos])
-        else:
-            labels = torch.arange(len(self.photos))
-        return ImageSplit(self.normalise(torch.stack(images)), labels)
+        stacked = torch.stack(images) if images else torch.empty(0, 3, self.image_size, self.image_size)
+        return ImageSplit(self.normalise(stacked), self.labels()[rows])

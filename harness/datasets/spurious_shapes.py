@@ -138,9 +138,7 @@ class SpuriousShapes(ImageDataset):
     def samples(self, name: str, indices: torch.Tensor, variant: str = "original") -> ImageSplit:
         """The samples at ``indices`` of split ``name`` (or of its ``variant``), equal to ``split(name, variant).select(indices)``."""
         self.check_split(name, variant)
-        indices = torch.as_tensor(indices, dtype=torch.long).reshape(-1)
-        if indices.numel() and not (0 <= int(indices.min()) and int(indices.max()) < self.n[name]):
-            raise IndexError(f"{name} split indices must be in [0, {self.n[name]}); got {int(indices.min())}..{int(indices.max())}")
+        indices = self.check_indices(name, indices, self.n[name])
         chunk = indices // CHUNK
         order = chunk.argsort(stable=True)
         parts = [self.chunk_samples(name, variant, int(c), indices[chunk == c] - int(c) * CHUNK) for c in chunk.unique()]

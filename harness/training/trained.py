@@ -17,12 +17,18 @@ metric modified (same labels), cached like any trained model under
 settings, the method config and code, the key of the model that made the attributions).
 A model loaded from a checkpoint or published weights is retrained from scratch, never
 from those weights (ROAR compares models trained alike on removed features).
+
+The training split is asked for only when needed (:class:`TrainingData`, the runner's
+:class:`harness.cache.SplitSource`): whole for training and retraining, batch by batch (made by
+index where the dataset can) for the train accuracy of a checkpoint's or published weights'
+summary, and not at all for a model from the cache, whose summary is stored with its weights.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import torch
 from omegaconf import DictConfig
@@ -30,10 +36,36 @@ from torch import nn
 
 from harness.build import plain
 from harness.cache import model_key, store, target_fingerprint, torch_save
-from harness.datasets import Dataset, ImageSplit
+from harness.datasets import Dataset, ImageSplit, LazySplit
 from harness.models import build_network, load_checkpoint, load_published, weights_source
 from harness.training.evaluation import accuracy, summarise
 from harness.training.loop import train
+
+
+@runtime_checkable
+class TrainingData(Protocol):
+    """A training split made or loaded only when asked for (:class:`harness.cache.SplitSource`)."""
+
+    def whole(self) -> ImageSplit: ...     # every sample in memory (training)
+
+    def streamed(self) -> ImageSplit | LazySplit: ...   # read batch by batch (an accuracy)
+
+
+@dataclass
+class InMemory:
+    """An :class:`ImageSplit` already in memory, as :class:`TrainingData`."""
+
+    split: ImageSplit
+
+    def whole(self) -> ImageSplit:
+        return self.split
+
+    def streamed(self) -> ImageSplit:
+        return self.split
+
+
+def as_training_data(train: ImageSplit | TrainingData) -> TrainingData:
+    return InMemory(train) if isinstance(train, ImageSplit) else train
 
 
 @dataclass
@@ -46,24 +78,29 @@ class TrainedModel:
 
 
 def trained_model(
-    cfg: DictConfig, dataset_cfg: DictConfig, dataset: Dataset, train_split: ImageSplit, test_split: ImageSplit,
-    seed: int, cache_dir: Path, device: torch.device, cache_cfg: DictConfig | None = None,
+    cfg: DictConfig, dataset_cfg: DictConfig, dataset: Dataset, train_split: ImageSplit | TrainingData,
+    test_split: ImageSplit | LazySplit, seed: int, cache_dir: Path, device: torch.device, cache_cfg: DictConfig | None = None,
 ) -> TrainedModel:
-    """The model of ``cfg``: published weights, a checkpoint, the cache, or trained (or fine-tuned) and cached."""
+    """The model of ``cfg``: published weights, a checkpoint, the cache, or trained (or fine-tuned) and cached.
+
+    ``train_split`` is read only to train (whole) or for a loaded model's train accuracy (streamed); a
+    cached model's summary comes from the cache, so its training split is never asked for.
+    """
+    train_data = as_training_data(train_split)
     source = weights_source(cfg)
     key = model_key(cfg, dataset_cfg, seed)
     model = build_network(cfg, dataset).to(device)
     if source is not None and source != "DEFAULT":
         path = Path(source).expanduser().resolve()
         load_checkpoint(model, path)
-        return TrainedModel(model.eval(), key=key, cached=True, summary=summarise(model, train_split, test_split, device, dataset),
+        return TrainedModel(model.eval(), key=key, cached=True, summary=summarise(model, train_data.streamed(), test_split, device, dataset),
                             source=f"loaded from {path}")
     if source == "DEFAULT":
         torch.manual_seed(seed)
         model = build_network(cfg, dataset)
         if load_published(cfg, model):  # the published head fits: use the weights as they are
             model = model.to(device).eval()
-            return TrainedModel(model, key=key, cached=True, summary=summarise(model, train_split, test_split, device, dataset),
+            return TrainedModel(model, key=key, cached=True, summary=summarise(model, train_data.streamed(), test_split, device, dataset),
                                 source="published weights")
 
     def compute() -> tuple[nn.Module, dict]:
@@ -72,8 +109,9 @@ def trained_model(
         if source == "DEFAULT":
             load_published(cfg, fresh)
         fresh = fresh.to(device)
-        train(fresh, train_split, cfg, seed, device)
-        return fresh, summarise(fresh, train_split, test_split, device, dataset)
+        whole = train_data.whole()   # training reads the split in memory (its seeded minibatches index it)
+        train(fresh, whole, cfg, seed, device)
+        return fresh, summarise(fresh, whole, test_split, device, dataset)
 
     models = store(cache_dir, "models", cache_cfg)
     (trained, summary), hit = models.fetch(key, compute, lambda path: (model, load_checkpoint(model, path)), save_trained,
@@ -106,14 +144,23 @@ class Retrainer:
     ``retrainer(images, identity)``: ``images()`` (called only when the model is not cached)
     gives the modified training images, one per ``train_labels``; ``identity`` (plain values)
     says what the metric did to them. Returns the trained model in eval mode on the run's device.
+    ``train_images`` and ``train_labels`` make or load the training split on first use.
     """
 
-    def __init__(self, cfg: DictConfig, dataset: Dataset, train_split: ImageSplit, model: str, cache_dir: Path,
+    def __init__(self, cfg: DictConfig, dataset: Dataset, train_split: ImageSplit | TrainingData, model: str, cache_dir: Path,
                  device: torch.device) -> None:
         self.cfg, self.dataset, self.device, self.cache_dir = cfg, dataset, device, cache_dir
-        self.train_images, self.train_labels = train_split.images, train_split.labels
+        self.train_data = as_training_data(train_split)
         self.attribution_model = model   # key of the model whose attributions chose the removed features
         self.hits = 0                    # how many retrained models came from the cache (for the log and tests)
+
+    @property
+    def train_images(self) -> torch.Tensor:
+        return self.train_data.whole().images
+
+    @property
+    def train_labels(self) -> torch.Tensor:
+        return self.train_data.whole().labels
 
     def __call__(self, images: Callable[[], torch.Tensor], identity: dict) -> nn.Module:
         cfg = self.cfg

@@ -8,7 +8,7 @@ from mlflow.tracking import MlflowClient
 
 from harness import tracking
 from harness.build import build
-from harness.cache import attribution_key, cached_split, config_hash
+from harness.cache import attribution_key, attribution_set_key, cached_split, config_hash
 from harness.preflight import check
 from harness.runner import prepare, run
 from harness.sweeps import cost, resume
@@ -31,9 +31,12 @@ def test_attribution_key_ignores_the_metric_and_follows_everything_upstream(make
     assert attribution_key(make_cfg("metric=[insertion]", "metric.insertion.steps=0.2"), "model0", cpu) == key
     assert attribution_key(make_cfg("tracking.run_name=x"), "model0", cpu) == key
     assert attribution_key(base, "model1", cpu) != key  # another model (training, dataset or seed changed)
-    for different in (["method=integrated_gradients"], ["eval.n_samples=4"], ["eval.target=label"], ["seed=3"],
-                      ["dataset.noise=0.1"], ["eval.batch_size=2"]):
+    for different in (["method=integrated_gradients"], ["eval.target=label"], ["seed=3"], ["dataset.noise=0.1"]):
         assert attribution_key(make_cfg(*different), "model0", cpu) != key, different
+    # which samples and how they are batched: each stored batch adds its indices; the record of a whole set adds them
+    for batching in (["eval.n_samples=4"], ["eval.batch_size=2"], ["eval.sample=first"]):
+        assert attribution_key(make_cfg(*batching), "model0", cpu) == key, batching
+        assert attribution_set_key(make_cfg(*batching), "model0", cpu) != attribution_set_key(base, "model0", cpu), batching
 
 
 def test_jobs_differing_only_in_the_metric_reuse_the_attributions(make_cfg):
