@@ -68,7 +68,8 @@ def test_batch_dependent_maps_are_cached_per_batch_only(make_cfg, explained, tmp
 @pytest.mark.parametrize("overrides, per_sample", [
     (("method=saliency",), True), (("method=smoothgrad",), True), (("method=integrated_gradients",), True),
     (("method=expected_gradients", "method.background=train"), True), (("method=expected_gradients",), False),
-    (("method=gradient_shap",), False), (("method=deeplift",), True), (("method=captum", "method.name=Saliency"), True),
+    (("method=gradient_shap",), True), (("method=deeplift_shap",), True), (("method=deeplift",), True),
+    (("method=shapley_sampling",), False), (("method=captum", "method.name=Saliency"), True),
 ])
 def test_which_explainers_reuse_maps_per_sample(make_cfg, overrides, per_sample):
     pytest.importorskip("captum")
