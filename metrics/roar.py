@@ -40,6 +40,13 @@ mean over the samples is the paper's accuracy-vs-t curve. A retrained model that
 class for at least 95 % of the evaluated images (of 16 or more) is warned about: a failed
 training (loss stuck at ln C) scores chance accuracy exactly as a complete removal of the
 information would, and the two cannot be told apart from the accuracy alone.
+
+How the models are retrained is the run's ``model.training`` (the retrained models train exactly as
+the unmodified one). The ``roar`` experiment turns on the harness's monitored training
+(:mod:`harness.training.loop`): He initialisation, a seeded held-out fifth of the modified training
+images, the epoch with the lowest validation loss kept, early stopping. The test split selects
+nothing. With it, a retrained model predicting one class on its held-out images is also warned about
+when it is trained: a failed training is flagged, never retried or replaced behind the user's back.
 """
 from __future__ import annotations
 
