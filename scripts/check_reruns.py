@@ -30,9 +30,9 @@ kind, seed and name):
 * every logged metric, every step of its history (``MlflowClient.get_metric_history``), except the
   wall-clock timings ``time_*_s``, which measure the machine and not the result;
 * every CSV artifact (the per-sample ``scores.csv``, curves, the reports' tables, ``meta/summary.csv``):
-  numeric columns value by value (NaN equals NaN), other columns as text, except text columns naming MLflow
-  run ids (``run_id``, ``run``), which are fresh per store;
-* ``heatmaps.npz`` (the logged maps), array by array.
+  numeric columns value by value (NaN equals NaN), other columns as text, except columns holding only MLflow
+  run ids (32 hex digits), which are fresh per store;
+* ``.npz`` files (the logged maps), array by array (text arrays, e.g. stage names, for equality).
 
 It prints one row per experiment: runs paired, metric values compared, files compared, the largest
 absolute difference, and whether everything is identical (bit for bit: max |diff| = 0 and nothing
@@ -43,6 +43,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -72,7 +73,12 @@ EXPERIMENTS: dict[str, list[str]] = {
 }
 SKIPPED = {"imagenet_resnet50": "stops in one line without the user's ImageNet files",
            "roar": "its reruns are checked with the roar experiment"}
-RUN_ID_COLUMNS = {"run_id", "run"}
+RUN_ID = re.compile(r"[0-9a-f]{32}")   # an MLflow run id: fresh in every store
+
+
+def run_ids(column: pd.Series) -> bool:
+    """Whether every value of a column is an MLflow run id (such columns are not compared)."""
+    return len(column) > 0 and all(isinstance(v, str) and RUN_ID.fullmatch(v) for v in column)
 
 
 @dataclass
@@ -149,7 +155,7 @@ def compare_csv(a: Path, b: Path, where: str, out: Comparison) -> None:
             finite = ~np.isnan(xs)
             out.file_values += int(finite.sum())
             out.differ(float(np.abs(xs[finite] - ys[finite]).max()) if finite.any() else 0.0, f"{where}[{column}]")
-        elif column not in RUN_ID_COLUMNS and not (x.astype(str) == y.astype(str)).all():
+        elif not (run_ids(x) and run_ids(y)) and not (x.astype(str) == y.astype(str)).all():
             out.problems.append(f"{where}[{column}]: text differs")
 
 
@@ -162,6 +168,10 @@ def compare_npz(a: Path, b: Path, where: str, out: Comparison) -> None:
             x, y = za[name], zb[name]
             if x.shape != y.shape:
                 out.problems.append(f"{where}[{name}]: shape {x.shape} vs {y.shape}")
+                continue
+            if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool) or x.dtype != y.dtype:   # labels (text)
+                if x.dtype != y.dtype or not np.array_equal(x, y):
+                    out.problems.append(f"{where}[{name}]: {x.dtype} arrays differ")
                 continue
             out.file_values += x.size
             out.differ(float(np.abs(x.astype(np.float64) - y.astype(np.float64)).max()) if x.size else 0.0, f"{where}[{name}]")
@@ -211,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", choices=sorted(EXPERIMENTS), help="these experiments only")
     parser.add_argument("--keep", type=Path, help="keep the harness homes under this folder (default: a temporary one)")
     parser.add_argument("--verbose", action="store_true", help="list every difference")
+    parser.add_argument("--reuse", action="store_true", help="with --keep: compare the two homes an earlier call left there "
+                                                              "instead of running the experiment again")
     args = parser.parse_args(argv)
     names = args.only or list(EXPERIMENTS)
     for skipped, why in SKIPPED.items():
@@ -221,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
         for name in names:
             overrides = SMALL + EXPERIMENTS[name]
             homes = [root / name / "first", root / name / "second"]
-            seconds = [run_experiment(name, overrides, home) for home in homes]
+            reuse = args.reuse and all((home / "mlflow.db").is_file() for home in homes)
+            seconds = [math.nan] * 2 if reuse else [run_experiment(name, overrides, home) for home in homes]
             result = compare(load_store(homes[0]), load_store(homes[1]))
             failed |= not result.identical
             rows.append({"experiment": name, "runs": result.runs, "metric values": result.metric_values, "files": result.files,
