@@ -3,6 +3,13 @@
     HARNESS_HOME=/tmp/di python -m harness experiment=deletion_insertion \\
         'hydra.sweeper.params={seed: "0,1,2", method: "saliency,gradcam,..."}'
     python scripts/morf_lerf_consistency.py /tmp/di
+    python scripts/morf_lerf_consistency.py --direct --seeds 0,1,2 dataset.image_size=16   # no sweep: in one process
+
+``--direct`` computes the same scores in one process, without a sweep and its MLflow runs (a sweep's
+per-job overhead dominates at small sizes): for every seed, the experiment's model and data (the
+``deletion_insertion`` config with the given overrides; trained through the harness's cache under
+``$HARNESS_HOME``), the first ``eval.n_samples`` test images, every method of :data:`METHODS` and the
+experiment's eight ``deletion_<substrate>_<order>`` metrics; it prints each seed's test accuracy.
 
 Rong, Leemann, Borisov, Kasneci & Kasneci (ICML 2022, ROAD) report that plain deletion ranks attribution
 methods inconsistently between the two removal orders (most relevant first, MoRF, and least relevant first,
@@ -26,7 +33,54 @@ import pandas as pd
 from scipy.stats import kendalltau, spearmanr
 from scipy.stats import t as t_dist
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # run from a checkout: the harness's packages
+
 SUBSTRATES = ("mean", "blur", "noise", "road")
+METHODS = ("saliency", "gradient_x_input", "integrated_gradients", "smoothgrad", "guided_backprop", "deconvnet", "gradcam",
+           "gradcam_pp", "layercam", "lrp", "occlusion", "random", "sobel")   # deeplift refuses on max-pooling
+
+
+def direct(seeds: list[int], overrides: list[str]) -> pd.DataFrame:
+    """One row per (seed, method) with every deletion metric's mean score, computed in this process (module docstring)."""
+    import torch
+
+    from harness.build import build
+    from harness.cache import cached_split
+    from harness.datasets import Dataset
+    from harness.meta import configs
+    from harness.preflight.settings import resolve_device
+    from harness.seeding import seed_everything
+    from harness.training import trained_model
+    from methods import Explainer
+    from metrics import Metric
+
+    rows = []
+    for seed in seeds:
+        cfgs = configs(list(METHODS), ["experiment=deletion_insertion", "~metric.insertion", f"seed={seed}", *overrides])
+        cfg = cfgs[0]
+        dataset = build(cfg.dataset, "dataset", seed=seed, contract=Dataset)
+        metrics = {name: build(node, f"metric.{name}", seed=seed, contract=Metric) for name, node in cfg.metric.items()}
+        device = resolve_device(str(cfg.device))
+        seed_everything(seed)
+        cache = Path(str(cfg.paths.cache)).expanduser().resolve()
+        train_split, test_split = (cached_split(cfg, dataset, name, cache) for name in ("train", "test"))
+        model = trained_model(cfg.model, cfg.dataset, dataset, train_split, test_split, seed, cache, device, cfg.get("cache")).model.eval()
+        data = test_split.head(cfg.eval.n_samples)
+        x, labels = data.images.to(device), data.labels.to(device)
+        with torch.no_grad():
+            accuracy = float((model(test_split.images.to(device)).argmax(1) == test_split.labels.to(device)).float().mean())
+            targets = model(x).argmax(1)
+        print(f"seed {seed}: test accuracy {accuracy:.3f} ({len(test_split)} images)", flush=True)
+        context = {"labels": labels, "masks": None if data.masks is None else data.masks.to(device), "mean": dataset.mean.to(device),
+                   "std": dataset.std.to(device), "dataset": dataset, "indices": torch.arange(len(data), device=device)}
+        for name, c in zip(METHODS, cfgs):
+            explainer = build(c.method, "method", seed=seed, contract=Explainer)
+            maps = explainer(model, x, targets).detach()
+            row = {"seed": seed, "method": name}
+            for metric_name, metric in metrics.items():
+                row[metric_name] = float(metric(model, x, targets, maps, **(context | {"explainer": explainer})).scores.double().nanmean())
+            rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def scores(home: Path) -> pd.DataFrame:
@@ -73,12 +127,18 @@ def consistency(frame: pd.DataFrame) -> pd.DataFrame:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("home", type=Path, help="the harness home (HARNESS_HOME) the sweep logged to")
+    parser.add_argument("home", nargs="?", type=Path, help="the harness home (HARNESS_HOME) the sweep logged to")
+    parser.add_argument("--direct", action="store_true", help="compute the scores here instead of reading a sweep")
+    parser.add_argument("--seeds", default="0,1,2", help="with --direct: comma-separated seeds (default 0,1,2)")
+    parser.add_argument("overrides", nargs="*", help="with --direct: config overrides (e.g. dataset.image_size=16)")
     args = parser.parse_args(argv)
-    frame = scores(args.home)
+    if args.direct and args.home is not None and "=" in str(args.home):
+        args.overrides.insert(0, str(args.home))
+    frame = direct([int(v) for v in args.seeds.split(",")], args.overrides) if args.direct else scores(args.home)
     if frame.empty:
         print(f"error: no finished deletion runs in {args.home}", file=sys.stderr)
         return 2
+    print(frame.round(3).to_string(index=False))
     table = consistency(frame)
     print(f"{frame['method'].nunique()} methods, seeds {sorted(frame['seed'].unique())}\n")
     print("| substrate | statistic | per seed | mean [95 % t-interval over seeds] |\n|---|---|---|---|")
