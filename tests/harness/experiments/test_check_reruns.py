@@ -24,8 +24,12 @@ def load_script():
 
 
 def sweep(home: Path, monkeypatch) -> None:
-    """``python -m harness -m method=saliency,random <TINY>`` in-process, into ``home``."""
+    """``python -m harness -m method=saliency,random <TINY>`` in-process, into ``home``, without the end-of-sweep report
+    (its figures cost most of the time; the script compares the reports' tables in the real runs)."""
     from harness.__main__ import main
+    from harness.sweeps import MlflowSweepCallback
+
+    monkeypatch.setattr(MlflowSweepCallback, "_report", lambda self, parent_id: None)
 
     monkeypatch.setenv("HARNESS_HOME", str(home))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)   # the sweep callback leaves it set for its workers
@@ -46,6 +50,7 @@ def test_two_fresh_runs_of_a_sweep_compare_identical_and_each_kind_of_difference
     same = check.compare(a, b)
     assert same.identical and same.runs == 3, same.problems              # parent + two jobs, paired by config hash
     assert same.metric_values > 10 and same.files >= 4 and same.file_values > 0
+    assert any(path.endswith(".npz") for run in a.values() for path in run.files)            # the heat maps are compared too
     assert not any(m.startswith("time_") for run in a.values() for m in run.metrics)   # wall-clock timings are not compared
 
     job = next(k for k, r in b.items() if "deletion" in r.metrics)
