@@ -1,6 +1,6 @@
 """Identical reruns: run each experiment twice on this machine, each into a fresh harness home, and compare.
 
-    python scripts/check_reruns.py                      # every experiment below, reduced (about 10 min on 2 idle cores)
+    python scripts/check_reruns.py                      # every experiment below, reduced (3-12 min each at load 8-18)
     python scripts/check_reruns.py --only conservation sanity_checks --keep /tmp/reruns
 
 The README's "Reproducibility" section claims that the same command run twice on the same machine gives
