@@ -21,6 +21,11 @@ interval over the seeds (S values; none for one seed). Agreement (Kendall's tau-
   on another model trained alike? (tau is unchanged when both rankings flip, so no direction is needed);
 * the seeds' orderings of the metrics by MC, the same way.
 
+``meta.only_correct: false`` scores every sample with the metrics that would otherwise leave out the
+misclassified ones (``spurious_background``): the disruptively perturbed model misclassifies nearly every
+sample, and a sample undefined in any condition is left out of that metric's statistics, so with
+``true`` such a metric gets no result. null leaves each metric as configured.
+
 A tau is NaN where a ranking is constant (e.g. a metric giving every method the same score).
 """
 from __future__ import annotations
@@ -54,9 +59,11 @@ SPACES = ("model", "input")
 def settings(cfg: DictConfig) -> tuple[dict[str, DictConfig], list[int], dict]:
     """``(method nodes, seeds, meta_evaluate arguments)`` from ``cfg.meta``; a one-line :class:`ConfigError` if wrong."""
     node = cfg.meta
-    unknown = sorted(set(node) - {"methods", "seeds", *meta.META_KEYS})
+    unknown = sorted(set(node) - {"methods", "seeds", "only_correct", *meta.META_KEYS})
     if unknown:
-        raise ConfigError(f"unknown key 'meta.{unknown[0]}': meta has methods, seeds, {', '.join(meta.META_KEYS)}")
+        raise ConfigError(f"unknown key 'meta.{unknown[0]}': meta has methods, seeds, only_correct, {', '.join(meta.META_KEYS)}")
+    if node.get("only_correct") is not None and not isinstance(node.get("only_correct"), bool):
+        raise ConfigError(f"meta.only_correct must be true, false or null; got {node.get('only_correct')!r}")
     methods = dict(node.get("methods") or {})
     if len(methods) < 2:
         raise ConfigError(f"meta.methods needs at least two methods (+/method@meta.methods.NAME=NAME adds one); got {list(methods) or 'none'}")
@@ -79,7 +86,12 @@ def settings(cfg: DictConfig) -> tuple[dict[str, DictConfig], list[int], dict]:
 
 
 def seed_configs(cfg: DictConfig, methods: dict[str, DictConfig], seed: int) -> list[DictConfig]:
-    """One config per method for one seed: ``cfg`` with that ``seed`` and ``method``, without ``meta``."""
+    """One config per method for one seed: ``cfg`` with that ``seed`` and ``method``, without ``meta``.
+
+    ``meta.only_correct`` (true/false; null leaves the metrics as configured) is set on every selected
+    metric that has an ``only_correct`` argument.
+    """
+    only_correct = cfg.meta.get("only_correct")
     out = []
     for node in methods.values():
         one = cfg.copy()
@@ -87,6 +99,10 @@ def seed_configs(cfg: DictConfig, methods: dict[str, DictConfig], seed: int) -> 
             one.pop("meta")
             one.seed = int(seed)
             one.method = node
+            if only_correct is not None:
+                for metric in one.metric.values():
+                    if "only_correct" in metric:
+                        metric.only_correct = bool(only_correct)
         out.append(one)
     return out
 

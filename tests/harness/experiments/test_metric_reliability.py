@@ -53,6 +53,7 @@ def test_bad_settings_stop_in_one_line(make_cfg):
         (lambda c: setattr(c.meta, "space", "latent"), "meta.space must be model or input"),
         (lambda c: setattr(c.meta, "n_perturbations", 0), "meta.n_perturbations must be an integer >= 1"),
         (lambda c: setattr(c.meta, "minor_std", 3.0), "0 < minor_std < disruptive_std"),
+        (lambda c: setattr(c.meta, "only_correct", "no"), "meta.only_correct must be true, false or null"),
         (lambda c: setattr(c.meta.methods.saliency, "batch_size", 0), "batch_size must be an integer >= 1"),  # the method's own check
     ]
     reliability.settings(base)   # the experiment's own settings are fine
@@ -101,3 +102,14 @@ def test_a_tiny_metric_reliability_run_logs_a_parent_with_one_child_per_seed_and
 def test_the_seeds_metric_order_ignores_a_metric_undefined_on_some_seed():
     rows = pd.DataFrame({"seed": [0, 0, 0, 1, 1, 1], "metric": ["a", "b", "c"] * 2, "mc": [0.9, 0.5, math.nan, 0.8, 0.6, 0.7]})
     assert reliability.metric_order_agreement(rows) == 1.0   # a above b on both seeds; c has no MC on seed 0
+
+
+def test_only_correct_false_is_set_on_the_metrics_that_have_it(make_cfg):
+    cfg = make_cfg("experiment=metric_reliability")
+    assert cfg.meta.only_correct is False and cfg.metric.spurious_background.only_correct is True   # the metric's own default
+    methods, _, args = reliability.settings(cfg)
+    assert "only_correct" not in args                                                             # not a meta_evaluate argument
+    one = reliability.seed_configs(cfg, methods, 0)[0]
+    assert one.metric.spurious_background.only_correct is False and "only_correct" not in one.metric.deletion
+    chosen = make_cfg("experiment=metric_reliability", "metric=[sparseness,deletion]")             # no stray metric node
+    assert list(reliability.seed_configs(chosen, reliability.settings(chosen)[0], 0)[0].metric) == ["sparseness", "deletion"]
