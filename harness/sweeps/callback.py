@@ -64,6 +64,7 @@ class MlflowSweepCallback(Callback):
         self.uri: str | None = None
         self.parent_id: str | None = None
         self.experiment_id: str | None = None
+        self._environment: dict[str, str | None] = {}  # the variables the sweep sets for its jobs, as they were before it
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         cfg = _user_config(config)
@@ -78,6 +79,7 @@ class MlflowSweepCallback(Callback):
                                    tags={"harness.sweep": "true", "harness.overrides": overrides,
                                          resume.PROCESS_TAG: resume.process_token()})
         params = config.hydra.sweeper.get("params") if "hydra" in config else None
+        self._environment = {key: os.environ.get(key) for key in (progress.JOBS_ENV, progress.START_ENV, "MLFLOW_TRACKING_URI")}
         os.environ[progress.JOBS_ENV] = str(count_jobs(task, None if params is None else OmegaConf.to_container(params)))
         os.environ[progress.START_ENV] = str(time.time())
         self.parent_id = parent.info.run_id
@@ -156,3 +158,8 @@ class MlflowSweepCallback(Callback):
         self._report(parent_id)
         client.set_terminated(parent_id, status)
         os.environ.pop(tracking.PARENT_RUN_ENV, None)
+        for key, value in self._environment.items():  # as before the sweep: a later sweep in this process logs where it says
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

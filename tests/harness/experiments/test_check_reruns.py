@@ -3,6 +3,7 @@ metric value, a changed per-sample score and a missing run are each found."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -32,12 +33,13 @@ def sweep(home: Path, monkeypatch) -> None:
     monkeypatch.setattr(MlflowSweepCallback, "_report", lambda self, parent_id: None)
 
     monkeypatch.setenv("HARNESS_HOME", str(home))
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)   # the sweep callback leaves it set for its workers
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)   # the sweep sets it for its workers, and restores it after
     monkeypatch.setattr(sys, "argv", ["harness", "-m", "method=saliency,random", "metric=[deletion]", *TINY, "eval.n_samples=4"])
     try:
         main()
     except SystemExit as done:
         assert done.code in (0, None)
+    assert "MLFLOW_TRACKING_URI" not in os.environ   # a later sweep in this process logs where its own config says
 
 
 @pytest.mark.slow
