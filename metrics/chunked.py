@@ -4,10 +4,12 @@
 ``build`` makes the images ``lo..hi-1`` on the fly (so memory is bounded by the chunk,
 not by all images of all steps) and ``read`` takes the model's outputs. With a fixed
 ``chunk_size`` it walks in steps of that size. With ``chunk_size=None`` the size is tuned
-for throughput: starting at 16 images, each candidate is timed on two chunks (the faster
-counts, robust to a busy machine) and doubled while throughput stays within 10 % of the
-best so far (a flat stretch of the throughput curve, common on CPUs, must not end the
-search early), up to :func:`memory_cap`. The result is remembered per ``key`` (model class
+for throughput: starting at 16 images, each candidate is timed on three chunks (the fastest
+counts: a busy machine only slows a chunk down) and doubled while throughput stays within
+20 % of the best so far (a flat stretch of the throughput curve, common on CPUs, must not
+end the search early), up to :func:`memory_cap`; the pick is the largest candidate within
+10 % of the best rate (within the noise of a shared machine, fewer and larger chunks win:
+less per-chunk work outside the model). The result is remembered per ``key`` (model class
 and size, image shape, device, ...) in :data:`TUNED`; a search a short call leaves
 unfinished goes on in the next call. Results do not depend on the chunk size up to the
 model's own float non-associativity.
@@ -22,7 +24,12 @@ from torch import nn
 
 AUTO_CHUNK_BYTES = 512 * 2**20   # memory cap of the automatic chunk size (input + activation headroom)
 TUNED: dict[tuple, int] = {}     # automatic chunk sizes found so far, per key
-_TUNING: dict[tuple, tuple] = {}  # unfinished searches: (next size, best size, best rate)
+RATES: dict[tuple, dict[int, float]] = {}  # the images/s each candidate reached in the search behind TUNED[key]
+_TUNING: dict[tuple, tuple] = {}  # unfinished searches: (next size, {size: best rate so far})
+START = 16      # first candidate chunk size
+TRIES = 3       # timed chunks per candidate; the fastest counts
+SLOWER = 0.8    # the search stops at a candidate this much slower than the best
+NOISE = 0.9     # candidates within this fraction of the best rate count as equally fast
 
 
 def memory_cap(inputs: torch.Tensor) -> int:
@@ -46,7 +53,7 @@ def evaluate_in_chunks(model: nn.Module, total: int, build: Callable[[int, int],
     size = TUNED.get(key)
     lo, trying = 0, size is None
     if trying:  # a search that a short call left unfinished goes on where it stopped
-        size, best, best_rate = _TUNING.get(key, (min(16, cap), None, 0.0))
+        size, rates = _TUNING.get(key, (min(START, cap), {}))
         size = min(size, cap)
     rate, tries = 0.0, 0
     sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
@@ -57,23 +64,22 @@ def evaluate_in_chunks(model: nn.Module, total: int, build: Callable[[int, int],
             t0 = time.perf_counter()
             read(lo, hi, model(build(lo, hi)))
             sync()
-            # two timed chunks per candidate size, the faster counts (robust to a busy machine)
+            # the fastest of TRIES timed chunks counts: a busy machine only ever slows a chunk down
             rate, tries = max(rate, size / max(time.perf_counter() - t0, 1e-9)), tries + 1
-            if tries == 2:
-                if rate > best_rate:
-                    best, best_rate = size, rate
-                # keep doubling until clearly slower (10 %) than the best so far: a flat stretch of the
-                # throughput curve (common on CPUs) must not end the search early
-                if rate >= best_rate * 0.9 and size * 2 <= cap:
+            if tries == TRIES:
+                rates[size] = rate
+                best = max(rates.values())
+                # keep doubling until clearly slower than the best so far (a flat stretch of the throughput
+                # curve, common on CPUs, must not end the search early)
+                if rate >= best * SLOWER and size * 2 <= cap:
                     size *= 2
-                else:
-                    size, trying = best, False
-                rate, tries = 0.0, 0
-                if not trying:
-                    TUNED[key] = size
+                else:  # the largest size within noise of the best rate (fewer, larger chunks)
+                    size, trying = max(s for s, r in rates.items() if r >= best * NOISE), False
+                    TUNED[key], RATES[key] = size, rates
                     _TUNING.pop(key, None)
+                rate, tries = 0.0, 0
         else:
             read(lo, hi, model(build(lo, hi)))
         lo = hi
     if trying:
-        _TUNING[key] = (size, best, best_rate)
+        _TUNING[key] = (size, rates)

@@ -246,7 +246,7 @@ def main() -> None:
     bs = best_batch_size(model, x, passes, sync)
     floor = floor_runner(model, x, passes, bs, sync)
 
-    chunked.TUNED.clear()  # the first call tunes the chunk size; its cost is part of what we time
+    chunked.TUNED.clear(), chunked.RATES.clear()  # the first call tunes the chunk size; its cost is part of what we time
     dele = Deletion(steps=args.steps, substrate="mean", abpc=False)
     ins = Insertion(steps=args.steps, abpc=False)
 
@@ -265,8 +265,10 @@ def main() -> None:
     print(f"floor: {passes} forward passes (2 x N x (K+1)) of the bare model, best batch size {bs}: {t_floor:.3f} s "
           f"({passes / t_floor:,.0f} images/s)")
     chunk = next(iter(chunked.TUNED.values()), None)
+    rates = next(iter(chunked.RATES.values()), {})
     print(f"deletion+insertion (abpc off, automatic chunk = {chunk}): {t_ours:.3f} s = {t_ours / t_floor:.2f}x floor "
           f"(first call incl. chunk tuning {t_first:.3f} s = {t_first / t_floor:.2f}x); target <= 1.2x")
+    print("  the tuner's rates (images/s per candidate chunk): " + ", ".join(f"{c}: {r:,.0f}" for c, r in sorted(rates.items())))
     for c in (64, 256, 1024):
         d_c, i_c = Deletion(steps=args.steps, abpc=False, chunk_size=c), Insertion(steps=args.steps, abpc=False, chunk_size=c)
         t_c, _ = best_of(lambda: (d_c(model, x, cls, attr, **ctx), i_c(model, x, cls, attr, **ctx), sync()), args.repeats)
