@@ -5,8 +5,8 @@
 not by all images of all steps) and ``read`` takes the model's outputs. With a fixed
 ``chunk_size`` it walks in steps of that size. With ``chunk_size=None`` the size is tuned
 for throughput: starting at 16 images, each candidate is timed on three chunks (the fastest
-counts: a busy machine only slows a chunk down) and doubled while throughput stays within
-20 % of the best so far (a flat stretch of the throughput curve, common on CPUs, must not
+counts: a busy machine only slows a chunk down) and doubled until one is half as fast as the best so far
+(a load spike on a shared machine, or a flat stretch of the throughput curve, common on CPUs, must not
 end the search early), up to :func:`memory_cap`; the pick is the largest candidate within
 10 % of the best rate (within the noise of a shared machine, fewer and larger chunks win:
 less per-chunk work outside the model). The result is remembered per ``key`` (model class
@@ -28,7 +28,7 @@ RATES: dict[tuple, dict[int, float]] = {}  # the images/s each candidate reached
 _TUNING: dict[tuple, tuple] = {}  # unfinished searches: (next size, {size: best rate so far})
 START = 16      # first candidate chunk size
 TRIES = 3       # timed chunks per candidate; the fastest counts
-SLOWER = 0.8    # the search stops at a candidate this much slower than the best
+SLOWER = 0.5    # the search stops at a candidate this much slower than the best (clearly, not noise)
 NOISE = 0.9     # candidates within this fraction of the best rate count as equally fast
 
 
@@ -69,8 +69,8 @@ def evaluate_in_chunks(model: nn.Module, total: int, build: Callable[[int, int],
             if tries == TRIES:
                 rates[size] = rate
                 best = max(rates.values())
-                # keep doubling until clearly slower than the best so far (a flat stretch of the throughput
-                # curve, common on CPUs, must not end the search early)
+                # keep doubling until clearly slower than the best so far (a load spike, or a flat stretch of the
+                # throughput curve, common on CPUs, must not end the search early)
                 if rate >= best * SLOWER and size * 2 <= cap:
                     size *= 2
                 else:  # the largest size within noise of the best rate (fewer, larger chunks)
