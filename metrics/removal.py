@@ -109,14 +109,18 @@ class Removal:
         n = inputs.shape[0]
         numel = pooled[0].numel()
         ids = sample_ids(n, context, inputs.device)
-        removed = self.random_subsets(ids, draws, size, numel, stream)
-        clean, perturbed = self.scores(model, inputs, targets, context, draws, removed)
+        subsets = self.random_subsets(ids, draws, size, numel, stream)
         flat = pooled.flatten(1).double()
-        sums = torch.empty(n, draws, dtype=torch.float64, device=inputs.device)
-        for j in range(draws):   # one (N, H*W) mask per draw: memory N*H*W, no per-sample loop
-            jj = torch.full((n,), j, device=inputs.device, dtype=torch.long)
-            sums[:, j] = (flat * removed(torch.arange(n, device=inputs.device), jj)).sum(1)
-        return sums, clean.view(-1, 1) - perturbed
+        sums = torch.empty(n * draws, dtype=torch.float64, device=inputs.device)
+
+        def removed(sample: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+            # each pair's subset is drawn once, for its image and for its attribution sum
+            subset = subsets(sample, j)
+            sums[sample * draws + j] = (flat.index_select(0, sample) * subset).sum(1)
+            return subset
+
+        clean, perturbed = self.scores(model, inputs, targets, context, draws, removed)
+        return sums.view(n, draws), clean.view(-1, 1) - perturbed
 
     def feature_effects(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, pooled: torch.Tensor,
                         context: dict, fmap: torch.Tensor, n_feat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
