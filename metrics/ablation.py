@@ -97,6 +97,25 @@ def fixed_mode(owner: str, mode: str, settings: dict) -> str:
     return mode
 
 
+def row_blocks(lo: int, hi: int, m: int) -> list[tuple[int, int, int, int, int, int]]:
+    """Rows [lo, hi) of a sample-major (sample, draw) grid with ``m`` draws per sample (row p: sample p // m, draw
+    p % m) as at most three rectangles ``(s0, s1, j0, j1, r0, r1)``: samples s0..s1-1 x draws j0..j1-1, rows
+    r0..r1-1 of the chunk (the rest of one sample, whole samples, the start of one). A chunk's images can then be
+    built by broadcasting each sample's image against its draws' masks, without gathering images per row."""
+    (s0, j0), (s1, j1) = divmod(lo, m), divmod(hi, m)
+    if s0 == s1:
+        blocks = [(s0, s0 + 1, j0, j1)]
+    else:
+        first = s0 + (j0 > 0)
+        blocks = [(s0, s0 + 1, j0, m)] * (j0 > 0) + [(first, s1, 0, m)] * (s1 > first) + [(s1, s1 + 1, 0, j1)] * (j1 > 0)
+    out, row = [], 0
+    for sa, sb, ja, jb in blocks:
+        rows = (sb - sa) * (jb - ja)
+        out.append((sa, sb, ja, jb, row, row + rows))
+        row += rows
+    return out
+
+
 class AblationCurve:
     """Deletion (``mode='deletion'``) or insertion (``mode='insertion'``) curves and their AUC.
 
@@ -511,14 +530,8 @@ class AblationCurve:
                 buffers[:] = [torch.empty(b, c, hw, dtype=dtype, device=inputs.device),
                               torch.empty(b, 1, hw, dtype=dtype, device=inputs.device)]
             out, keep = buffers[0][:b], buffers[1][:b]
-            (s0, j0), (s1, j1) = divmod(lo, m), divmod(hi, m)
-            blocks = [(s0, s0 + 1, j0, j1)] if s0 == s1 else \
-                [(s0, s0 + 1, j0, m)] * (j0 > 0) + [(s0 + (j0 > 0), s1, 0, m)] * (s1 > s0 + (j0 > 0)) + [(s1, s1 + 1, 0, j1)] * (j1 > 0)
-            row = 0
-            for sa, sb, ja, jb in blocks:
-                rows = (sb - sa) * (jb - ja)
-                block(sa, sb, ja, jb, out[row:row + rows], keep[row:row + rows])
-                row += rows
+            for sa, sb, ja, jb, ra, rb in row_blocks(lo, hi, m):
+                block(sa, sb, ja, jb, out[ra:rb], keep[ra:rb])
             return out.view(b, *inputs.shape[1:])
         return build
 

@@ -143,11 +143,32 @@ class PassCounter:
 def extra_work(obj, model, x, targets, context, fwd_bs: int):
     """The part of a metric's work that its pass floor does not count, as ``(what, callable)`` to time alone (None:
     nothing beyond the passes and the metric's own arithmetic)."""
+    from metrics._common import sample_ids
+    from metrics.ablation import AblationCurve
     from metrics.background_gap import NEEDED, BackgroundGap
     from metrics.conservation import Conservation, bias_share
     from metrics.efficient_mprt import EfficientMPRT
+    from metrics.faithfulness_correlation import FaithfulnessCorrelation
+    from metrics.infidelity import Infidelity
     from metrics.randomization import Randomization
+    from metrics.sensitivity_n import SensitivityN
 
+    ids = sample_ids(len(x), context, x.device)
+    if isinstance(obj, FaithfulnessCorrelation):   # and Sensitivity-N: its random pixel subsets, drawn in chunks of 256
+        n_pixels = x[0, 0].numel()
+        plan = [(30 + k, f) for k, f in enumerate(obj.fractions)] if isinstance(obj, SensitivityN) else [(20, obj.subset_size)]
+
+        def draw_subsets():
+            for stream, fraction in plan:
+                subsets = obj.removal.random_subsets(ids, obj.n_perturbations, max(1, round(fraction * n_pixels)), n_pixels, stream)
+                pairs = torch.arange(len(x) * obj.n_perturbations)
+                for p in pairs.split(256):
+                    subsets(p // obj.n_perturbations, p % obj.n_perturbations)
+        return "drawing the seeded random pixel subsets", draw_subsets
+    if isinstance(obj, Infidelity):
+        return "drawing the seeded Gaussian perturbations", lambda: obj.noise(x, ids)
+    if isinstance(obj, AblationCurve) and obj.granularity == "superpixel":   # IROF
+        return "SLIC superpixels (scikit-image, per image)", lambda: obj.superpixels(x, context)
     if isinstance(obj, BackgroundGap):
         idx = torch.as_tensor(context.get("indices", torch.arange(len(x))))
         return "making the background variants", lambda: [context["dataset"].samples(obj.split, idx, v) for v in NEEDED]
