@@ -4,14 +4,16 @@
 ``build`` makes the images ``lo..hi-1`` on the fly (so memory is bounded by the chunk,
 not by all images of all steps) and ``read`` takes the model's outputs. With a fixed
 ``chunk_size`` it walks in steps of that size. With ``chunk_size=None`` the size is tuned
-for throughput: starting at 16 images, each candidate is timed on three chunks (the fastest
-counts: a busy machine only slows a chunk down) and doubled until one is half as fast as the best so far
-(a load spike on a shared machine, or a flat stretch of the throughput curve, common on CPUs, must not
-end the search early), up to :func:`memory_cap`; the pick is the largest candidate within
-10 % of the best rate (within the noise of a shared machine, fewer and larger chunks win:
-less per-chunk work outside the model). The result is remembered per ``key`` (model class
-and size, image shape, device, ...) in :data:`TUNED`; a search a short call leaves
-unfinished goes on in the next call. Results do not depend on the chunk size up to the
+for throughput: starting at 64 images, each candidate is timed over about the same amount of work
+(256 images, at least two chunks: timing the fastest of a few chunks instead favours small
+chunks on a busy machine, whose short runs slip between interruptions) and doubled until one
+is half as fast as the best so far (a load spike on a shared machine, or a flat stretch of the
+throughput curve, common on CPUs, must not end the search early), up to :func:`memory_cap`;
+the pick is the largest candidate within 20 % of the best rate (within the noise of a shared
+machine, fewer and larger chunks win: less per-chunk work outside the model). The result is
+remembered per ``key`` (model class and size, image shape, device, ...) in :data:`TUNED`, the
+rates behind it in :data:`RATES`; a search a short call leaves unfinished (timed chunks
+included) goes on in the next call. Results do not depend on the chunk size up to the
 model's own float non-associativity.
 """
 from __future__ import annotations
@@ -25,11 +27,12 @@ from torch import nn
 AUTO_CHUNK_BYTES = 512 * 2**20   # memory cap of the automatic chunk size (input + activation headroom)
 TUNED: dict[tuple, int] = {}     # automatic chunk sizes found so far, per key
 RATES: dict[tuple, dict[int, float]] = {}  # the images/s each candidate reached in the search behind TUNED[key]
-_TUNING: dict[tuple, tuple] = {}  # unfinished searches: (next size, {size: best rate so far})
-START = 16      # first candidate chunk size
-TRIES = 3       # timed chunks per candidate; the fastest counts
+_TUNING: dict[tuple, tuple] = {}  # unfinished searches: (size, {size: rate}, (images, seconds, chunks) timed at size)
+START = 64      # first candidate chunk size (smaller chunks are rarely faster; timing them costs most)
+TRIES = 2       # timed chunks per candidate, at least ...
+SPAN = 256      # ... and at least this many images: every candidate is timed over about the same work
 SLOWER = 0.5    # the search stops at a candidate this much slower than the best (clearly, not noise)
-NOISE = 0.9     # candidates within this fraction of the best rate count as equally fast
+NOISE = 0.8     # candidates within this fraction of the best rate count as equally fast
 
 
 def memory_cap(inputs: torch.Tensor) -> int:
@@ -53,9 +56,8 @@ def evaluate_in_chunks(model: nn.Module, total: int, build: Callable[[int, int],
     size = TUNED.get(key)
     lo, trying = 0, size is None
     if trying:  # a search that a short call left unfinished goes on where it stopped
-        size, rates = _TUNING.get(key, (min(START, cap), {}))
+        size, rates, (images, seconds, chunks) = _TUNING.get(key, (min(START, cap), {}, (0, 0.0, 0)))
         size = min(size, cap)
-    rate, tries = 0.0, 0
     sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
     while lo < total:
         hi = min(lo + size, total)
@@ -64,9 +66,11 @@ def evaluate_in_chunks(model: nn.Module, total: int, build: Callable[[int, int],
             t0 = time.perf_counter()
             read(lo, hi, model(build(lo, hi)))
             sync()
-            # the fastest of TRIES timed chunks counts: a busy machine only ever slows a chunk down
-            rate, tries = max(rate, size / max(time.perf_counter() - t0, 1e-9)), tries + 1
-            if tries == TRIES:
+            images, seconds, chunks = images + size, seconds + time.perf_counter() - t0, chunks + 1
+            # each candidate is timed over the same amount of work (SPAN images, at least TRIES chunks), so that
+            # a busy machine's interruptions hit small and large chunks alike
+            if chunks >= TRIES and images >= SPAN:
+                rate = images / max(seconds, 1e-9)
                 rates[size] = rate
                 best = max(rates.values())
                 # keep doubling until clearly slower than the best so far (a load spike, or a flat stretch of the
@@ -77,9 +81,9 @@ def evaluate_in_chunks(model: nn.Module, total: int, build: Callable[[int, int],
                     size, trying = max(s for s, r in rates.items() if r >= best * NOISE), False
                     TUNED[key], RATES[key] = size, rates
                     _TUNING.pop(key, None)
-                rate, tries = 0.0, 0
+                images, seconds, chunks = 0, 0.0, 0
         else:
             read(lo, hi, model(build(lo, hi)))
         lo = hi
-    if trying:
-        _TUNING[key] = (size, rates)
+    if trying:  # the candidate's timed chunks so far count in the next call
+        _TUNING[key] = (size, rates, (images, seconds, chunks))
