@@ -12,7 +12,10 @@ weights: timing and curve equality do not depend on training):
    (2 x N x (K + 1), K + 1 points per curve) of the bare model on ready-made tensors,
    at the best batch size of a sweep;
 2. ``Deletion`` + ``Insertion`` (abpc off, automatic chunk size; the chunk tuning is
-   part of the first call and included) against that floor; target <= 1.2x. With
+   part of the first call and included; the tuner's rate per candidate chunk is printed)
+   against that floor; target <= 1.2x. The per-call work the floor does not count (the rank
+   sort, shared by deletion and insertion of one batch, and the blur substrate) is timed
+   alone. With
    ``abpc: true`` (the YAML default: both orders) the passes double, reported against
    twice the floor;
 3. with ``--quantus``: Quantus 0.6 ``PixelFlipping`` at equal settings (a channel-pooled
@@ -30,8 +33,13 @@ through a network of the model's class (copies included: randomisation metrics r
 randomised copies) with a global forward hook: rows passed without gradient, and rows passed
 with gradient (each followed by a backward pass). Its floor is the time of that many bare
 forward passes, and forward + backward passes, at the best batch size of a sweep, timed right
-after the entry itself (best of two, interleaved: the machine may be shared); the table prints
-passes, floor, time and time / floor.
+after the entry itself (best of 7 interleaved rounds for entries under 0.5 s, of 3 for longer ones:
+the machine may be shared); the table prints
+passes, floor, time and time / floor. Where a metric does work the floor does not count, the column
+``extra`` times that work alone (making background variants, copying and re-initialising layers,
+the JVP pass of conservation's bias share beyond one forward, drawing seeded random subsets or
+Gaussian perturbations, SLIC superpixels) and ``excl.`` is (time - extra) / floor: what bounds
+such an entry. Ranks remembered by the ablation engine are cleared before every timed call.
 Metrics that pass nothing through the model (localisation, complexity) have no such floor.
 
 Quantus is a benchmark-time dependency only (install it in a separate venv that reuses
@@ -206,7 +214,7 @@ def catalogue(args) -> None:
     names = [n for n in args.only.split(",") if n] or sorted(q.stem for q in folder.glob("*.yaml"))
     print(f"{args.n} images {tuple(x.shape[1:])}, {type(model).__name__}, threads={args.threads}, load average "
           f"{os.getloadavg()[0]:.1f}; floor: the same rows through the bare model, forward in batches of {fwd_bs}, "
-          f"forward+backward in batches of {bwd_bs}, timed right after each entry (best of two, interleaved)")
+          f"forward+backward in batches of {bwd_bs}, timed right after each entry (best of 3-7 rounds, interleaved)")
     print(f"{'name':28s} {'fwd rows':>9s} {'fwd+bwd':>8s} {'floor s':>8s} {'time s':>8s} {'ratio':>6s} {'extra s':>8s} "
           f"{'excl.':>6s}  note (extra: work the floor does not count, timed alone; excl.: (time - extra) / floor)")
     for name in names:
@@ -234,7 +242,9 @@ def catalogue(args) -> None:
                     bare_passes(model, x, counter.plain, fwd_bs, False, sync)
                     bare_passes(model, x, counter.grad, bwd_bs, True, sync)
                 floor = best_of(floor_run, 1)[0]
-                if seconds < 10:  # best of two, interleaved with the floor's
+                # best of several rounds, interleaved with the floor's (the machine may be shared): more
+                # rounds for short entries, whose times a busy machine scatters most
+                for _ in range(6 if seconds < 0.5 else 2 if seconds < 10 else 0):
                     seconds = min(seconds, best_of(call, 1)[0])
                     floor = min(floor, best_of(floor_run, 1)[0])
         except Exception as err:  # noqa: BLE001  (a method that refuses this model: say so and go on)
