@@ -151,7 +151,6 @@ class PassCounter:
 def extra_work(obj, model, x, targets, context, fwd_bs: int):
     """The part of a metric's work that its pass floor does not count, as ``(what, callable)`` to time alone (None:
     nothing beyond the passes and the metric's own arithmetic)."""
-    from metrics._common import sample_ids
     from metrics.ablation import AblationCurve
     from metrics.background_gap import NEEDED, BackgroundGap
     from metrics.conservation import Conservation, bias_share
@@ -161,7 +160,7 @@ def extra_work(obj, model, x, targets, context, fwd_bs: int):
     from metrics.randomization import Randomization
     from metrics.sensitivity_n import SensitivityN
 
-    ids = sample_ids(len(x), context, x.device)
+    ids = torch.as_tensor(context["indices"]).long() if context.get("indices") is not None else torch.arange(len(x))
     if isinstance(obj, FaithfulnessCorrelation):   # and Sensitivity-N: its random pixel subsets, drawn in chunks of 256
         n_pixels = x[0, 0].numel()
         plan = [(30 + k, f) for k, f in enumerate(obj.fractions)] if isinstance(obj, SensitivityN) else [(20, obj.subset_size)]
