@@ -7,10 +7,12 @@ not by all images of all steps) and ``read`` takes the model's outputs. With a f
 for throughput: starting at 64 images, each candidate is timed over about the same amount of work
 (256 images, at least two chunks: timing the fastest of a few chunks instead favours small
 chunks on a busy machine, whose short runs slip between interruptions) and doubled until one
-is half as fast as the best so far (a load spike on a shared machine, or a flat stretch of the
-throughput curve, common on CPUs, must not end the search early), up to :func:`memory_cap`;
-the pick is the largest candidate within 20 % of the best rate (within the noise of a shared
-machine, fewer and larger chunks win: less per-chunk work outside the model). The result is
+runs at under 75 % of the best rate so far (a load spike on a shared machine, or a flat stretch of the
+throughput curve, common on CPUs, must not end the search early), up to :func:`memory_cap` and
+the number of images of the call (a larger chunk could never be timed: the search settles);
+the pick is the largest candidate within 5 % of the best rate (near-ties go to fewer, larger
+chunks: less per-chunk work outside the model; a wider margin cost the small CNN 20 %, whose
+rate falls with the chunk size). The result is
 remembered per ``key`` (model class and size, image shape, device, ...) in :data:`TUNED`, the
 rates behind it in :data:`RATES`; a search a short call leaves unfinished (timed chunks
 included) goes on in the next call. Results do not depend on the chunk size up to the
@@ -31,8 +33,8 @@ _TUNING: dict[tuple, tuple] = {}  # unfinished searches: (size, {size: rate}, (i
 START = 64      # first candidate chunk size (smaller chunks are rarely faster; timing them costs most)
 TRIES = 2       # timed chunks per candidate, at least ...
 SPAN = 256      # ... and at least this many images: every candidate is timed over about the same work
-SLOWER = 0.5    # the search stops at a candidate this much slower than the best (clearly, not noise)
-NOISE = 0.8     # candidates within this fraction of the best rate count as equally fast
+SLOWER = 0.75   # the search stops at a candidate below this fraction of the best rate (clearly slower, not noise)
+NOISE = 0.95    # candidates within this fraction of the best rate count as equally fast (the larger wins)
 
 
 def memory_cap(inputs: torch.Tensor) -> int:
@@ -42,6 +44,15 @@ def memory_cap(inputs: torch.Tensor) -> int:
     if inputs.device.type == "cuda":
         budget = max(budget, torch.cuda.mem_get_info(inputs.device)[0] // 2)
     return max(1, budget // (inputs[0].numel() * inputs.element_size() * 16))
+
+
+def _settle(key: tuple, rates: dict[int, float]) -> int:
+    """End the search for ``key``: the largest size within noise of the best rate (fewer, larger chunks)."""
+    best = max(rates.values())
+    size = max(s for s, r in rates.items() if r >= best * NOISE)
+    TUNED[key], RATES[key] = size, rates
+    _TUNING.pop(key, None)
+    return size
 
 
 def evaluate_in_chunks(model: nn.Module, total: int, build: Callable[[int, int], torch.Tensor],
@@ -58,6 +69,8 @@ def evaluate_in_chunks(model: nn.Module, total: int, build: Callable[[int, int],
     if trying:  # a search that a short call left unfinished goes on where it stopped
         size, rates, (images, seconds, chunks) = _TUNING.get(key, (min(START, cap), {}, (0, 0.0, 0)))
         size = min(size, cap)
+        if size > total and rates:   # a candidate this call cannot fill once: settle on the sizes timed so far
+            size, trying = _settle(key, rates), False
     sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
     while lo < total:
         hi = min(lo + size, total)
@@ -75,12 +88,10 @@ def evaluate_in_chunks(model: nn.Module, total: int, build: Callable[[int, int],
                 best = max(rates.values())
                 # keep doubling until clearly slower than the best so far (a load spike, or a flat stretch of the
                 # throughput curve, common on CPUs, must not end the search early)
-                if rate >= best * SLOWER and size * 2 <= cap:
+                if rate >= best * SLOWER and size * 2 <= min(cap, total):
                     size *= 2
-                else:  # the largest size within noise of the best rate (fewer, larger chunks)
-                    size, trying = max(s for s, r in rates.items() if r >= best * NOISE), False
-                    TUNED[key], RATES[key] = size, rates
-                    _TUNING.pop(key, None)
+                else:
+                    size, trying = _settle(key, rates), False
                 images, seconds, chunks = 0, 0.0, 0
         else:
             read(lo, hi, model(build(lo, hi)))
