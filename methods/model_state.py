@@ -24,8 +24,12 @@ def untouched(model: nn.Module, eval_mode: bool = True) -> Iterator[nn.Module]:
             model.eval()
         yield model
     finally:
+        # modules() is pre-order, so a module's own call comes after every ancestor's; a module whose flag is
+        # already right is skipped (its descendants are fixed by their own turns): the same final flags as
+        # calling train() on every module, without re-walking each subtree (quadratic in the depth)
         for m, training in modes.items():
-            m.train(training)
+            if m.training != training:
+                m.train(training)
         for p, flag in flags.items():
             p.requires_grad_(flag)
 

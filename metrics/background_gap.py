@@ -77,9 +77,10 @@ class BackgroundGap:
         given = context.get("labels")
         if given is not None and not torch.equal(torch.as_tensor(given, device=inputs.device).long().reshape(-1), labels):
             raise ValueError("background_gap: the labels in the context differ from the dataset's labels at context indices; pass indices=...")
-        with untouched(model):
-            correct = {v: predictions(model, s.images.to(inputs), self.batch_size) == labels for v, s in splits.items()}
-            correct["original"] = predictions(model, inputs.detach(), self.batch_size) == labels
+        with untouched(model):   # the variants and the inputs in one stream of batches (batch_size images per pass)
+            images = torch.cat([s.images.to(inputs) for s in splits.values()] + [inputs.detach()])
+            hits = (predictions(model, images, self.batch_size) == labels.repeat(len(splits) + 1)).split(n)
+        correct = dict(zip([*splits, "original"], hits))
         scores = background_gap(correct[SAME], correct[OTHER])
         extras = {"correct_same": correct["same_class_background"], "correct_other": correct["other_class_background"],
                   "correct_original": correct["original"], "correct_only_foreground": correct["only_foreground"]}

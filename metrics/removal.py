@@ -29,7 +29,7 @@ from torch import nn
 
 from methods.validation import check_choice, check_int, check_seed
 from metrics._common import POOLINGS, check_maps, no_progress, pool_channels, random_keys, sample_ids, untouched
-from metrics.ablation import SCORES, TARGETS, AblationCurve
+from metrics.ablation import SCORES, TARGETS, AblationCurve, row_blocks
 from metrics.chunked import memory_cap
 
 REMOVAL_SUBSTRATES = ("mean", "zero", "blur", "noise")
@@ -78,14 +78,25 @@ class Removal:
             cls = c._classes(clean_logits, targets, context, inputs.device)
             clean = c._value(clean_logits, cls).double()
 
+            x, sub = inputs.reshape(n, 1, ch, h * w), substrate.reshape(n, 1, ch, h * w)
+            buffers: list[torch.Tensor] = []
+
             def build(lo: int, hi: int) -> torch.Tensor:
+                # x * keep + substrate * (1 - keep), keep = 1 - removed in {0, 1}: exact; built per block of rows
+                # (metrics.ablation.row_blocks) by broadcasting each sample's image, into a buffer kept across chunks
                 p = torch.arange(lo, hi, device=inputs.device)
                 sample, j = p // per_sample, p % per_sample
-                keep = (~removed(sample, j)).view(-1, 1, h, w).to(inputs.dtype)
-                out = inputs.index_select(0, sample).mul_(keep)
-                if c.substrate == "mean":  # zero in normalised space
-                    return out
-                return out.addcmul_(substrate.index_select(0, sample), 1 - keep)
+                gone = removed(sample, j).to(inputs.dtype).view(-1, 1, h * w)
+                keep = torch.sub(1, gone)
+                if not buffers or buffers[0].shape[0] < hi - lo:
+                    buffers[:] = [torch.empty(hi - lo, ch, h * w, dtype=inputs.dtype, device=inputs.device)]
+                out = buffers[0][:hi - lo]
+                for s0, s1, j0, j1, r0, r1 in row_blocks(lo, hi, per_sample):
+                    o = out[r0:r1].view(s1 - s0, j1 - j0, ch, h * w)
+                    torch.mul(x[s0:s1], keep[r0:r1].view(s1 - s0, j1 - j0, 1, h * w), out=o)
+                    if c.substrate != "mean":  # mean: zero in normalised space
+                        o.addcmul_(sub[s0:s1], gone[r0:r1].view(s1 - s0, j1 - j0, 1, h * w))
+                return out.view(-1, ch, h, w)
 
             def read(lo: int, hi: int, logits: torch.Tensor) -> None:
                 values[lo:hi] = c._value(logits.float(), cls[torch.arange(lo, hi, device=inputs.device) // per_sample]).double()
@@ -109,14 +120,18 @@ class Removal:
         n = inputs.shape[0]
         numel = pooled[0].numel()
         ids = sample_ids(n, context, inputs.device)
-        removed = self.random_subsets(ids, draws, size, numel, stream)
-        clean, perturbed = self.scores(model, inputs, targets, context, draws, removed)
+        subsets = self.random_subsets(ids, draws, size, numel, stream)
         flat = pooled.flatten(1).double()
-        sums = torch.empty(n, draws, dtype=torch.float64, device=inputs.device)
-        for j in range(draws):   # one (N, H*W) mask per draw: memory N*H*W, no per-sample loop
-            jj = torch.full((n,), j, device=inputs.device, dtype=torch.long)
-            sums[:, j] = (flat * removed(torch.arange(n, device=inputs.device), jj)).sum(1)
-        return sums, clean.view(-1, 1) - perturbed
+        sums = torch.empty(n * draws, dtype=torch.float64, device=inputs.device)
+
+        def removed(sample: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+            # each pair's subset is drawn once, for its image and for its attribution sum
+            subset = subsets(sample, j)
+            sums[sample * draws + j] = (flat.index_select(0, sample) * subset).sum(1)
+            return subset
+
+        clean, perturbed = self.scores(model, inputs, targets, context, draws, removed)
+        return sums.view(n, draws), clean.view(-1, 1) - perturbed
 
     def feature_effects(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, pooled: torch.Tensor,
                         context: dict, fmap: torch.Tensor, n_feat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -39,6 +39,7 @@ class NoiseAveraged:
 
     def __init__(self, explainer, n_noise: int, noise_level: float, seed: int | None, ids: torch.Tensor) -> None:
         self.explainer, self.n, self.level, self.seed, self.ids = explainer, n_noise, noise_level, seed, ids
+        self.last: tuple[torch.Tensor, torch.Tensor] | None = None   # (inputs, their noisy copies): one draw per call, reused by every stage
 
     def unit_noise(self, inputs: torch.Tensor) -> torch.Tensor:
         """(n_noise, N, C, H, W) seeded N(0, 1) draws, copy-major (scaled by ``noise_level`` x each image's range)."""
@@ -48,8 +49,10 @@ class NoiseAveraged:
 
     def __call__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         n = inputs.shape[0]
-        spread = (inputs.flatten(1).amax(1) - inputs.flatten(1).amin(1)).view(1, -1, 1, 1, 1)
-        noisy = (inputs.unsqueeze(0) + self.unit_noise(inputs) * self.level * spread).flatten(0, 1)   # copy-major
+        if self.last is None or self.last[0].shape != inputs.shape or not torch.equal(self.last[0], inputs):
+            spread = (inputs.flatten(1).amax(1) - inputs.flatten(1).amin(1)).view(1, -1, 1, 1, 1)
+            self.last = (inputs.clone(), (inputs.unsqueeze(0) + self.unit_noise(inputs) * self.level * spread).flatten(0, 1))   # copy-major
+        noisy = self.last[1].clone()   # the explainer gets its own copy, as with a fresh draw
         maps = explain_samples(self.explainer, model, noisy, targets.repeat(self.n), self.ids.repeat(self.n)).detach()  # each copy keeps its sample's id
         return maps.view(self.n, n, *maps.shape[1:]).mean(0)
 

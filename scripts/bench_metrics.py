@@ -12,7 +12,10 @@ weights: timing and curve equality do not depend on training):
    (2 x N x (K + 1), K + 1 points per curve) of the bare model on ready-made tensors,
    at the best batch size of a sweep;
 2. ``Deletion`` + ``Insertion`` (abpc off, automatic chunk size; the chunk tuning is
-   part of the first call and included) against that floor; target <= 1.2x. With
+   part of the first call and included; the tuner's rate per candidate chunk is printed)
+   against that floor; target <= 1.2x. The per-call work the floor does not count (the rank
+   sort, shared by deletion and insertion of one batch, and the blur substrate) is timed
+   alone. With
    ``abpc: true`` (the YAML default: both orders) the passes double, reported against
    twice the floor;
 3. with ``--quantus``: Quantus 0.6 ``PixelFlipping`` at equal settings (a channel-pooled
@@ -30,8 +33,13 @@ through a network of the model's class (copies included: randomisation metrics r
 randomised copies) with a global forward hook: rows passed without gradient, and rows passed
 with gradient (each followed by a backward pass). Its floor is the time of that many bare
 forward passes, and forward + backward passes, at the best batch size of a sweep, timed right
-after the entry itself (best of ``--trials``, default two, interleaved: the machine may be shared); the table prints
-passes, floor, time and time / floor.
+after the entry itself (best of 7 interleaved rounds for entries under 0.5 s, of 3 for longer ones, or of
+``--trials``: the machine may be shared); the table prints
+passes, floor, time and time / floor. Where a metric does work the floor does not count, the column
+``extra`` times that work alone (making background variants, copying and re-initialising layers,
+the JVP pass of conservation's bias share beyond one forward, drawing seeded random subsets or
+Gaussian perturbations, SLIC superpixels; for methods Eigen-CAM's SVD and feature ablation's SLIC
+segmentation) and ``excl.`` is (time - extra) / floor: what bounds such an entry. Ranks remembered by the ablation engine are cleared before every timed call.
 Metrics that pass nothing through the model (localisation, complexity) have no such floor.
 
 Quantus is a benchmark-time dependency only (install it in a separate venv that reuses
@@ -58,7 +66,7 @@ from harness.models import (
     MLP,  # noqa: E402
     SmallCNN,  # noqa: E402
 )
-from metrics import Metric, chunked  # noqa: E402
+from metrics import Metric, ablation, chunked  # noqa: E402
 from metrics.deletion import Deletion  # noqa: E402
 from metrics.insertion import Insertion  # noqa: E402
 
@@ -167,6 +175,53 @@ def segmentation(explainer, model, x):
 EXTRA_WORK = {"eigencam": eigencam_svd, "feature_ablation": segmentation}  # methods: real work the pass floor misses
 
 
+def extra_work(obj, model, x, targets, context, fwd_bs: int):
+    """The part of a metric's work that its pass floor does not count, as ``(what, callable)`` to time alone (None:
+    nothing beyond the passes and the metric's own arithmetic)."""
+    from metrics.ablation import AblationCurve
+    from metrics.background_gap import NEEDED, BackgroundGap
+    from metrics.conservation import Conservation, bias_share
+    from metrics.efficient_mprt import EfficientMPRT
+    from metrics.faithfulness_correlation import FaithfulnessCorrelation
+    from metrics.infidelity import Infidelity
+    from metrics.randomization import Randomization
+    from metrics.sensitivity_n import SensitivityN
+
+    ids = torch.as_tensor(context["indices"]).long() if context.get("indices") is not None else torch.arange(len(x))
+    if isinstance(obj, FaithfulnessCorrelation):   # and Sensitivity-N: its random pixel subsets, drawn in chunks of 256
+        n_pixels = x[0, 0].numel()
+        plan = [(30 + k, f) for k, f in enumerate(obj.fractions)] if isinstance(obj, SensitivityN) else [(20, obj.subset_size)]
+
+        def draw_subsets():
+            for stream, fraction in plan:
+                subsets = obj.removal.random_subsets(ids, obj.n_perturbations, max(1, round(fraction * n_pixels)), n_pixels, stream)
+                pairs = torch.arange(len(x) * obj.n_perturbations)
+                for p in pairs.split(256):
+                    subsets(p // obj.n_perturbations, p % obj.n_perturbations)
+        return "drawing the seeded random pixel subsets", draw_subsets
+    if isinstance(obj, Infidelity):
+        return "drawing the seeded Gaussian perturbations", lambda: obj.noise(x, ids)
+    if isinstance(obj, AblationCurve) and obj.granularity == "superpixel":   # IROF
+        return "SLIC superpixels (scikit-image, per image)", lambda: obj.superpixels(x, context)
+    if isinstance(obj, BackgroundGap):
+        idx = torch.as_tensor(context.get("indices", torch.arange(len(x))))
+        return "making the background variants", lambda: [context["dataset"].samples(obj.split, idx, v) for v in NEEDED]
+    if isinstance(obj, Randomization):   # cascading randomisation and smooth MPRT
+        layers = obj.layers(model)[: obj.max_layers]
+        return "copying and re-initialising layers", lambda: [None for _ in obj.stages(model, layers)]
+    if isinstance(obj, EfficientMPRT):
+        return "copying and re-initialising layers", lambda: obj.randomised(model)
+    if isinstance(obj, Conservation) and obj.with_bias:
+        def beyond_one_forward():   # the hook counts the JVP pass as one forward row per image: time the rest
+            t0 = time.perf_counter()
+            bias_share(model, x, targets)
+            t1 = time.perf_counter()
+            bare_passes(model, x, len(x), fwd_bs, False, lambda: None)
+            return (t1 - t0) - (time.perf_counter() - t1)
+        return "the JVP pass of the bias share beyond one forward", beyond_one_forward
+    return None
+
+
 def catalogue(args) -> None:
     """Every metric (or method) YAML against the floor of the passes it makes (module docstring)."""
     import warnings
@@ -185,8 +240,9 @@ def catalogue(args) -> None:
     names = [n for n in args.only.split(",") if n] or sorted(q.stem for q in folder.glob("*.yaml"))
     print(f"{args.n} images {tuple(x.shape[1:])}, {type(model).__name__}, threads={args.threads}, load average "
           f"{os.getloadavg()[0]:.1f}; floor: the same rows through the bare model, forward in batches of {fwd_bs}, "
-          f"forward+backward in batches of {bwd_bs}, timed right after each entry (best of {args.trials}, interleaved)")
-    print(f"{'name':28s} {'fwd rows':>9s} {'fwd+bwd':>8s} {'floor s':>8s} {'time s':>8s} {'ratio':>6s}  note")
+          f"forward+backward in batches of {bwd_bs}, timed right after each entry (best of {args.trials or '3-7'} rounds, interleaved)")
+    print(f"{'name':28s} {'fwd rows':>9s} {'fwd+bwd':>8s} {'floor s':>8s} {'time s':>8s} {'ratio':>6s} {'extra s':>8s} "
+          f"{'excl.':>6s}  note (extra: work the floor does not count, timed alone; excl.: (time - extra) / floor)")
     for name in names:
         if name in ("roar",):
             print(f"{name:28s} {'':>9s} {'':>8s} {'':>8s} {'':>8s} {'':>6s}  retrains the model (not timed)")
@@ -196,8 +252,9 @@ def catalogue(args) -> None:
         try:
             obj = build(node, f"{args.catalogue.rstrip('s')}.{name}", seed=cfg.seed,
                         contract=Metric if args.catalogue == "metrics" else Explainer)
-            call = (lambda: obj(model, x, targets, maps, **context)) if args.catalogue == "metrics" else \
-                (lambda: obj(model, x, targets))
+            def call():
+                ablation.RANKS.clear()  # timed calls sort afresh: no ranks remembered from the previous call
+                return obj(model, x, targets, maps, **context) if args.catalogue == "metrics" else obj(model, x, targets)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 counter = PassCounter(type(model))
@@ -211,7 +268,10 @@ def catalogue(args) -> None:
                     bare_passes(model, x, counter.plain, fwd_bs, False, sync)
                     bare_passes(model, x, counter.grad, bwd_bs, True, sync)
                 floor = best_of(floor_run, 1)[0]
-                for _ in range(args.trials - 1 if seconds < 10 else 0):  # best of --trials, interleaved with the floor's
+                # best of several rounds, interleaved with the floor's (the machine may be shared): more
+                # rounds for short entries, whose times a busy machine scatters most
+                rounds = args.trials if args.trials else 7 if seconds < 0.5 else 3 if seconds < 10 else 1
+                for _ in range(rounds - 1):
                     seconds = min(seconds, best_of(call, 1)[0])
                     floor = min(floor, best_of(floor_run, 1)[0])
         except Exception as err:  # noqa: BLE001  (a method that refuses this model: say so and go on)
@@ -219,15 +279,25 @@ def catalogue(args) -> None:
             continue
         floor = floor if counter.plain + counter.grad else 0.0
         ratio = f"{seconds / floor:6.2f}" if floor > 0 else f"{'-':>6s}"
+        extra, excl = f"{'':>8s}", f"{'':>6s}"
+        if args.catalogue == "metrics":
+            work = extra_work(obj, model, x, targets, context, fwd_bs)
+        else:
+            work = EXTRA_WORK[name](obj, model, x) if name in EXTRA_WORK and floor > 0 else None
+        if work is not None:
+            what, fn = work
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                t_extra = min(max(0.0, best_of(fn, 1)[0] if fn.__name__ != "beyond_one_forward" else fn()) for _ in range(2))
+            extra = f"{t_extra:8.3f}"
+            if floor > 0:
+                excl = f"{(seconds - t_extra) / floor:6.2f}"
+            note = f"extra: {what}"
         if floor == 0:
             note = "no model passes: no forward-pass floor"
         elif seconds / floor > 1.2:
-            note = "over 1.2x"
-        if args.catalogue == "methods" and name in EXTRA_WORK and floor > 0:
-            what, work = EXTRA_WORK[name](obj, model, x)
-            extra = best_of(work, 3)[0]
-            note = f"{what} alone {extra:.3f} s: time / (floor + it) = {seconds / (floor + extra):.2f}" + (f"; {note}" if note else "")
-        print(f"{name:28s} {counter.plain:9d} {counter.grad:8d} {floor:8.3f} {seconds:8.3f} {ratio}  {note}", flush=True)
+            note = "over 1.2x" + (f"; {note}" if note else "")
+        print(f"{name:28s} {counter.plain:9d} {counter.grad:8d} {floor:8.3f} {seconds:8.3f} {ratio} {extra} {excl}  {note}", flush=True)
 
 
 def main() -> None:
@@ -245,8 +315,8 @@ def main() -> None:
     p.add_argument("--quantus", action="store_true", help="also time Quantus PixelFlipping (needs quantus importable)")
     p.add_argument("--catalogue", choices=("metrics", "methods"), help="every metric (method) YAML against its pass floor")
     p.add_argument("--only", default="", help="with --catalogue: comma-separated names (default: every YAML)")
-    p.add_argument("--trials", type=int, default=2, help="with --catalogue: best of this many interleaved runs of an entry "
-                   "under 10 s and of its floor (default 2; more steadies the ms-scale entries on a loaded machine)")
+    p.add_argument("--trials", type=int, default=None, help="with --catalogue: best of this many interleaved runs of an entry "
+                   "and of its floor (default: 7 under 0.5 s, 3 under 10 s, else 1; more steadies the ms-scale entries on a loaded machine)")
     args = p.parse_args()
     if args.catalogue:
         return catalogue(args)
@@ -279,11 +349,12 @@ def main() -> None:
     bs = best_batch_size(model, x, passes, sync)
     floor = floor_runner(model, x, passes, bs, sync)
 
-    chunked.TUNED.clear()  # the first call tunes the chunk size; its cost is part of what we time
+    chunked.TUNED.clear(), chunked.RATES.clear()  # the first call tunes the chunk size; its cost is part of what we time
     dele = Deletion(steps=args.steps, substrate="mean", abpc=False)
     ins = Insertion(steps=args.steps, abpc=False)
 
     def ours():
+        ablation.RANKS.clear()  # each round sorts its ranks afresh (insertion reuses deletion's, as in a run)
         r1 = dele(model, x, cls, attr, **ctx)
         r2 = ins(model, x, cls, attr, **ctx)
         sync()
@@ -298,17 +369,28 @@ def main() -> None:
     print(f"floor: {passes} forward passes (2 x N x (K+1)) of the bare model, best batch size {bs}: {t_floor:.3f} s "
           f"({passes / t_floor:,.0f} images/s)")
     chunk = next(iter(chunked.TUNED.values()), None)
+    rates = next(iter(chunked.RATES.values()), {})
     print(f"deletion+insertion (abpc off, automatic chunk = {chunk}): {t_ours:.3f} s = {t_ours / t_floor:.2f}x floor "
           f"(first call incl. chunk tuning {t_first:.3f} s = {t_first / t_floor:.2f}x); target <= 1.2x")
+    print("  the tuner's rates (images/s per candidate chunk): " + ", ".join(f"{c}: {r:,.0f}" for c, r in sorted(rates.items())))
     for c in (64, 256, 1024):
         d_c, i_c = Deletion(steps=args.steps, abpc=False, chunk_size=c), Insertion(steps=args.steps, abpc=False, chunk_size=c)
-        t_c, _ = best_of(lambda: (d_c(model, x, cls, attr, **ctx), i_c(model, x, cls, attr, **ctx), sync()), args.repeats)
+        t_c, _ = best_of(lambda: (ablation.RANKS.clear(), d_c(model, x, cls, attr, **ctx), i_c(model, x, cls, attr, **ctx), sync()), args.repeats)
         print(f"  fixed chunk {c:5d}: {t_c:.3f} s = {t_c / t_floor:.2f}x floor")
     d2, i2 = Deletion(steps=args.steps, abpc=True), Insertion(steps=args.steps, abpc=True)
-    t_abpc, _ = best_of(lambda: (d2(model, x, cls, attr, **ctx), i2(model, x, cls, attr, **ctx), sync()), args.repeats)
+    t_abpc, _ = best_of(lambda: (ablation.RANKS.clear(), d2(model, x, cls, attr, **ctx), i2(model, x, cls, attr, **ctx), sync()), args.repeats)
     print(f"deletion+insertion with abpc (both orders, YAML default): {t_abpc:.3f} s = {t_abpc / (2 * t_floor):.2f}x its floor "
           f"(2 x {passes} passes)")
     print(f"  mean deletion AUC {r_del.aggregate():.4f}, insertion AUC {r_ins.aggregate():.4f}")
+    # the per-call work besides the passes, which the floor does not count
+    ids = torch.arange(args.n, device=dev)
+    fmap, n_feat = dele.feature_map(x, ctx)
+    pooled = attr.sum(1)
+    t_sort = min(best_of(lambda: dele.sort_ranks(pooled, fmap, n_feat, ids, "morf"), 1)[0] for _ in range(args.repeats))
+    t_blur = min(best_of(lambda: ins.substrate_for(x, ids, ctx), 1)[0] for _ in range(args.repeats))
+    print(f"  work the floor does not count: the rank sort {t_sort * 1e3:.1f} ms per batch and order (deletion and "
+          f"insertion share it), the blur substrate {t_blur * 1e3:.1f} ms per insertion call: together "
+          f"{(t_sort + t_blur) / t_floor:.2f}x the floor")
 
     if args.quantus:
         if not hasattr(np, "trapz"):
@@ -325,7 +407,7 @@ def main() -> None:
         t_q, curves_q = best_of(theirs, args.repeats)
         curves_q = torch.tensor(np.asarray(curves_q), dtype=torch.float32)
         d1 = Deletion(steps=args.steps, abpc=False)
-        t_d, r_d = best_of(lambda: (d1(model, x, cls, attr, **ctx), sync())[0], args.repeats)
+        t_d, r_d = best_of(lambda: (ablation.RANKS.clear(), d1(model, x, cls, attr, **ctx), sync())[1], args.repeats)
         diff = (r_d.curves[:, 1:] - curves_q).abs().max().item()
         print(f"quantus {quantus.__version__} PixelFlipping (features_in_step={3 * step}, baseline 0, softmax, batch {args.n}): "
               f"{t_q:.3f} s; our deletion {t_d:.3f} s -> {t_q / t_d:.1f}x faster (target >= 20x); "

@@ -210,3 +210,16 @@ def test_a_curve_metric_refuses_another_mode_in_one_line():
     assert Deletion(mode="deletion").mode == "deletion"          # its own mode is accepted
     with pytest.raises(ValueError, match=r"^insertion.mode is always 'insertion'[^\n]*got 'deletion'"):
         Insertion(mode="deletion")
+
+
+def test_row_blocks_tile_each_chunk_exactly():
+    from metrics.ablation import row_blocks
+
+    for m in (1, 3, 7):
+        for lo in range(0, 30):
+            for hi in range(lo + 1, 31):
+                rows = []
+                for s0, s1, j0, j1, r0, r1 in row_blocks(lo, hi, m):
+                    assert r1 - r0 == (s1 - s0) * (j1 - j0) and 0 <= j0 < j1 <= m
+                    rows += [s * m + j for s in range(s0, s1) for j in range(j0, j1)]
+                assert rows == list(range(lo, hi))
