@@ -26,7 +26,7 @@ from omegaconf import DictConfig
 
 from harness import tracking
 from harness.build import ConfigError, build
-from harness.cache import cached_split
+from harness.cache import SplitSource
 from harness.datasets import Dataset
 from harness.preflight.settings import check_needs, check_run_settings, resolve_device
 from harness.seeding import seed_everything
@@ -93,10 +93,12 @@ def run(methods: list[str], overrides: list[str], meta: dict[str, float] | None 
     device = resolve_device(str(cfg.device))
     seed_everything(cfg.seed)
     cache_dir = Path(str(cfg.paths.cache)).expanduser().resolve()
-    train_split, test_split = (cached_split(cfg, dataset, name, cache_dir) for name in ("train", "test"))
-    trained = trained_model(cfg.model, cfg.dataset, dataset, train_split, test_split, cfg.seed, cache_dir, device, cfg.get("cache"))
+    # made or loaded only when needed, as in the runner: a cached model never reads its training split
+    train_split, test_split = (SplitSource(cfg, dataset, name, cache_dir) for name in ("train", "test"))
+    trained = trained_model(cfg.model, cfg.dataset, dataset, train_split, test_split.streamed(), cfg.seed, cache_dir, device, cfg.get("cache"))
+    train_split.drop()
     model = trained.model.eval()
-    data = test_split.head(cfg.eval.n_samples)
+    data = test_split.select(torch.arange(min(int(cfg.eval.n_samples), len(test_split))))  # the first n, made alone where it can
     inputs = data.images.to(device)
     context = {"labels": data.labels.to(device), "masks": None if data.masks is None else data.masks.to(device),
                "mean": dataset.mean.to(device), "std": dataset.std.to(device), "dataset": dataset,
