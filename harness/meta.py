@@ -30,7 +30,7 @@ from harness.cache import SplitSource
 from harness.datasets import Dataset
 from harness.preflight.settings import check_needs, check_run_settings, resolve_device
 from harness.seeding import seed_everything
-from harness.training import trained_model
+from harness.training import TrainedModel, trained_model
 from methods import Explainer
 from metrics import ROAR, Metric
 from metrics.meta_evaluation import MetaEvaluation, meta_evaluate
@@ -70,6 +70,23 @@ def configs(methods: list[str], overrides: list[str]) -> list[DictConfig]:
         GlobalHydra.instance().clear()
 
 
+def first_samples(cfg: DictConfig, dataset: Dataset, device: torch.device) -> tuple[TrainedModel, torch.Tensor, dict]:
+    """``(trained model, inputs, metric context)`` for the first ``eval.n_samples`` test images of ``cfg``.
+
+    The splits are made or loaded only when needed, as in the runner: a cached model never reads its
+    training split, and only the evaluated test images are made where the dataset makes them by index.
+    """
+    cache_dir = Path(str(cfg.paths.cache)).expanduser().resolve()
+    train_split, test_split = (SplitSource(cfg, dataset, name, cache_dir) for name in ("train", "test"))
+    trained = trained_model(cfg.model, cfg.dataset, dataset, train_split, test_split.streamed(), cfg.seed, cache_dir, device, cfg.get("cache"))
+    train_split.drop()
+    data = test_split.select(torch.arange(min(int(cfg.eval.n_samples), len(test_split))))
+    context = {"labels": data.labels.to(device), "masks": None if data.masks is None else data.masks.to(device),
+               "mean": dataset.mean.to(device), "std": dataset.std.to(device), "dataset": dataset,
+               "indices": torch.arange(len(data), device=device)}
+    return trained, data.images.to(device), context
+
+
 def run(methods: list[str], overrides: list[str], meta: dict[str, float] | None = None, cfgs: list[DictConfig] | None = None,
         parent: str | None = None) -> tuple[str, MetaEvaluation]:
     """Meta-evaluate the config's metrics over ``methods``; returns the MLflow run id and the result.
@@ -92,17 +109,8 @@ def run(methods: list[str], overrides: list[str], meta: dict[str, float] | None 
     tracking.check_tracking(uri)
     device = resolve_device(str(cfg.device))
     seed_everything(cfg.seed)
-    cache_dir = Path(str(cfg.paths.cache)).expanduser().resolve()
-    # made or loaded only when needed, as in the runner: a cached model never reads its training split
-    train_split, test_split = (SplitSource(cfg, dataset, name, cache_dir) for name in ("train", "test"))
-    trained = trained_model(cfg.model, cfg.dataset, dataset, train_split, test_split.streamed(), cfg.seed, cache_dir, device, cfg.get("cache"))
-    train_split.drop()
+    trained, inputs, context = first_samples(cfg, dataset, device)
     model = trained.model.eval()
-    data = test_split.select(torch.arange(min(int(cfg.eval.n_samples), len(test_split))))  # the first n, made alone where it can
-    inputs = data.images.to(device)
-    context = {"labels": data.labels.to(device), "masks": None if data.masks is None else data.masks.to(device),
-               "mean": dataset.mean.to(device), "std": dataset.std.to(device), "dataset": dataset,
-               "indices": torch.arange(len(data), device=device)}
     result = meta_evaluate(model, inputs, explainers, metrics, context, seed=int(cfg.seed), **(meta or {}))
     mlflow.set_tracking_uri(uri)
     experiment = tracking.experiment_id(uri, cfg.tracking.experiment, tracking.artifact_root(cfg, uri))

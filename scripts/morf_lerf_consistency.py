@@ -24,16 +24,15 @@ consistent" holds where that interval lies above 0.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from scipy.stats import kendalltau, spearmanr
-from scipy.stats import t as t_dist
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # run from a checkout: the harness's packages
+
+from harness.reliability import interval  # noqa: E402  (mean and 95 % Student-t interval over the seeds)
 
 SUBSTRATES = ("mean", "blur", "noise", "road")
 METHODS = ("saliency", "gradient_x_input", "integrated_gradients", "smoothgrad", "guided_backprop", "deconvnet", "gradcam",
@@ -45,12 +44,10 @@ def direct(seeds: list[int], overrides: list[str]) -> pd.DataFrame:
     import torch
 
     from harness.build import build
-    from harness.cache import cached_split
     from harness.datasets import Dataset
-    from harness.meta import configs
+    from harness.meta import configs, first_samples
     from harness.preflight.settings import resolve_device
     from harness.seeding import seed_everything
-    from harness.training import trained_model
     from methods import Explainer
     from metrics import Metric
 
@@ -62,17 +59,11 @@ def direct(seeds: list[int], overrides: list[str]) -> pd.DataFrame:
         metrics = {name: build(node, f"metric.{name}", seed=seed, contract=Metric) for name, node in cfg.metric.items()}
         device = resolve_device(str(cfg.device))
         seed_everything(seed)
-        cache = Path(str(cfg.paths.cache)).expanduser().resolve()
-        train_split, test_split = (cached_split(cfg, dataset, name, cache) for name in ("train", "test"))
-        model = trained_model(cfg.model, cfg.dataset, dataset, train_split, test_split, seed, cache, device, cfg.get("cache")).model.eval()
-        data = test_split.head(cfg.eval.n_samples)
-        x, labels = data.images.to(device), data.labels.to(device)
+        trained, x, context = first_samples(cfg, dataset, device)
+        model = trained.model.eval()
         with torch.no_grad():
-            accuracy = float((model(test_split.images.to(device)).argmax(1) == test_split.labels.to(device)).float().mean())
             targets = model(x).argmax(1)
-        print(f"seed {seed}: test accuracy {accuracy:.3f} ({len(test_split)} images)", flush=True)
-        context = {"labels": labels, "masks": None if data.masks is None else data.masks.to(device), "mean": dataset.mean.to(device),
-                   "std": dataset.std.to(device), "dataset": dataset, "indices": torch.arange(len(data), device=device)}
+        print(f"seed {seed}: test accuracy {trained.summary['test_accuracy']:.3f}", flush=True)
         for name, c in zip(METHODS, cfgs):
             explainer = build(c.method, "method", seed=seed, contract=Explainer)
             maps = explainer(model, x, targets).detach()
@@ -98,16 +89,6 @@ def scores(home: Path) -> pd.DataFrame:
             rows.append({"seed": int(seed), "method": tags["harness.method"],
                          **{k: v for k, v in values.items() if k.startswith("deletion_") and k.count("_") == 2}})
     return pd.DataFrame(rows)
-
-
-def interval(values: np.ndarray) -> tuple[float, float, float]:
-    """Mean and 95 % Student-t interval over the seeds (NaN interval for one seed)."""
-    values = values[np.isfinite(values)]
-    mean = float(values.mean()) if len(values) else math.nan
-    if len(values) < 2:
-        return mean, math.nan, math.nan
-    half = t_dist.ppf(0.975, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values))
-    return mean, mean - half, mean + half
 
 
 def consistency(frame: pd.DataFrame) -> pd.DataFrame:
@@ -140,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(frame.round(3).to_string(index=False))
     table = consistency(frame)
-    print(f"{frame['method'].nunique()} methods, seeds {sorted(frame['seed'].unique())}\n")
+    print(f"{frame['method'].nunique()} methods, seeds {sorted(int(s) for s in frame['seed'].unique())}\n")
     print("| substrate | statistic | per seed | mean [95 % t-interval over seeds] |\n|---|---|---|---|")
     for substrate, group in table.groupby("substrate", sort=False):
         for stat in ("kendall", "spearman"):
