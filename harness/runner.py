@@ -200,7 +200,7 @@ def prepare(cfg: DictConfig, checked_uris: set[str] | None = None, overrides: li
     notices = [] if overrides is None or metrics_chosen(overrides) else fitting_default_metrics(cfg, metrics, dataset)
     check_needs(metrics, dataset)
     check_against_dataset(cfg, dataset)
-    check_training(cfg.model)
+    check_training(cfg.model, dataset.split_size("train"))
     build_network(cfg.model, dataset)
     uri = tracking.tracking_uri(cfg)
     if checked_uris is None or uri not in checked_uris:

@@ -67,7 +67,9 @@ def augmentation(cfg: DictConfig) -> tuple[bool, int]:
     return bool(aug.get("horizontal_flip", False)), int(aug.get("max_shift", 0))
 
 
-def check_training(cfg: DictConfig) -> None:
+def check_training(cfg: DictConfig, n_train: int | None = None) -> None:
+    """Refuse bad ``model.training`` settings in one line; ``n_train`` (the training split's size, when known
+    before any image is made) also checks that ``validation_fraction`` leaves images on each side."""
     t = cfg.training
     if t.epochs < 0 or t.batch_size < 1 or t.lr <= 0 or t.weight_decay < 0:
         raise ConfigError(
@@ -89,6 +91,8 @@ def check_training(cfg: DictConfig) -> None:
         raise ConfigError(f"model.training.patience must be a positive integer or null; got {patience!r}")
     if patience is not None and held == 0:
         raise ConfigError("model.training.patience needs held-out images: set model.training.validation_fraction in (0, 1)")
+    if n_train is not None and held:
+        held_out(n_train, float(held))
     if t.get("init", INIT) not in INITS:
         raise ConfigError(f"model.training.init must be one of {', '.join(INITS)}; got {t.get('init')!r}")
     aug = t.get("augmentation") or {}
@@ -145,14 +149,20 @@ def kaiming_init(model: nn.Module, seed: int) -> None:
                     layer.bias.zero_()
 
 
-def validation_split(n: int, fraction: float, seed: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """(fit, held-out) indices of ``n`` training images: ``round(fraction * n)`` held out, drawn from the seed; (None, None) at 0."""
+def held_out(n: int, fraction: float) -> int:
+    """How many of ``n`` training images ``fraction`` holds out (an error in one line unless both sides keep one)."""
     held = round(fraction * n)
-    if fraction == 0:
-        return None, None
     if not 1 <= held < n:
         raise ConfigError(f"model.training.validation_fraction={fraction} holds out {held} of {n} training images; "
                           "it must leave at least one image on each side")
+    return held
+
+
+def validation_split(n: int, fraction: float, seed: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """(fit, held-out) indices of ``n`` training images: ``round(fraction * n)`` held out, drawn from the seed; (None, None) at 0."""
+    if fraction == 0:
+        return None, None
+    held = held_out(n, fraction)
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed + VALIDATION_STREAM))
     return order[held:].sort().values, order[:held].sort().values
 

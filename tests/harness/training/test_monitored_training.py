@@ -108,3 +108,13 @@ def test_a_validated_model_that_predicts_one_class_is_warned_about():
 def test_bad_monitoring_settings_are_refused_in_one_line(extra, message):
     with pytest.raises(ConfigError, match=message):
         check_training(settings(**extra))
+
+
+def test_a_held_out_fraction_too_small_for_the_training_split_is_refused_in_pre_flight(make_cfg, tmp_path):
+    from harness.runner import prepare
+
+    check_training(settings(validation_fraction=0.2), n_train=100)           # 20 of 100: fine
+    cfg = make_cfg("dataset.n_train=256", "+model.training.validation_fraction=0.001", f"paths.root={tmp_path}")
+    with pytest.raises(ConfigError, match="validation_fraction=0.001 holds out 0 of 256 training images"):
+        prepare(cfg)                                                          # before any run, split or model exists
+    assert not (tmp_path / "mlflow.db").exists()
