@@ -41,6 +41,7 @@ explainer fails in one line naming ``pip install grad-cam``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 from collections.abc import Iterator
 
@@ -57,18 +58,20 @@ _HOOKS = ("_forward_hooks", "_forward_hooks_with_kwargs", "_forward_hooks_always
           "_forward_pre_hooks_with_kwargs", "_backward_hooks", "_backward_pre_hooks")
 
 
-_CONTROLLER: list = []  # threadpoolctl's ThreadpoolController, built once (building it scans the loaded libraries)
+@functools.cache
+def _controller():
+    """threadpoolctl's ThreadpoolController, built once (building it scans the loaded libraries); None without it."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - scikit-learn, a grad-cam dependency, requires it
+        return None
+    return ThreadpoolController()
 
 
 def _blas_threads() -> contextlib.AbstractContextManager:
     """NumPy's BLAS limited to torch's thread count for the block (no limit without threadpoolctl)."""
-    if not _CONTROLLER:
-        try:
-            from threadpoolctl import ThreadpoolController
-        except ImportError:  # pragma: no cover - scikit-learn, a grad-cam dependency, requires it
-            return contextlib.nullcontext()
-        _CONTROLLER.append(ThreadpoolController())
-    return _CONTROLLER[0].limit(limits=torch.get_num_threads(), user_api="blas")
+    controller = _controller()
+    return contextlib.nullcontext() if controller is None else controller.limit(limits=torch.get_num_threads(), user_api="blas")
 
 
 @contextlib.contextmanager
@@ -91,14 +94,10 @@ def _structure_kept(model: nn.Module) -> Iterator[None]:
                     del table[key]
 
 
-_FULLGRAD: dict = {}  # the library's FullGrad class -> its subclass with the batched psi
-
-
+@functools.cache
 def _batched_fullgrad(library_fullgrad: type) -> type:
     """pytorch-grad-cam's ``FullGrad`` with ``compute_cam_per_layer`` batched in torch (module docstring); with
-    ``eigen_smooth`` the library's own."""
-    if library_fullgrad in _FULLGRAD:
-        return _FULLGRAD[library_fullgrad]
+    ``eigen_smooth`` the library's own. One subclass per library class."""
 
     def psi(term: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         """|term| min-max scaled per (image, channel) as the library's ``scale_cam_image``, resized bilinearly to
@@ -121,7 +120,6 @@ def _batched_fullgrad(library_fullgrad: type) -> type:
                 total = total + psi(bias * grads, size)
             return total.unsqueeze(1).cpu().numpy()
 
-    _FULLGRAD[library_fullgrad] = BatchedFullGrad
     return BatchedFullGrad
 
 
