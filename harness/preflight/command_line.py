@@ -172,6 +172,10 @@ def check(argv: list[str]) -> None:
             except (MissingConfigException, ConfigCompositionException, OmegaConfBaseException) as error:
                 raise ConfigError(explain(error, combo)) from None
             try:
+                if cfg.get("meta") is not None:  # experiment=metric_reliability: its meta node is checked here too
+                    from harness.reliability import settings
+
+                    settings(cfg)
                 parts = prepare(cfg, checked_uris, overrides=combo)
                 notices += [n for n in parts.notices if n not in notices]
                 costs.append(cost.job_cost(cfg, parts))

@@ -71,6 +71,13 @@ def test_bad_settings_stop_in_one_line(make_cfg):
         reliability.settings(cfg)
 
 
+def test_the_command_line_pre_flight_checks_the_meta_node(tmp_path):
+    from harness.preflight import check
+
+    with pytest.raises(ConfigError, match="meta.only_correct must be true, false or null; got 'maybe'"):
+        check(["experiment=metric_reliability", "meta.only_correct=maybe", f"paths.root={tmp_path}"])
+
+
 @pytest.mark.slow
 def test_a_tiny_metric_reliability_run_logs_a_parent_with_one_child_per_seed_and_a_report(harness_home, tmp_path, monkeypatch, capsys):
     """Through the Hydra app, as ``harness experiment=metric_reliability ...`` runs it (app.py sends a ``meta`` config here)."""
